@@ -1,0 +1,280 @@
+//! Settings, read with figment: built-in defaults, then the TOML file, then
+//! `TRUSTPUB_*` environment variables (`__` separates nested keys, so
+//! `TRUSTPUB_DATABASE__URL` sets `database.url`).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::problem::{Error, Result};
+use crate::registry::Registry;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "trustpub.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub registries: Vec<Registry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    pub url: DatabaseUrl,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `trustpub=debug,actix_web=info`;
+    /// `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A database URL. It may hold a password, so it is never printed whole.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `[redacted]`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("[redacted]"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                max_body_bytes: 64 * 1024,
+                shutdown_timeout: 30,
+            },
+            database: DatabaseSettings {
+                url: DatabaseUrl::new("sqlite://data/trustpub.db"),
+                max_connections: 10,
+            },
+            log: LogSettings {
+                format: LogFormat::Human,
+                filter: "info".to_owned(),
+            },
+            registries: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The figment for a config file: defaults, then the file (when given, it
+    /// must exist; otherwise `./trustpub.toml` is read if present), then the
+    /// environment. Tests merge their overrides into it.
+    pub fn figment(path: Option<&Path>) -> Result<Figment> {
+        let file = match path {
+            Some(path) if !path.is_file() => {
+                return Err(Error::config(
+                    "--config",
+                    format!("{} does not exist or is not a file", path.display()),
+                ));
+            }
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(Path::new(DEFAULT_CONFIG_FILE).to_path_buf()).filter(|p| p.is_file()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Ok(figment.merge(
+            Env::prefixed("TRUSTPUB_")
+                .split("__")
+                .ignore(&["config"]),
+        ))
+    }
+
+    /// Extracts and validates the settings.
+    pub fn from_figment(figment: &Figment) -> Result<Self> {
+        let settings: Settings = figment.extract().map_err(|error| {
+            let error = error.into_iter().next().expect("figment errors are never empty");
+            let key = if error.path.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                error.path.join(".")
+            };
+            Error::config(key, error.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        Self::from_figment(&Self::figment(path)?)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// Rules that span several keys.
+    fn validate(&self) -> Result<()> {
+        if self.server.max_body_bytes < 1024 {
+            return Err(Error::config(
+                "server.max_body_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(Error::config(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut upload_keys = HashSet::new();
+        for (i, registry) in self.registries.iter().enumerate() {
+            let key = |field: &str| format!("registries.{i}.{field}");
+            if !names.insert(registry.name.as_str()) {
+                return Err(Error::config(
+                    key("name"),
+                    format!("the registry name {:?} is used twice", registry.name.as_str()),
+                ));
+            }
+            let upload_key = (
+                registry.upload_url.authority().to_ascii_lowercase(),
+                registry.upload_url.discovery_path(),
+            );
+            if !upload_keys.insert(upload_key) {
+                return Err(Error::config(
+                    key("upload_url"),
+                    format!(
+                        "{} has the same host and upload path as another registry",
+                        registry.upload_url
+                    ),
+                ));
+            }
+            if registry.features.is_empty() {
+                return Err(Error::config(key("features"), "must offer at least one feature"));
+            }
+            if let Some(feature) = registry
+                .default_features
+                .iter()
+                .find(|f| !registry.features.contains(f))
+            {
+                return Err(Error::config(
+                    key("default_features"),
+                    format!("{feature:?} is not among the registry's features"),
+                ));
+            }
+            if registry.default_features.len() != 1 {
+                return Err(Error::config(
+                    key("default_features"),
+                    "must name exactly one of multi-use-token and single-use-token",
+                ));
+            }
+            let mut issuers = HashSet::new();
+            for (j, issuer) in registry.issuers.iter().enumerate() {
+                if !issuers.insert(issuer.url.as_str()) {
+                    return Err(Error::config(
+                        key(&format!("issuers.{j}.url")),
+                        format!("the issuer {} is listed twice", issuer.url),
+                    ));
+                }
+            }
+            let mut publisher_keys = HashSet::new();
+            for (j, publisher) in registry.publishers.iter().enumerate() {
+                let key = |field: &str| key(&format!("publishers.{j}.{field}"));
+                match registry.issuers.iter().find(|i| i.url == publisher.issuer) {
+                    None => {
+                        return Err(Error::config(
+                            key("issuer"),
+                            format!(
+                                "{} is not among the registry's issuers (compared exactly)",
+                                publisher.issuer
+                            ),
+                        ));
+                    }
+                    Some(issuer) if issuer.provider != publisher.identity.provider() => {
+                        return Err(Error::config(
+                            key("provider"),
+                            format!(
+                                "the issuer {} is a {} issuer",
+                                publisher.issuer,
+                                issuer.provider.as_str()
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                if publisher.packages.is_empty() {
+                    return Err(Error::config(key("packages"), "must name at least one package"));
+                }
+                publisher
+                    .identity
+                    .validate()
+                    .map_err(|(field, reason)| Error::config(key(field), reason))?;
+                if !publisher_keys.insert(publisher.key()) {
+                    return Err(Error::config(key("provider"), "this publisher is listed twice"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

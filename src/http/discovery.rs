@@ -1,0 +1,69 @@
+//! PEP 807 discovery: `GET /.well-known/pytp?discover=<upload path>`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, endpoint};
+use crate::problem::{Error, Result};
+use crate::registry::{Feature, Registry, discovery_path};
+
+pub fn resource() -> actix_web::Resource {
+    endpoint("/.well-known/pytp", "GET").route(web::get().to(discover))
+}
+
+#[derive(Deserialize)]
+struct DiscoverQuery {
+    /// The upload URL's path, percent-encoded; decoded form-style, so `+` is
+    /// a space and `%2F` a slash.
+    discover: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct DiscoveryDocument {
+    audience_endpoint: String,
+    token_mint_endpoint: String,
+    features: Vec<Feature>,
+    default_features: Vec<Feature>,
+}
+
+impl DiscoveryDocument {
+    /// URLs come from the registry's configured upload URL, never from the
+    /// request, so they always share the upload URL's host (PEP 807).
+    fn of(registry: &Registry) -> Self {
+        let base = format!("{}/_/trustpub/{}", registry.upload_url.origin(), registry.name);
+        DiscoveryDocument {
+            audience_endpoint: format!("{base}/audience"),
+            token_mint_endpoint: format!("{base}/mint-token"),
+            features: registry.features.clone(),
+            default_features: registry.default_features.clone(),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(key = query.discover.as_deref()))]
+async fn discover(
+    request: HttpRequest,
+    query: web::Query<DiscoverQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let key = query
+        .into_inner()
+        .discover
+        .filter(|key| !key.is_empty())
+        .ok_or(Error::MissingDiscoverKey)?;
+    let mut candidates = state
+        .store
+        .registries_by_upload_path(&discovery_path(&key))
+        .await?;
+    // Registries may share a path on different hosts: the request's host
+    // (as forwarded by a proxy, if any) picks one of them.
+    if candidates.len() > 1 {
+        let host = request.connection_info().host().to_ascii_lowercase();
+        candidates.retain(|(authority, _)| *authority == host);
+    }
+    match candidates.as_slice() {
+        [(_, registry)] => Ok(HttpResponse::Ok().json(DiscoveryDocument::of(registry))),
+        _ => Err(Error::NotDiscoverable(key)),
+    }
+}

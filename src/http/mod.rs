@@ -1,0 +1,86 @@
+//! The HTTP surface: one thin handler per endpoint, grouped by family. Every
+//! error, including actix-web's own extractor errors, leaves as a problem
+//! document.
+
+mod audience;
+mod discovery;
+mod negotiation;
+mod ops;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
+use actix_web::{HttpRequest, ResponseError, web};
+
+use crate::problem::Error;
+use crate::store::Store;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+}
+
+/// Registers every route and the extractor error handlers.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(extractor_configs(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| Error::InvalidQuery(e.to_string()).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| Error::InvalidPath(e.to_string()).into()))
+        .service(ops::healthz())
+        .service(ops::readyz())
+        .service(discovery::resource().wrap(from_fn(negotiation::negotiate)))
+        .service(
+            web::scope("/_/trustpub")
+                .wrap(from_fn(negotiation::negotiate))
+                .service(audience::resource()),
+        )
+        .default_service(web::to(|req: HttpRequest| async move {
+            Err::<actix_web::HttpResponse, _>(Error::RouteNotFound(req.path().to_owned()))
+        }));
+}
+
+fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
+    use actix_web::error::JsonPayloadError;
+    web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .error_handler(move |error, _| {
+            match error {
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                    Error::PayloadTooLarge { limit: max_body_bytes }
+                }
+                JsonPayloadError::ContentType => Error::UnsupportedMediaType,
+                other => Error::InvalidJson(other.to_string()),
+            }
+            .into()
+        })
+}
+
+/// A resource whose unmatched methods are answered with 405 and `Allow`.
+fn endpoint(path: &str, allowed: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(Error::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: allowed.to_owned(),
+        })
+    }))
+}
+
+/// The safety net: an error response that is not yet a problem document
+/// (one produced inside actix-web itself) is replaced by one with its status.
+pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
+        let is_problem = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        if is_problem {
+            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        }
+        let status = response.status();
+        let (request, _) = response.into_parts();
+        let replacement = Error::Http(status).error_response();
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::<EitherBody<B>>::new(request, replacement.map_into_right_body()),
+        ))
+    })
+}

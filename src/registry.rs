@@ -1,0 +1,398 @@
+//! A registry (tenant) and the value types that describe it. Each type checks
+//! itself when parsed, so a value that exists is valid.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::publishers::Publisher;
+
+/// One package registry that trustpub serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    pub name: RegistryName,
+    pub upload_url: UploadUrl,
+    pub audience: Audience,
+    #[serde(default)]
+    pub ecosystem: Ecosystem,
+    #[serde(default)]
+    pub token_lifetime: TokenLifetime,
+    pub token_prefix: TokenPrefix,
+    #[serde(default = "Feature::default_set")]
+    pub features: Vec<Feature>,
+    #[serde(default = "Feature::default_set")]
+    pub default_features: Vec<Feature>,
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
+    #[serde(default)]
+    pub publishers: Vec<Publisher>,
+}
+
+/// A registry's name: a slug used in paths (`/_/trustpub/{name}/…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegistryName(String);
+
+impl RegistryName {
+    pub fn parse(value: String) -> Result<Self, String> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && value.as_bytes()[0].is_ascii_alphanumeric();
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "{value:?} is not a slug: use 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The URL upload clients are given. Its host and path select the registry
+/// in discovery; its scheme and authority build the discovery document's URLs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UploadUrl(Url);
+
+impl UploadUrl {
+    pub fn parse(value: String) -> Result<Self, String> {
+        let url = parse_trustworthy_url(&value)?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{value:?} must not have a query or a fragment"));
+        }
+        Ok(Self(url))
+    }
+
+    /// `scheme://host[:port]`, without a trailing slash.
+    pub fn origin(&self) -> String {
+        self.0.origin().ascii_serialization()
+    }
+
+    /// The host and port that requests for this registry arrive at.
+    pub fn authority(&self) -> String {
+        match (self.0.host_str(), self.0.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+
+    /// The path as a discovery key is compared: see [`discovery_path`].
+    pub fn discovery_path(&self) -> String {
+        discovery_path(self.0.path())
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Upload paths are compared without trailing slashes, so that `/legacy`,
+/// `/legacy/` and `/legacy//` select the same registry, and an empty path is
+/// the same as `/`.
+pub fn discovery_path(path: &str) -> String {
+    path.trim_end_matches('/').to_owned()
+}
+
+/// The `aud` claim that identity tokens for a registry must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Audience(String);
+
+impl Audience {
+    pub fn parse(value: String) -> Result<Self, String> {
+        if value.trim().is_empty() || value.trim() != value {
+            Err(format!(
+                "{value:?} must be non-empty and have no surrounding spaces"
+            ))
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a registry's package names are normalised before they are compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ecosystem {
+    #[default]
+    Python,
+    Cargo,
+    Generic,
+}
+
+impl Ecosystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ecosystem::Python => "python",
+            Ecosystem::Cargo => "cargo",
+            Ecosystem::Generic => "generic",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "python" => Ok(Ecosystem::Python),
+            "cargo" => Ok(Ecosystem::Cargo),
+            "generic" => Ok(Ecosystem::Generic),
+            other => Err(format!(
+                "unknown ecosystem {other:?}; expected python, cargo or generic"
+            )),
+        }
+    }
+}
+
+/// Lifetime of minted upload credentials, in seconds: PEP 807 allows
+/// 900 (15 minutes) to 21 600 (6 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct TokenLifetime(u32);
+
+impl TokenLifetime {
+    pub const MIN: i64 = 900;
+    pub const MAX: i64 = 21_600;
+
+    pub fn parse(seconds: i64) -> Result<Self, String> {
+        if (Self::MIN..=Self::MAX).contains(&seconds) {
+            Ok(Self(seconds as u32))
+        } else {
+            Err(format!(
+                "{seconds} s is outside {}..={} s (PEP 807: 15 minutes to 6 hours)",
+                Self::MIN,
+                Self::MAX
+            ))
+        }
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for TokenLifetime {
+    fn default() -> Self {
+        Self(Self::MIN as u32)
+    }
+}
+
+/// The fixed start of every credential a registry mints, so that secret
+/// scanners can recognise them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TokenPrefix(String);
+
+impl TokenPrefix {
+    pub fn parse(value: String) -> Result<Self, String> {
+        let valid = (2..=32).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "{value:?} must be 2 to 32 characters of A-Z, a-z, 0-9, '_' and '-'"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The PEP 807 features of an upload credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    MultiUseToken,
+    SingleUseToken,
+}
+
+impl Feature {
+    /// What PEP 807 clients assume when a server says nothing.
+    pub fn default_set() -> Vec<Feature> {
+        vec![Feature::MultiUseToken]
+    }
+}
+
+/// An OIDC identity provider a registry trusts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    pub url: IssuerUrl,
+    pub provider: Provider,
+}
+
+/// The kinds of CI identity trustpub understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Github,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Github => "github",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "github" => Ok(Provider::Github),
+            other => Err(format!("unknown provider {other:?}; expected github")),
+        }
+    }
+}
+
+/// An issuer URL, kept exactly as configured: issuers are compared as strings,
+/// so `https://a.test` and `https://a.test/` are different issuers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IssuerUrl(String);
+
+impl IssuerUrl {
+    pub fn parse(value: String) -> Result<Self, String> {
+        let url = parse_trustworthy_url(&value)?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{value:?} must not have a query or a fragment"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses an absolute URL that PEP 807 calls potentially trustworthy: https,
+/// or http to a loopback host.
+fn parse_trustworthy_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("{value:?} is not a valid URL: {e}"))?;
+    let host = url
+        .host()
+        .ok_or_else(|| format!("{value:?} has no host"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&host) => Ok(url),
+        "http" => Err(format!(
+            "{value:?} must use https (plain http is allowed only for loopback hosts)"
+        )),
+        other => Err(format!("{value:?} has the scheme {other:?}; expected https")),
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+macro_rules! string_conversions {
+    ($($ty:ident),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                Self::parse(value)
+            }
+        }
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.as_str().to_owned()
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+string_conversions!(RegistryName, UploadUrl, Audience, TokenPrefix, IssuerUrl);
+
+impl TryFrom<i64> for TokenLifetime {
+    type Error = String;
+    fn try_from(seconds: i64) -> Result<Self, String> {
+        Self::parse(seconds)
+    }
+}
+
+impl From<TokenLifetime> for i64 {
+    fn from(value: TokenLifetime) -> i64 {
+        value.0.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_must_be_https_unless_loopback() {
+        assert!(IssuerUrl::parse("https://token.actions.githubusercontent.com".into()).is_ok());
+        assert!(IssuerUrl::parse("http://127.0.0.1:9000".into()).is_ok());
+        assert!(IssuerUrl::parse("http://[::1]:9000".into()).is_ok());
+        assert!(IssuerUrl::parse("http://localhost:9000".into()).is_ok());
+        assert!(IssuerUrl::parse("http://issuer.example".into()).is_err());
+        assert!(IssuerUrl::parse("ftp://issuer.example".into()).is_err());
+        assert!(IssuerUrl::parse("not a url".into()).is_err());
+    }
+
+    #[test]
+    fn issuer_urls_are_kept_exactly() {
+        let with_slash = IssuerUrl::parse("https://a.test/".into()).unwrap();
+        let without = IssuerUrl::parse("https://a.test".into()).unwrap();
+        assert_ne!(with_slash, without);
+        assert_eq!(without.as_str(), "https://a.test");
+    }
+
+    #[test]
+    fn token_lifetime_bounds_follow_pep_807() {
+        assert!(TokenLifetime::parse(899).is_err());
+        assert_eq!(TokenLifetime::parse(900).unwrap().seconds(), 900);
+        assert_eq!(TokenLifetime::parse(21_600).unwrap().seconds(), 21_600);
+        assert!(TokenLifetime::parse(21_601).is_err());
+        assert!(TokenLifetime::parse(-1).is_err());
+    }
+
+    #[test]
+    fn registry_names_are_slugs() {
+        assert!(RegistryName::parse("acme-pypi_2".into()).is_ok());
+        for bad in ["", "Acme", "-acme", "a/b", "a b", &"x".repeat(65)] {
+            assert!(RegistryName::parse(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upload_urls_give_origin_authority_and_discovery_path() {
+        let url = UploadUrl::parse("https://pypi.acme.test:8443/legacy/".into()).unwrap();
+        assert_eq!(url.origin(), "https://pypi.acme.test:8443");
+        assert_eq!(url.authority(), "pypi.acme.test:8443");
+        assert_eq!(url.discovery_path(), "/legacy");
+        let root = UploadUrl::parse("https://pypi.acme.test".into()).unwrap();
+        assert_eq!(root.discovery_path(), "");
+        assert_eq!(root.authority(), "pypi.acme.test");
+        assert!(UploadUrl::parse("https://pypi.acme.test/legacy/?x=1".into()).is_err());
+        assert!(UploadUrl::parse("http://pypi.acme.test/legacy/".into()).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Builds the application from settings and runs it.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::problem::{Error, Result};
+use crate::store::Store;
+
+/// A built, not yet running, trustpub server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Binds `server.listen`, then builds as [`Application::build_with_listener`].
+    pub async fn build(settings: &Settings) -> Result<Self> {
+        let listener = TcpListener::bind(settings.server.listen).map_err(|e| {
+            Error::io(format!("listening on {}", settings.server.listen), e)
+        })?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Connects the store, applies migrations, syncs the configured
+    /// registries and prepares the server on an already bound listener.
+    pub async fn build_with_listener(settings: &Settings, listener: TcpListener) -> Result<Self> {
+        let store = Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        let report = store.sync_registries(&settings.registries).await?;
+        tracing::info!(?report, backend = ?store.backend(), "registries synced from the configuration");
+
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listener's address", e))?
+            .port();
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+        });
+        let max_body_bytes = settings.server.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(http::problem_safety_net())
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(|cfg| http::configure(cfg, max_body_bytes))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout)
+        .listen(listener)
+        .map_err(|e| Error::io("starting the HTTP server", e))?
+        .run();
+        tracing::info!(port, "trustpub is listening");
+        Ok(Application {
+            port,
+            server,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
+    /// (up to `server.shutdown_timeout`) and closes the store.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        let served = self.server.await;
+        tokio::time::timeout(Duration::from_secs(5), self.store.close())
+            .await
+            .ok();
+        served.map_err(|e| Error::io("serving HTTP", e))
+    }
+}

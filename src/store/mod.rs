@@ -1,0 +1,126 @@
+//! Persistence with sqlx. SQLite is the embedded default; PostgreSQL serves
+//! deployments with several trustpub instances. Both are driven through
+//! sqlx's `Any` driver with the same portable SQL, so no query is written
+//! twice. Queries live in one file per aggregate and take the registry first.
+
+mod registries;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::DatabaseSettings;
+use crate::problem::{Error, Result};
+
+pub use registries::SyncReport;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to the configured database. For SQLite the file and its
+    /// folder are created when missing, and the journal is put in WAL mode.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = settings.url.expose();
+        let (backend, url) = if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            (Backend::Sqlite, prepare_sqlite(rest)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(Error::config(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ));
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| Error::config("database.url", e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations not yet applied.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.pool
+            .execute("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(Error::StoreUnavailable)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Creates the folder of a SQLite database file and asks for the file to be
+/// created when missing (unless the URL sets `mode` itself).
+fn prepare_sqlite(rest: &str) -> Result<String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    let mode = if query.split('&').any(|p| p.starts_with("mode=")) {
+        ""
+    } else if query.is_empty() {
+        "?mode=rwc"
+    } else {
+        "&mode=rwc"
+    };
+    Ok(format!("sqlite://{rest}{mode}"))
+}
+
+/// The current time as Unix seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
