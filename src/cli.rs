@@ -11,7 +11,11 @@ use crate::store::Store;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "trustpub", version, about = "Trusted Publishing for self-hosted package registries")]
+#[command(
+    name = "trustpub",
+    version,
+    about = "Trusted Publishing for self-hosted package registries"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,10 @@ impl Cli {
             Command::Serve(arg) => {
                 let settings = Settings::load(arg.config.as_deref())?;
                 telemetry::init(&settings.log);
-                Application::build(&settings).await?.run_until_stopped().await
+                Application::build(&settings)
+                    .await?
+                    .run_until_stopped()
+                    .await
             }
             Command::Migrate(arg) => {
                 let settings = Settings::load(arg.config.as_deref())?;
@@ -53,7 +60,10 @@ impl Cli {
             Command::CheckConfig(arg) => {
                 let settings = Settings::load(arg.config.as_deref())?;
                 print!("{}", settings.to_redacted_toml());
-                eprintln!("configuration is valid: {} registries", settings.registries.len());
+                eprintln!(
+                    "configuration is valid: {} registries",
+                    settings.registries.len()
+                );
                 Ok(())
             }
         }

@@ -142,17 +142,16 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        Ok(figment.merge(
-            Env::prefixed("TRUSTPUB_")
-                .split("__")
-                .ignore(&["config"]),
-        ))
+        Ok(figment.merge(Env::prefixed("TRUSTPUB_").split("__").ignore(&["config"])))
     }
 
     /// Extracts and validates the settings.
     pub fn from_figment(figment: &Figment) -> Result<Self> {
         let settings: Settings = figment.extract().map_err(|error| {
-            let error = error.into_iter().next().expect("figment errors are never empty");
+            let error = error
+                .into_iter()
+                .next()
+                .expect("figment errors are never empty");
             let key = if error.path.is_empty() {
                 "(top level)".to_owned()
             } else {
@@ -194,7 +193,10 @@ impl Settings {
             if !names.insert(registry.name.as_str()) {
                 return Err(Error::config(
                     key("name"),
-                    format!("the registry name {:?} is used twice", registry.name.as_str()),
+                    format!(
+                        "the registry name {:?} is used twice",
+                        registry.name.as_str()
+                    ),
                 ));
             }
             let upload_key = (
@@ -211,7 +213,10 @@ impl Settings {
                 ));
             }
             if registry.features.is_empty() {
-                return Err(Error::config(key("features"), "must offer at least one feature"));
+                return Err(Error::config(
+                    key("features"),
+                    "must offer at least one feature",
+                ));
             }
             if let Some(feature) = registry
                 .default_features
@@ -264,14 +269,20 @@ impl Settings {
                     Some(_) => {}
                 }
                 if publisher.packages.is_empty() {
-                    return Err(Error::config(key("packages"), "must name at least one package"));
+                    return Err(Error::config(
+                        key("packages"),
+                        "must name at least one package",
+                    ));
                 }
                 publisher
                     .identity
                     .validate()
                     .map_err(|(field, reason)| Error::config(key(field), reason))?;
                 if !publisher_keys.insert(publisher.key()) {
-                    return Err(Error::config(key("provider"), "this publisher is listed twice"));
+                    return Err(Error::config(
+                        key("provider"),
+                        "this publisher is listed twice",
+                    ));
                 }
             }
         }

@@ -179,9 +179,7 @@ impl ResponseError for Error {
         let document = ProblemDetails::from_status_code(
             http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::BAD_REQUEST),
         )
-        .with_type(
-            http::Uri::try_from(format!("{PROBLEM_TYPE_BASE}{code}")).unwrap_or_default(),
-        )
+        .with_type(http::Uri::try_from(format!("{PROBLEM_TYPE_BASE}{code}")).unwrap_or_default())
         .with_title(self.title())
         .with_detail(self.detail())
         .with_extensions(Extensions { code });

@@ -98,11 +98,17 @@ impl UploadUrl {
     }
 }
 
-/// Upload paths are compared without trailing slashes, so that `/legacy`,
+/// Upload paths are compared decoded and without trailing slashes, so that `/legacy`,
 /// `/legacy/` and `/legacy//` select the same registry, and an empty path is
 /// the same as `/`.
+/// Percent-escapes are decoded first, so that a client that encodes the
+/// upload URL's already-encoded path (`%2520`) and one that sends the path as
+/// typed (`+`, a space) both match.
 pub fn discovery_path(path: &str) -> String {
-    path.trim_end_matches('/').to_owned()
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// The `aud` claim that identity tokens for a registry must carry.
@@ -285,23 +291,24 @@ impl IssuerUrl {
 /// or http to a loopback host.
 fn parse_trustworthy_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("{value:?} is not a valid URL: {e}"))?;
-    let host = url
-        .host()
-        .ok_or_else(|| format!("{value:?} has no host"))?;
+    let host = url.host().ok_or_else(|| format!("{value:?} has no host"))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&host) => Ok(url),
         "http" => Err(format!(
             "{value:?} must use https (plain http is allowed only for loopback hosts)"
         )),
-        other => Err(format!("{value:?} has the scheme {other:?}; expected https")),
+        other => Err(format!(
+            "{value:?} has the scheme {other:?}; expected https"
+        )),
     }
 }
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
         url::Host::Domain(name) => {
-            name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
         }
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),

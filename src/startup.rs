@@ -22,9 +22,8 @@ pub struct Application {
 impl Application {
     /// Binds `server.listen`, then builds as [`Application::build_with_listener`].
     pub async fn build(settings: &Settings) -> Result<Self> {
-        let listener = TcpListener::bind(settings.server.listen).map_err(|e| {
-            Error::io(format!("listening on {}", settings.server.listen), e)
-        })?;
+        let listener = TcpListener::bind(settings.server.listen)
+            .map_err(|e| Error::io(format!("listening on {}", settings.server.listen), e))?;
         Self::build_with_listener(settings, listener).await
     }
 
@@ -65,6 +64,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The store the server uses.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish

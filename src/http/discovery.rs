@@ -31,7 +31,11 @@ impl DiscoveryDocument {
     /// URLs come from the registry's configured upload URL, never from the
     /// request, so they always share the upload URL's host (PEP 807).
     fn of(registry: &Registry) -> Self {
-        let base = format!("{}/_/trustpub/{}", registry.upload_url.origin(), registry.name);
+        let base = format!(
+            "{}/_/trustpub/{}",
+            registry.upload_url.origin(),
+            registry.name
+        );
         DiscoveryDocument {
             audience_endpoint: format!("{base}/audience"),
             token_mint_endpoint: format!("{base}/mint-token"),

@@ -24,8 +24,14 @@ pub struct AppState {
 /// Registers every route and the extractor error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(extractor_configs(max_body_bytes))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| Error::InvalidQuery(e.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|e, _| Error::InvalidPath(e.to_string()).into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| Error::InvalidQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| Error::InvalidPath(e.to_string()).into()),
+        )
         .service(ops::healthz())
         .service(ops::readyz())
         .service(discovery::resource().wrap(from_fn(negotiation::negotiate)))
@@ -45,9 +51,10 @@ fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
         .limit(max_body_bytes)
         .error_handler(move |error, _| {
             match error {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    Error::PayloadTooLarge { limit: max_body_bytes }
-                }
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => Error::PayloadTooLarge {
+                    limit: max_body_bytes,
+                },
                 JsonPayloadError::ContentType => Error::UnsupportedMediaType,
                 other => Error::InvalidJson(other.to_string()),
             }
@@ -74,13 +81,18 @@ pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
         if is_problem {
-            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+            return Ok(ErrorHandlerResponse::Response(
+                response.map_into_left_body(),
+            ));
         }
         let status = response.status();
         let (request, _) = response.into_parts();
         let replacement = Error::Http(status).error_response();
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::<EitherBody<B>>::new(request, replacement.map_into_right_body()),
-        ))
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::<
+            EitherBody<B>,
+        >::new(
+            request,
+            replacement.map_into_right_body(),
+        )))
     })
 }

@@ -78,10 +78,19 @@ mod tests {
     fn accept_values() {
         assert_eq!(accepted(""), None);
         assert_eq!(accepted("*/*"), Some(vec!["*/*"]));
-        assert_eq!(accepted("Application/JSON; charset=utf-8"), Some(vec!["application/json"]));
-        assert_eq!(accepted("text/html, application/*;q=0.1"), Some(vec!["application/*"]));
+        assert_eq!(
+            accepted("Application/JSON; charset=utf-8"),
+            Some(vec!["application/json"])
+        );
+        assert_eq!(
+            accepted("text/html, application/*;q=0.1"),
+            Some(vec!["application/*"])
+        );
         assert_eq!(accepted("text/html"), Some(vec![]));
         assert_eq!(accepted("application/json;q=0"), Some(vec![]));
-        assert_eq!(accepted(&format!("{PYTP_V1}, */*;q=0.5")), Some(vec![PYTP_V1, "*/*"]));
+        assert_eq!(
+            accepted(&format!("{PYTP_V1}, */*;q=0.5")),
+            Some(vec![PYTP_V1, "*/*"])
+        );
     }
 }

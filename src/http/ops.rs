@@ -8,9 +8,8 @@ use crate::problem::Result;
 
 /// `GET /healthz`: the process is up.
 pub fn healthz() -> actix_web::Resource {
-    endpoint("/healthz", "GET").route(web::get().to(|| async {
-        HttpResponse::Ok().json(json!({"status": "ok"}))
-    }))
+    endpoint("/healthz", "GET")
+        .route(web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }))
 }
 
 /// `GET /readyz`: the store answers; 503 problem otherwise.

@@ -22,7 +22,11 @@ pub struct GithubPublisher {
 impl GithubPublisher {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let parts: Vec<&str> = self.repository.split('/').collect();
-        if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
+        if parts.len() != 2
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+        {
             return Err((
                 "repository",
                 format!("{:?} is not of the form owner/name", self.repository),
@@ -50,7 +54,11 @@ impl GithubPublisher {
                 ),
             ));
         }
-        if self.environment.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        if self
+            .environment
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
             return Err(("environment", "must not be empty when given".to_owned()));
         }
         Ok(())

@@ -93,20 +93,23 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for issuer in &registry.issuers {
-                sqlx::query("INSERT INTO registry_issuers (registry, url, provider) VALUES ($1, $2, $3)")
-                    .bind(name)
-                    .bind(issuer.url.as_str())
-                    .bind(issuer.provider.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO registry_issuers (registry, url, provider) VALUES ($1, $2, $3)",
+                )
+                .bind(name)
+                .bind(issuer.url.as_str())
+                .bind(issuer.provider.as_str())
+                .execute(&mut *tx)
+                .await?;
             }
 
-            let stored: Vec<String> =
-                sqlx::query_scalar("SELECT key FROM publishers WHERE registry = $1 AND source = $2")
-                    .bind(name)
-                    .bind(FROM_CONFIG)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let stored: Vec<String> = sqlx::query_scalar(
+                "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
+            )
+            .bind(name)
+            .bind(FROM_CONFIG)
+            .fetch_all(&mut *tx)
+            .await?;
             let stored: HashSet<String> = stored.into_iter().collect();
             let keyed: Vec<(String, &Publisher)> =
                 registry.publishers.iter().map(|p| (p.key(), p)).collect();
@@ -171,19 +174,21 @@ impl Store {
     /// Builds a registry from its row and loads its issuers and publishers.
     async fn complete(&self, row: AnyRow) -> Result<Registry> {
         let name: String = row.try_get("name")?;
-        let issuers = sqlx::query("SELECT url, provider FROM registry_issuers WHERE registry = $1 ORDER BY url")
-            .bind(&name)
-            .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(Issuer {
-                    url: IssuerUrl::parse(row.try_get("url")?).map_err(corrupt)?,
-                    provider: Provider::parse(&row.try_get::<String, _>("provider")?)
-                        .map_err(corrupt)?,
-                })
+        let issuers = sqlx::query(
+            "SELECT url, provider FROM registry_issuers WHERE registry = $1 ORDER BY url",
+        )
+        .bind(&name)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(Issuer {
+                url: IssuerUrl::parse(row.try_get("url")?).map_err(corrupt)?,
+                provider: Provider::parse(&row.try_get::<String, _>("provider")?)
+                    .map_err(corrupt)?,
             })
-            .collect::<Result<Vec<_>>>()?;
+        })
+        .collect::<Result<Vec<_>>>()?;
         let publishers = sqlx::query_scalar::<_, String>(
             "SELECT spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",
         )
@@ -211,7 +216,6 @@ impl Store {
         })
     }
 }
-
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises to JSON")

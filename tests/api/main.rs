@@ -1,1 +1,12 @@
+//! trustpub's integration tests: the real server on a random port, a real
+//! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
 
+mod audience;
+mod cli;
+mod compose;
+mod config;
+mod discovery;
+mod errors;
+mod helpers;
+mod ops;
+mod store;

@@ -1,0 +1,253 @@
+//! Configuration: layering and the validation an operator relies on.
+
+use figment::Jail;
+use trustpub::Error;
+use trustpub::config::{LogFormat, Settings};
+
+use crate::helpers::{REGISTRIES, TestDatabase, settings};
+
+/// A registry with one issuer and publisher; tests replace parts of it.
+const VALID: &str = r#"
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "acme-pypi"
+token_lifetime = 900
+token_prefix = "acme_"
+features = ["multi-use-token", "single-use-token"]
+default_features = ["multi-use-token"]
+
+  [[registries.issuers]]
+  url = "https://token.actions.githubusercontent.com"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "https://token.actions.githubusercontent.com"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  packages = ["widget"]
+"#;
+
+const SECOND: &str = r#"
+[[registries]]
+name = "beta"
+upload_url = "https://pypi.beta.test/legacy/"
+audience = "beta"
+token_prefix = "beta_"
+"#;
+
+async fn invalid(config: &str) -> (String, String) {
+    let db = TestDatabase::new().await;
+    match settings(config, &db) {
+        Err(Error::Config { key, reason }) => (key, reason),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_examples_are_valid() {
+    let db = TestDatabase::new().await;
+    let example = std::fs::read_to_string("examples/trustpub.toml").unwrap();
+    assert_eq!(settings(&example, &db).unwrap().registries.len(), 1);
+    assert_eq!(settings(VALID, &db).unwrap().registries.len(), 1);
+    assert_eq!(settings(REGISTRIES, &db).unwrap().registries.len(), 3);
+}
+
+#[tokio::test]
+async fn each_invalid_value_names_its_key_and_reason() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            VALID.replace("token_lifetime = 900", "token_lifetime = 899"),
+            "registries.0.token_lifetime",
+            "900..=21600",
+        ),
+        (
+            VALID.replace("token_lifetime = 900", "token_lifetime = 21601"),
+            "registries.0.token_lifetime",
+            "900..=21600",
+        ),
+        (
+            VALID.replace("\"single-use-token\"]", "\"teleport-token\"]"),
+            "registries.0.features.1",
+            "unknown variant",
+        ),
+        (
+            VALID.replace(
+                "features = [\"multi-use-token\", \"single-use-token\"]",
+                "features = [\"single-use-token\"]",
+            ),
+            "registries.0.default_features",
+            "not among the registry's features",
+        ),
+        (
+            format!(
+                "{VALID}{}",
+                SECOND.replace("\"beta\"\nupload", "\"acme\"\nupload")
+            ),
+            "registries.1.name",
+            "used twice",
+        ),
+        (
+            format!(
+                "{VALID}{}",
+                SECOND.replace("pypi.beta.test/legacy/", "PYPI.acme.test/legacy")
+            ),
+            "registries.1.upload_url",
+            "same host and upload path",
+        ),
+        (
+            VALID.replace("https://pypi.acme.test/legacy/", "https//pypi.acme.test"),
+            "registries.0.upload_url",
+            "not a valid URL",
+        ),
+        (
+            VALID.replace(
+                "https://pypi.acme.test/legacy/",
+                "http://pypi.acme.test/legacy/",
+            ),
+            "registries.0.upload_url",
+            "https",
+        ),
+        (
+            VALID.replace(
+                "url = \"https://token.actions.githubusercontent.com\"",
+                "url = \"http://token.actions.githubusercontent.com\"",
+            ),
+            "registries.0.issuers.0.url",
+            "must use https",
+        ),
+        (
+            VALID.replace(
+                "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"github\"",
+                "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"gitlub\"",
+            ),
+            "registries.0.issuers.0.provider",
+            "unknown variant",
+        ),
+        (
+            VALID.replace(
+                "  provider = \"github\"\n  issuer",
+                "  provider = \"gitlub\"\n  issuer",
+            ),
+            "registries.0.publishers.0",
+            "unknown variant",
+        ),
+        (
+            VALID.replace(
+                "issuer = \"https://token.actions.githubusercontent.com\"",
+                "issuer = \"https://token.actions.githubusercontent.com/\"",
+            ),
+            "registries.0.publishers.0.issuer",
+            "not among the registry's issuers",
+        ),
+        (
+            VALID.replace("\"9919\"", "\"octo-org\""),
+            "registries.0.publishers.0.repository_owner_id",
+            "numeric",
+        ),
+        (
+            VALID.replace("\"octo-org/widget\"", "\"widget\""),
+            "registries.0.publishers.0.repository",
+            "owner/name",
+        ),
+        (
+            VALID.replace("\"release.yml\"", "\".github/workflows/release.yml\""),
+            "registries.0.publishers.0.workflow",
+            "file name",
+        ),
+        (
+            VALID.replace("packages = [\"widget\"]", "packages = []"),
+            "registries.0.publishers.0.packages",
+            "at least one",
+        ),
+        (
+            VALID.replace("packages = [\"widget\"]", "packages = [\"wid*get\"]"),
+            "registries.0.publishers.0.packages.0",
+            "trailing-*",
+        ),
+        (
+            VALID.replace("name = \"acme\"", "name = \"Acme Corp\""),
+            "registries.0.name",
+            "slug",
+        ),
+        (
+            VALID.replace("token_prefix = \"acme_\"", "token_prefix = \"a\""),
+            "registries.0.token_prefix",
+            "2 to 32",
+        ),
+        (
+            format!("[server]\nlisten = \"localhost-8080\"\n{VALID}"),
+            "server.listen",
+            "invalid",
+        ),
+        (
+            format!("{VALID}\nsurprise = 1\n"),
+            "registries.0",
+            "unknown field",
+        ),
+    ];
+    for (config, key, reason) in cases {
+        let (got_key, got_reason) = invalid(&config).await;
+        assert!(
+            got_key.starts_with(key) && got_reason.contains(reason),
+            "expected {key}: …{reason}…, got {got_key}: {got_reason}"
+        );
+    }
+}
+
+#[test]
+fn layering_defaults_file_then_environment() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "trustpub.toml",
+            &format!("[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nformat = \"json\"\n{VALID}"),
+        )?;
+        // The file in the working directory is read without --config.
+        let settings = Settings::load(None).expect("valid");
+        assert_eq!(settings.server.listen.port(), 9000);
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.server.max_body_bytes, 64 * 1024, "a default");
+        assert_eq!(settings.database.url.expose(), "sqlite://data/trustpub.db");
+
+        jail.set_env("TRUSTPUB_SERVER__LISTEN", "127.0.0.1:9100");
+        jail.set_env(
+            "TRUSTPUB_DATABASE__URL",
+            "postgres://trustpub:s3cret@db.internal/trustpub",
+        );
+        // An unrelated TRUSTPUB_CONFIG (the --config flag's variable) is not a key.
+        jail.set_env("TRUSTPUB_CONFIG", "trustpub.toml");
+        let settings = Settings::load(None).expect("valid");
+        assert_eq!(settings.server.listen.port(), 9100);
+        assert_eq!(
+            settings.database.url.expose(),
+            "postgres://trustpub:s3cret@db.internal/trustpub"
+        );
+        let shown = settings.to_redacted_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://trustpub:%5Bredacted%5D@db.internal/trustpub"),
+            "{shown}"
+        );
+        assert!(!format!("{settings:?}").contains("s3cret"));
+
+        jail.set_env("TRUSTPUB_SERVER__MAX_BODY_BYTES", "12");
+        match Settings::load(None) {
+            Err(Error::Config { key, .. }) => assert_eq!(key, "server.max_body_bytes"),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn an_explicit_config_file_must_exist() {
+    match Settings::load(Some(std::path::Path::new("does/not/exist.toml"))) {
+        Err(Error::Config { key, reason }) => {
+            assert_eq!(key, "--config");
+            assert!(reason.contains("does not exist"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

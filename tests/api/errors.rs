@@ -1,0 +1,134 @@
+//! Content negotiation and problem documents for every error the HTTP layer
+//! produces.
+
+use reqwest::Method;
+
+use crate::helpers::{REGISTRIES, json_ok, problem, spawn_app};
+
+const PYTP: &str = "application/vnd.pypi.pytp.v1+json";
+
+#[tokio::test]
+async fn served_media_types() {
+    let app = spawn_app(REGISTRIES).await;
+    for (accept, content_type) in [
+        (PYTP, PYTP),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+        ("application/*", "application/json"),
+        ("text/html;q=0.9, */*;q=0.1", "application/json"),
+        (&format!("application/json, {PYTP}"), PYTP),
+    ] {
+        let request = app
+            .get("/_/trustpub/acme/audience")
+            .header("Accept", accept);
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            content_type,
+            "Accept: {accept}"
+        );
+        json_ok(response).await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_accept_is_served_as_the_pep_807_type() {
+    let app = spawn_app(REGISTRIES).await;
+    // reqwest always sends an Accept header: speak HTTP/1.1 by hand.
+    let (head, body) = raw_get(&app.address, "/_/trustpub/acme/audience").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("content-type: {PYTP}")),
+        "{head}"
+    );
+    assert_eq!(body, r#"{"audience":"acme-pypi"}"#);
+}
+
+/// A GET without an `Accept` header; returns the head and the body.
+async fn raw_get(address: &str, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn other_media_types_are_406() {
+    let app = spawn_app(REGISTRIES).await;
+    for accept in [
+        "text/html",
+        "application/xml",
+        "application/json;q=0",
+        "image/*",
+    ] {
+        for path in [
+            "/_/trustpub/acme/audience",
+            "/.well-known/pytp?discover=%2Flegacy%2F",
+        ] {
+            let response = app.get(path).header("Accept", accept).send().await.unwrap();
+            problem(response, 406, "not-acceptable").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let app = spawn_app(REGISTRIES).await;
+    for path in [
+        "/",
+        "/nope",
+        "/_/trustpub/acme",
+        "/_/trustpub/acme/audience/extra",
+        "/.well-known/other",
+    ] {
+        let response = app.get(path).send().await.unwrap();
+        problem(response, 404, "not-found").await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = spawn_app(REGISTRIES).await;
+    for (method, path) in [
+        (Method::POST, "/_/trustpub/acme/audience"),
+        (Method::DELETE, "/.well-known/pytp?discover=%2Flegacy%2F"),
+        (Method::PUT, "/healthz"),
+        (Method::POST, "/readyz"),
+    ] {
+        let response = app.request(method.clone(), path).send().await.unwrap();
+        assert_eq!(response.headers()["allow"], "GET", "{method} {path}");
+        problem(response, 405, "method-not-allowed").await;
+    }
+}
+
+#[tokio::test]
+async fn a_path_segment_that_does_not_decode_is_400() {
+    let app = spawn_app(REGISTRIES).await;
+    let response = app
+        .get("/_/trustpub/Not%20A%20Slug/audience")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "invalid-path").await;
+}
+
+#[tokio::test]
+async fn the_server_keeps_serving_after_bad_input() {
+    let app = spawn_app(REGISTRIES).await;
+    for path in [
+        "/_/trustpub/%FF/audience",
+        "/.well-known/pytp?discover=",
+        "/nope",
+    ] {
+        let response = app.get(path).send().await.unwrap();
+        assert!(response.status().is_client_error(), "{path}");
+    }
+    let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
+    assert_eq!(json_ok(response).await["audience"], "acme-pypi");
+}

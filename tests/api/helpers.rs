@@ -1,0 +1,236 @@
+//! Boots the real server on a random port against a fresh database.
+//!
+//! The database is a temporary SQLite file, or, when `TEST_DATABASE_URL`
+//! names a PostgreSQL server, a uniquely named database created on it and
+//! dropped when the test ends.
+
+use std::net::TcpListener;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection;
+use trustpub::config::Settings;
+use trustpub::startup::Application;
+use trustpub::store::Store;
+
+/// Three registries: two share the path `/legacy/` on different hosts, the
+/// third has a space in its upload path.
+pub const REGISTRIES: &str = r#"
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "acme-pypi"
+ecosystem = "python"
+token_lifetime = 900
+token_prefix = "acme_"
+features = ["multi-use-token", "single-use-token"]
+default_features = ["multi-use-token"]
+
+  [[registries.issuers]]
+  url = "https://token.actions.githubusercontent.com"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "https://token.actions.githubusercontent.com"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  environment = "pypi"
+  packages = ["widget", "widget-*"]
+
+[[registries]]
+name = "acme-eu"
+upload_url = "https://pypi.eu.acme.test/legacy/"
+audience = "acme-eu-pypi"
+token_prefix = "acmeeu_"
+
+[[registries]]
+name = "beta"
+upload_url = "https://uploads.beta.test:8443/simple upload/"
+audience = "beta"
+ecosystem = "cargo"
+token_lifetime = 3600
+token_prefix = "beta_"
+features = ["single-use-token"]
+default_features = ["single-use-token"]
+"#;
+
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(server) if !server.trim().is_empty() => Self::postgres(server).await,
+            _ => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}/nested/dir/trustpub.db", dir.path().display());
+                TestDatabase {
+                    url,
+                    postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    async fn postgres(server: String) -> Self {
+        let name = format!(
+            "trustpub_test_{}_{}",
+            std::process::id(),
+            uuid_like_suffix()
+        );
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("TEST_DATABASE_URL names a reachable PostgreSQL server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
+        let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        TestDatabase {
+            url: url.to_string(),
+            postgres: Some((server, name)),
+            _dir: None,
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.postgres.is_none()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn uuid_like_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}_{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: std::sync::Arc<TestDatabase>,
+}
+
+/// Settings from `config` (TOML) on top of the defaults, with the test
+/// database and a random port.
+pub fn settings(config: &str, db: &TestDatabase) -> trustpub::Result<Settings> {
+    let figment = Figment::from(Serialized::defaults(Settings::default()))
+        .merge(Toml::string(config))
+        .merge(Serialized::default("database.url", &db.url))
+        .merge(Serialized::default("log.filter", "warn"));
+    Settings::from_figment(&figment)
+}
+
+/// Boots trustpub with `config` on a fresh database.
+pub async fn spawn_app(config: &str) -> TestApp {
+    spawn_app_on(std::sync::Arc::new(TestDatabase::new().await), config).await
+}
+
+/// Boots trustpub with `config` on an existing database: a restart, or a
+/// second instance.
+pub async fn spawn_app_on(db: std::sync::Arc<TestDatabase>, config: &str) -> TestApp {
+    let settings = settings(config, &db).expect("a valid test configuration");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let application = Application::build_with_listener(&settings, listener)
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let store = application.store().clone();
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.address))
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+}
+
+/// Asserts a 200 JSON answer and returns its body.
+pub async fn json_ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Asserts an RFC 9457 problem document with this status and code, and
+/// returns it.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.text().await.unwrap();
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    let document: Value = serde_json::from_str(&body).expect("a JSON problem document");
+    assert_eq!(document["status"], status, "{document}");
+    assert_eq!(document["code"], code, "{document}");
+    assert_eq!(
+        document["type"],
+        format!("/_/trustpub/problems/{code}"),
+        "{document}"
+    );
+    assert!(
+        document["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{document}"
+    );
+    assert!(
+        document["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{document}"
+    );
+    document
+}
