@@ -15,9 +15,10 @@ CREATE TABLE registries (
     default_features  TEXT NOT NULL,
     source            TEXT NOT NULL,
     created_at        BIGINT NOT NULL,
-    updated_at        BIGINT NOT NULL,
-    UNIQUE (upload_authority, upload_path)
+    updated_at        BIGINT NOT NULL
 );
+-- (host, path) is unique among the configured registries; the configuration
+-- checks it, so that a file may swap two registries' URLs in one edit.
 
 CREATE INDEX registries_by_upload_path ON registries (upload_path);
 

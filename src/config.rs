@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
+/// The `TRUSTPUB_*` variables read as configuration: `TRUSTPUB_<SECTION>__<KEY>`.
+const ENV_SECTIONS: [&str; 3] = ["server__", "database__", "log__"];
+
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "trustpub.toml";
 
@@ -80,10 +83,13 @@ impl DatabaseUrl {
 
     /// The URL with any password replaced by `[redacted]`.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("[redacted]"));
-                url.to_string()
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        match rest.split_once('@') {
+            Some((credentials, host)) if credentials.contains(':') => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:[redacted]@{host}")
             }
             _ => self.0.clone(),
         }
@@ -142,7 +148,17 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        Ok(figment.merge(Env::prefixed("TRUSTPUB_").split("__").ignore(&["config"])))
+        // Only variables for the sections below are read, so that others
+        // that happen to start with TRUSTPUB_ (TRUSTPUB_CONFIG, or
+        // TRUSTPUB_SERVICE_HOST injected by Kubernetes) are not taken for keys.
+        Ok(figment.merge(
+            Env::prefixed("TRUSTPUB_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    ENV_SECTIONS.iter().any(|s| key.starts_with(s))
+                })
+                .split("__"),
+        ))
     }
 
     /// Extracts and validates the settings.
@@ -178,6 +194,16 @@ impl Settings {
             return Err(Error::config(
                 "server.max_body_bytes",
                 "must be at least 1024 bytes",
+            ));
+        }
+        let url = self.database.url.expose();
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+        {
+            return Err(Error::config(
+                "database.url",
+                "must start with sqlite: (a file) or postgres:// (a server)",
             ));
         }
         if self.database.max_connections == 0 {

@@ -1,11 +1,16 @@
 pub mod cli;
 pub mod config;
+pub mod exchange;
 pub mod http;
+pub mod oidc;
 pub mod problem;
 pub mod publishers;
 pub mod registry;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "test-helpers")]
+pub mod testing;
+pub mod tokens;
 
 pub use problem::{Error, Result};

@@ -19,6 +19,7 @@ pub enum Error {
     #[error("invalid configuration: {key}: {reason}")]
     Config { key: String, reason: String },
 
+    // Requests that do not fit the protocol.
     #[error("no such endpoint: {0}")]
     RouteNotFound(String),
     #[error("method {method} is not allowed here; allowed: {allowed}")]
@@ -33,23 +34,60 @@ pub enum Error {
     InvalidQuery(String),
     #[error("the path is invalid: {0}")]
     InvalidPath(String),
-    #[error("the request body is not valid JSON for this endpoint: {0}")]
-    InvalidJson(String),
+    #[error("the request body is not valid for this endpoint: {0}")]
+    InvalidPayload(String),
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error(
         "none of the media types in the Accept header can be served; \
-         accepted: application/vnd.pypi.pytp.v1+json, application/json, */*"
+         accepted: application/vnd.pypi.pytp.v1+json, application/json, application/*, */*"
     )]
     NotAcceptable,
     /// An error response produced inside actix-web itself, re-rendered.
     #[error("the request could not be handled (HTTP {})", .0.as_u16())]
     Http(StatusCode),
+
+    // Identity tokens that do not verify.
+    #[error("the identity token is invalid: {0}")]
+    InvalidToken(String),
+    #[error("the token's issuer {0:?} is not trusted by this registry")]
+    UntrustedIssuer(String),
+    #[error(
+        "the token is signed with {0:?}; only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA) are accepted"
+    )]
+    UnsupportedAlgorithm(String),
+    #[error("the identity token has expired")]
+    TokenExpired,
+    #[error("the identity token is not valid yet (`{0}` is in the future)")]
+    TokenNotYetValid(&'static str),
+    #[error("the token's audience must be exactly {0:?}")]
+    InvalidAudience(String),
+    #[error("this identity token has already been used")]
+    TokenReused,
+    #[error("the keys of the issuer {issuer} cannot be fetched: {reason}")]
+    IssuerUnavailable { issuer: String, reason: String },
+
+    // Verified identities that may not do what they ask.
+    #[error("no trusted publisher of this registry matches the token ({0})")]
+    InvalidPublisher(String),
+    #[error("tokens from `{0}` events are refused: forks can trigger them")]
+    ForbiddenEvent(String),
+    #[error("the trusted publishers do not allow these packages: {}", .0.join(", "))]
+    PackageNotAllowed(Vec<String>),
+
+    // Feature negotiation.
+    #[error("unknown feature {0:?}; known: multi-use-token, single-use-token")]
+    UnknownFeature(String),
+    #[error("multi-use-token and single-use-token cannot both be requested")]
+    ConflictingFeatures,
+    #[error("this registry does not offer the feature {0:?}")]
+    FeatureNotOffered(String),
+
+    // The service itself.
     #[error("the store is not reachable")]
     StoreUnavailable(#[source] sqlx::Error),
-
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -83,46 +121,106 @@ impl Error {
         }
     }
 
-    /// The stable machine-readable code; part of the public interface.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::RouteNotFound(_) => "not-found",
-            Error::MethodNotAllowed { .. } => "method-not-allowed",
-            Error::UnknownRegistry(_) => "unknown-registry",
-            Error::NotDiscoverable(_) => "not-discoverable",
-            Error::MissingDiscoverKey => "missing-discover-key",
-            Error::InvalidQuery(_) => "invalid-query",
-            Error::InvalidPath(_) => "invalid-path",
-            Error::InvalidJson(_) => "invalid-json",
-            Error::UnsupportedMediaType => "unsupported-media-type",
-            Error::PayloadTooLarge { .. } => "payload-too-large",
-            Error::NotAcceptable => "not-acceptable",
-            Error::StoreUnavailable(_) => "store-unavailable",
-            Error::Http(_) => "http-error",
-            Error::Config { .. } | Error::Store(_) | Error::Migrate(_) | Error::Io { .. } => {
-                "internal-error"
-            }
-        }
+    /// Whether the client, not the service, is at fault.
+    pub fn status_code_is_client_error(&self) -> bool {
+        self.kind().0.is_client_error()
     }
 
-    fn title(&self) -> &'static str {
+    /// The stable machine-readable code; part of the public interface.
+    pub fn code(&self) -> &'static str {
+        self.kind().1
+    }
+
+    /// Status, code and title of each kind of error.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
         match self {
-            Error::RouteNotFound(_) => "Not found",
-            Error::MethodNotAllowed { .. } => "Method not allowed",
-            Error::UnknownRegistry(_) => "Unknown registry",
-            Error::NotDiscoverable(_) => "Trusted Publishing is not offered for this upload URL",
-            Error::MissingDiscoverKey => "Missing discovery key",
-            Error::InvalidQuery(_) => "Invalid query string",
-            Error::InvalidPath(_) => "Invalid path",
-            Error::InvalidJson(_) => "Invalid JSON body",
-            Error::UnsupportedMediaType => "Unsupported media type",
-            Error::PayloadTooLarge { .. } => "Request body too large",
-            Error::NotAcceptable => "Not acceptable",
-            Error::StoreUnavailable(_) => "Service unavailable",
-            Error::Http(status) => status.canonical_reason().unwrap_or("HTTP error"),
-            Error::Config { .. } | Error::Store(_) | Error::Migrate(_) | Error::Io { .. } => {
-                "Internal server error"
+            Error::RouteNotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+            Error::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Error::UnknownRegistry(_) => (S::NOT_FOUND, "unknown-registry", "Unknown registry"),
+            Error::NotDiscoverable(_) => (
+                S::NOT_FOUND,
+                "not-discoverable",
+                "Trusted Publishing is not offered for this upload URL",
+            ),
+            Error::MissingDiscoverKey => (
+                S::BAD_REQUEST,
+                "missing-discover-key",
+                "Missing discovery key",
+            ),
+            Error::InvalidQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query string"),
+            Error::InvalidPath(_) => (S::BAD_REQUEST, "invalid-path", "Invalid path"),
+            Error::InvalidPayload(_) => (S::BAD_REQUEST, "invalid-payload", "Invalid request body"),
+            Error::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Error::PayloadTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            Error::NotAcceptable => (S::NOT_ACCEPTABLE, "not-acceptable", "Not acceptable"),
+            Error::Http(status) => (
+                *status,
+                "http-error",
+                status.canonical_reason().unwrap_or("HTTP error"),
+            ),
+            Error::InvalidToken(_) => (S::UNAUTHORIZED, "invalid-token", "Invalid identity token"),
+            Error::UntrustedIssuer(_) => (S::UNAUTHORIZED, "untrusted-issuer", "Untrusted issuer"),
+            Error::UnsupportedAlgorithm(_) => (
+                S::UNAUTHORIZED,
+                "unsupported-algorithm",
+                "Unsupported signature algorithm",
+            ),
+            Error::TokenExpired => (S::UNAUTHORIZED, "token-expired", "Identity token expired"),
+            Error::TokenNotYetValid(_) => (
+                S::UNAUTHORIZED,
+                "token-not-yet-valid",
+                "Identity token not yet valid",
+            ),
+            Error::InvalidAudience(_) => (S::UNAUTHORIZED, "invalid-audience", "Wrong audience"),
+            Error::TokenReused => (
+                S::UNAUTHORIZED,
+                "token-reused",
+                "Identity token already used",
+            ),
+            Error::IssuerUnavailable { .. } => {
+                (S::BAD_GATEWAY, "issuer-unavailable", "Issuer unavailable")
             }
+            Error::InvalidPublisher(_) => (
+                S::FORBIDDEN,
+                "invalid-publisher",
+                "No matching trusted publisher",
+            ),
+            Error::ForbiddenEvent(_) => (S::FORBIDDEN, "forbidden-event", "Event not allowed"),
+            Error::PackageNotAllowed(_) => {
+                (S::FORBIDDEN, "package-not-allowed", "Packages not allowed")
+            }
+            Error::UnknownFeature(_) => (S::BAD_REQUEST, "unknown-feature", "Unknown feature"),
+            Error::ConflictingFeatures => (
+                S::BAD_REQUEST,
+                "conflicting-features",
+                "Conflicting features",
+            ),
+            Error::FeatureNotOffered(_) => {
+                (S::BAD_REQUEST, "feature-not-offered", "Feature not offered")
+            }
+            Error::StoreUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Service unavailable",
+            ),
+            Error::Config { .. } | Error::Store(_) | Error::Migrate(_) | Error::Io { .. } => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal server error",
+            ),
         }
     }
 
@@ -140,49 +238,49 @@ impl Error {
     }
 }
 
-/// The members a trustpub problem document carries beyond RFC 9457's.
+/// The members a trustpub problem document carries beyond RFC 9457's:
+/// our `code`, and PyPI's legacy `message` and `errors`, which twine and
+/// gh-action-pypi-publish read (and crash without).
 #[derive(Debug, Serialize)]
 struct Extensions {
     code: &'static str,
+    message: String,
+    errors: [LegacyError; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct LegacyError {
+    code: &'static str,
+    description: String,
 }
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Error::RouteNotFound(_) | Error::UnknownRegistry(_) | Error::NotDiscoverable(_) => {
-                StatusCode::NOT_FOUND
-            }
-            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Error::MissingDiscoverKey
-            | Error::InvalidQuery(_)
-            | Error::InvalidPath(_)
-            | Error::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Http(status) => *status,
-            Error::Config { .. } | Error::Store(_) | Error::Migrate(_) | Error::Io { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
+        self.kind().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+        let (status, code, title) = self.kind();
         if status.is_server_error() {
-            tracing::error!(code = self.code(), error = %self, cause = ?std::error::Error::source(self), "request failed");
+            tracing::error!(code, error = %self, cause = ?std::error::Error::source(self), "request failed");
         } else {
-            tracing::debug!(code = self.code(), error = %self, "request refused");
+            tracing::debug!(code, error = %self, "request refused");
         }
-        let code = self.code();
+        let detail = self.detail();
         let document = ProblemDetails::from_status_code(
             http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::BAD_REQUEST),
         )
         .with_type(http::Uri::try_from(format!("{PROBLEM_TYPE_BASE}{code}")).unwrap_or_default())
-        .with_title(self.title())
-        .with_detail(self.detail())
-        .with_extensions(Extensions { code });
+        .with_title(title)
+        .with_detail(detail.clone())
+        .with_extensions(Extensions {
+            code,
+            message: detail.clone(),
+            errors: [LegacyError {
+                code,
+                description: detail,
+            }],
+        });
         let mut response = document.error_response();
         if let Error::MethodNotAllowed { allowed, .. } = self
             && let Ok(value) = actix_web::http::header::HeaderValue::from_str(allowed)

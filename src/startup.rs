@@ -9,8 +9,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::oidc::{KeyStore, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
-use crate::store::Store;
+use crate::store::{Store, now};
 
 /// A built, not yet running, trustpub server.
 pub struct Application {
@@ -41,6 +42,7 @@ impl Application {
             .port();
         let state = web::Data::new(AppState {
             store: store.clone(),
+            keys: KeyStore::new(REFETCH_COOL_DOWN)?,
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -51,6 +53,7 @@ impl Application {
                 .configure(|cfg| http::configure(cfg, max_body_bytes))
         })
         .shutdown_timeout(settings.server.shutdown_timeout)
+        .disable_signals()
         .listen(listener)
         .map_err(|e| Error::io("starting the HTTP server", e))?
         .run();
@@ -74,10 +77,58 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
     /// (up to `server.shutdown_timeout`) and closes the store.
     pub async fn run_until_stopped(self) -> Result<()> {
+        let purge = tokio::spawn(purge_periodically(self.store.clone()));
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        purge.abort();
+        signals.abort();
         tokio::time::timeout(Duration::from_secs(5), self.store.close())
             .await
             .ok();
         served.map_err(|e| Error::io("serving HTTP", e))
     }
+}
+
+/// How often used `jti`s past their expiry are forgotten.
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Forgets used `jti`s once their tokens can no longer be accepted anyway.
+async fn purge_periodically(store: Store) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match store.purge_used_jtis(now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "forgot expired jtis"),
+            Err(error) => tracing::warn!(%error, "purging expired jtis failed"),
+        }
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C): both stop the server gracefully.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

@@ -4,6 +4,7 @@
 
 mod audience;
 mod discovery;
+mod exchange;
 mod negotiation;
 mod ops;
 
@@ -13,12 +14,14 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{HttpRequest, ResponseError, web};
 
+use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
 
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
+    pub keys: KeyStore,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -38,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::scope("/_/trustpub")
                 .wrap(from_fn(negotiation::negotiate))
-                .service(audience::resource()),
+                .service(audience::resource())
+                .service(exchange::resource()),
         )
         .default_service(web::to(|req: HttpRequest| async move {
             Err::<actix_web::HttpResponse, _>(Error::RouteNotFound(req.path().to_owned()))
@@ -56,7 +60,7 @@ fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
                     limit: max_body_bytes,
                 },
                 JsonPayloadError::ContentType => Error::UnsupportedMediaType,
-                other => Error::InvalidJson(other.to_string()),
+                other => Error::InvalidPayload(other.to_string()),
             }
             .into()
         })

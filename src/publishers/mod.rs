@@ -2,12 +2,97 @@
 //! registry. Each provider's claim matching lives in its own module.
 
 mod github;
+pub mod scope;
 
 use serde::{Deserialize, Serialize};
 
 pub use github::GithubPublisher;
 
-use crate::registry::{IssuerUrl, Provider};
+use crate::oidc::{Claims, VerifiedToken};
+use crate::problem::{Error, Result};
+use crate::registry::{IssuerUrl, Provider, Registry};
+
+/// What a provider's publishers decide about verified claims. A new provider
+/// is a new module implementing this, plus its variant in [`Identity`] and
+/// [`Provider`].
+pub trait Policy {
+    /// Refusals that hold whatever the publisher, e.g. events forks can trigger.
+    fn screen(claims: &Claims) -> Result<()>;
+    /// Whether these claims are this publisher's; the error says which claim
+    /// did not match (for the event log, not for the client).
+    fn check(&self, claims: &Claims) -> std::result::Result<(), String>;
+    /// The claims worth keeping with a credential and its events.
+    fn audit(claims: &Claims) -> Audit;
+}
+
+/// The claims kept with a credential and its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Audit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// The publishers of a registry that a verified token matches.
+#[derive(Debug)]
+pub struct Matched<'r> {
+    pub publishers: Vec<&'r Publisher>,
+    pub audit: Audit,
+}
+
+impl Provider {
+    fn screen(self, claims: &Claims) -> Result<()> {
+        match self {
+            Provider::Github => GithubPublisher::screen(claims),
+        }
+    }
+
+    pub fn audit(self, claims: &Claims) -> Audit {
+        match self {
+            Provider::Github => GithubPublisher::audit(claims),
+        }
+    }
+}
+
+/// The registry's publishers that trust this token's issuer and match its
+/// claims; refused when there is none.
+pub fn matching<'r>(registry: &'r Registry, token: &VerifiedToken) -> Result<Matched<'r>> {
+    let provider = token.issuer.provider;
+    provider.screen(&token.claims)?;
+    let mut mismatches = Vec::new();
+    let mut publishers = Vec::new();
+    for publisher in registry
+        .publishers
+        .iter()
+        .filter(|p| p.issuer == token.issuer.url)
+    {
+        match publisher.identity.check(&token.claims) {
+            Ok(()) => publishers.push(publisher),
+            Err(mismatch) => mismatches.push(mismatch),
+        }
+    }
+    if publishers.is_empty() {
+        let reason = if mismatches.is_empty() {
+            "no publisher is configured for this issuer".to_owned()
+        } else {
+            mismatches.join("; ")
+        };
+        return Err(Error::InvalidPublisher(reason));
+    }
+    Ok(Matched {
+        publishers,
+        audit: provider.audit(&token.claims),
+    })
+}
 
 /// One trusted publisher of a registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,9 +121,15 @@ impl Identity {
     }
 
     /// Checks the provider's own fields; the error names the field.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         match self {
             Identity::Github(github) => github.validate(),
+        }
+    }
+
+    fn check(&self, claims: &Claims) -> std::result::Result<(), String> {
+        match self {
+            Identity::Github(github) => github.check(claims),
         }
     }
 }
@@ -59,7 +150,7 @@ impl Publisher {
 pub struct PackagePattern(String);
 
 impl PackagePattern {
-    pub fn parse(value: String) -> Result<Self, String> {
+    pub fn parse(value: String) -> std::result::Result<Self, String> {
         let name = value.strip_suffix('*').unwrap_or(&value);
         let valid = !name.is_empty()
             && name
@@ -81,7 +172,7 @@ impl PackagePattern {
 
 impl TryFrom<String> for PackagePattern {
     type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
+    fn try_from(value: String) -> std::result::Result<Self, String> {
         Self::parse(value)
     }
 }

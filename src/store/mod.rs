@@ -3,7 +3,9 @@
 //! sqlx's `Any` driver with the same portable SQL, so no query is written
 //! twice. Queries live in one file per aggregate and take the registry first.
 
+mod events;
 mod registries;
+mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,7 +16,9 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseSettings;
 use crate::problem::{Error, Result};
 
+pub use events::{Event, NewEvent};
 pub use registries::SyncReport;
+pub use tokens::{NewUploadToken, UsedJti};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -59,6 +63,9 @@ impl Store {
                     if backend == Backend::Sqlite {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Safe with WAL: a power cut may lose the last
+                        // commits, never corrupt the file.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
                     }
                     Ok(())
                 })
@@ -117,8 +124,12 @@ fn prepare_sqlite(rest: &str) -> Result<String> {
     Ok(format!("sqlite://{rest}{mode}"))
 }
 
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises to JSON")
+}
+
 /// The current time as Unix seconds.
-pub(crate) fn now() -> i64 {
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, now};
+use super::{Store, now, to_json};
 use crate::problem::{Error, Result};
 use crate::publishers::Publisher;
 use crate::registry::{
@@ -215,10 +215,6 @@ impl Store {
             publishers,
         })
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises to JSON")
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {

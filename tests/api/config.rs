@@ -49,7 +49,11 @@ async fn invalid(config: &str) -> (String, String) {
 #[tokio::test]
 async fn the_examples_are_valid() {
     let db = TestDatabase::new().await;
-    let example = std::fs::read_to_string("examples/trustpub.toml").unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/trustpub.toml"
+    ))
+    .unwrap();
     assert_eq!(settings(&example, &db).unwrap().registries.len(), 1);
     assert_eq!(settings(VALID, &db).unwrap().registries.len(), 1);
     assert_eq!(settings(REGISTRIES, &db).unwrap().registries.len(), 3);
@@ -218,6 +222,9 @@ fn layering_defaults_file_then_environment() {
         );
         // An unrelated TRUSTPUB_CONFIG (the --config flag's variable) is not a key.
         jail.set_env("TRUSTPUB_CONFIG", "trustpub.toml");
+        // Nor are variables Kubernetes injects for a Service named trustpub.
+        jail.set_env("TRUSTPUB_SERVICE_HOST", "10.0.0.1");
+        jail.set_env("TRUSTPUB_PORT", "tcp://10.0.0.1:8080");
         let settings = Settings::load(None).expect("valid");
         assert_eq!(settings.server.listen.port(), 9100);
         assert_eq!(
@@ -227,10 +234,20 @@ fn layering_defaults_file_then_environment() {
         let shown = settings.to_redacted_toml();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(
-            shown.contains("postgres://trustpub:%5Bredacted%5D@db.internal/trustpub"),
+            shown.contains("postgres://trustpub:[redacted]@db.internal/trustpub"),
             "{shown}"
         );
         assert!(!format!("{settings:?}").contains("s3cret"));
+
+        jail.set_env("TRUSTPUB_DATABASE__URL", "mysql://db/trustpub");
+        match Settings::load(None) {
+            Err(Error::Config { key, reason }) => {
+                assert_eq!(key, "database.url");
+                assert!(reason.contains("postgres://"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        jail.set_env("TRUSTPUB_DATABASE__URL", "sqlite://data/x.db");
 
         jail.set_env("TRUSTPUB_SERVER__MAX_BODY_BYTES", "12");
         match Settings::load(None) {

@@ -1,0 +1,174 @@
+//! Issuers' signing keys, fetched from their JWKS and cached.
+//!
+//! The JWKS is found through `<issuer>/.well-known/openid-configuration`
+//! (`jwks_uri`). GitHub's document has no `authorization_endpoint`, so only
+//! `{issuer, jwks_uri}` are read. Keys are cached per issuer; a token whose
+//! `kid` is unknown triggers at most one refetch per cool-down; on a failed
+//! fetch the cached keys are kept. Fetches time out, are capped in size and
+//! never follow a redirect to another host.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use openidconnect::{JsonWebKey, JsonWebKeySet};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+use super::jwk::Jwk;
+use crate::problem::{Error, Result};
+use crate::registry::IssuerUrl;
+
+/// The shortest time between two refetches of one issuer's keys.
+pub const REFETCH_COOL_DOWN: Duration = Duration::from_secs(60);
+/// How long one fetch may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest openid-configuration or JWKS document read.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+#[derive(Default)]
+struct Cached {
+    keys: Vec<Jwk>,
+    last_attempt: Option<Instant>,
+}
+
+pub struct KeyStore {
+    client: reqwest::Client,
+    cool_down: Duration,
+    cache: RwLock<HashMap<String, Cached>>,
+    refetch: Mutex<()>,
+}
+
+#[derive(Deserialize)]
+struct ProviderDocument {
+    issuer: String,
+    jwks_uri: String,
+}
+
+impl KeyStore {
+    pub fn new(cool_down: Duration) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_host = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.host_str() == attempt.url().host_str());
+                if attempt.previous().len() > 3 || !same_host {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .user_agent(concat!("trustpub/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::IssuerUnavailable {
+                issuer: String::new(),
+                reason: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(KeyStore {
+            client,
+            cool_down,
+            cache: RwLock::new(HashMap::new()),
+            refetch: Mutex::new(()),
+        })
+    }
+
+    /// The issuer's keys that may have signed a token with this `kid`
+    /// (all of them when the token names none).
+    pub async fn keys_for(&self, issuer: &IssuerUrl, kid: Option<&str>) -> Result<Vec<Jwk>> {
+        if let Some(keys) = self.cached(issuer, kid).await {
+            return Ok(keys);
+        }
+        let _one_at_a_time = self.refetch.lock().await;
+        // Another request may have refetched while this one waited.
+        if let Some(keys) = self.cached(issuer, kid).await {
+            return Ok(keys);
+        }
+        let cooling = self
+            .cache
+            .read()
+            .await
+            .get(issuer.as_str())
+            .and_then(|c| c.last_attempt)
+            .is_some_and(|at| at.elapsed() < self.cool_down);
+        if !cooling {
+            let fetched = self.fetch(issuer).await;
+            let mut cache = self.cache.write().await;
+            let entry = cache.entry(issuer.as_str().to_owned()).or_default();
+            entry.last_attempt = Some(Instant::now());
+            match fetched {
+                Ok(keys) => entry.keys = keys,
+                Err(error) if entry.keys.is_empty() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%issuer, %error, "refetching the issuer's keys failed; keeping the cached keys");
+                }
+            }
+        }
+        Ok(self.cached(issuer, kid).await.unwrap_or_default())
+    }
+
+    async fn cached(&self, issuer: &IssuerUrl, kid: Option<&str>) -> Option<Vec<Jwk>> {
+        let cache = self.cache.read().await;
+        let keys = &cache.get(issuer.as_str())?.keys;
+        let matching: Vec<Jwk> = keys
+            .iter()
+            .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid)
+            .cloned()
+            .collect();
+        (!matching.is_empty()).then_some(matching)
+    }
+
+    async fn fetch(&self, issuer: &IssuerUrl) -> Result<Vec<Jwk>> {
+        let unavailable = |reason: String| Error::IssuerUnavailable {
+            issuer: issuer.to_string(),
+            reason,
+        };
+        let config_url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.as_str().trim_end_matches('/')
+        );
+        let document: ProviderDocument = serde_json::from_slice(
+            &self.get(&config_url).await.map_err(unavailable)?,
+        )
+        .map_err(|e| {
+            unavailable(format!(
+                "{config_url}: not an OpenID provider document: {e}"
+            ))
+        })?;
+        if document.issuer != issuer.as_str() {
+            return Err(unavailable(format!(
+                "{config_url} names the issuer {:?}",
+                document.issuer
+            )));
+        }
+        IssuerUrl::parse(document.jwks_uri.clone())
+            .map_err(|e| unavailable(format!("jwks_uri: {e}")))?;
+        let body = self.get(&document.jwks_uri).await.map_err(unavailable)?;
+        let set: JsonWebKeySet<Jwk> = serde_json::from_slice(&body)
+            .map_err(|e| unavailable(format!("{}: not a JWKS: {e}", document.jwks_uri)))?;
+        tracing::info!(%issuer, keys = set.keys().len(), "fetched the issuer's signing keys");
+        Ok(set.keys().clone())
+    }
+
+    /// GETs a document, refusing it beyond [`MAX_DOCUMENT_BYTES`].
+    async fn get(&self, url: &str) -> std::result::Result<Vec<u8>, String> {
+        let mut response = self
+            .client
+            .get(url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}

@@ -1,0 +1,167 @@
+//! Verifies an identity token for a registry: peek at `iss` only, check it is
+//! an issuer the registry trusts, then verify the signature with the issuer's
+//! keys and the standard claims strictly.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::JsonWebKey;
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Claims, KeyStore, is_accepted};
+use crate::problem::{Error, Result};
+use crate::registry::{Issuer, Registry};
+
+/// The one leeway, in seconds, applied to `exp`, `nbf` and `iat` for clock
+/// skew between the CI provider and trustpub.
+pub const LEEWAY_SECONDS: i64 = 60;
+
+/// A token whose signature and standard claims have been verified for a
+/// registry.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub issuer: Issuer,
+    pub jti: String,
+    /// `exp`, Unix seconds.
+    pub expires_at: i64,
+    pub claims: Claims,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidToken(reason.into())
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result<T> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| invalid(format!("the {what} is not base64url")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
+}
+
+/// Verifies `token` for `registry` at time `now` (Unix seconds).
+pub async fn verify(
+    keys: &KeyStore,
+    registry: &Registry,
+    token: &str,
+    now: i64,
+) -> Result<VerifiedToken> {
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    let [header_part, payload_part, signature_part] = parts.as_slice() else {
+        return Err(invalid("not a JWT: expected three dot-separated parts"));
+    };
+    let header: Header = decode_json(header_part, "header")?;
+    let claims: Claims = decode_json(payload_part, "payload")?;
+
+    // 1. The issuer, compared exactly with those the registry trusts.
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("the `iss` claim is missing"))?;
+    let issuer = registry
+        .issuers
+        .iter()
+        .find(|i| i.url.as_str() == iss)
+        .ok_or_else(|| Error::UntrustedIssuer(iss.to_owned()))?
+        .clone();
+
+    // 2. Asymmetric algorithms only: `none` and HMAC are refused whatever
+    //    the header says.
+    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(header.alg.clone()))
+        .ok()
+        .filter(is_accepted)
+        .ok_or_else(|| Error::UnsupportedAlgorithm(header.alg.clone()))?;
+    if header.crit.is_some() {
+        return Err(invalid(
+            "the header has `crit` extensions, which trustpub does not understand",
+        ));
+    }
+
+    // 3. The signature, with the issuer's key named by `kid`.
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_part)
+        .map_err(|_| invalid("the signature is not base64url"))?;
+    let signing_input = &token.trim()[..header_part.len() + 1 + payload_part.len()];
+    let candidates = keys.keys_for(&issuer.url, header.kid.as_deref()).await?;
+    if candidates.is_empty() {
+        return Err(invalid(format!(
+            "the issuer has no key {:?}",
+            header.kid.as_deref().unwrap_or_default()
+        )));
+    }
+    let verified = candidates.iter().any(|key| {
+        key.verify_signature(&alg, signing_input.as_bytes(), &signature)
+            .is_ok()
+    });
+    if !verified {
+        return Err(invalid(
+            "the signature does not verify with the issuer's keys",
+        ));
+    }
+
+    // 4. The standard claims.
+    check_audience(&claims, registry.audience.as_str())?;
+    let expires_at =
+        time_claim(&claims, "exp")?.ok_or_else(|| invalid("the `exp` claim is missing"))?;
+    if now >= expires_at + LEEWAY_SECONDS {
+        return Err(Error::TokenExpired);
+    }
+    if let Some(nbf) = time_claim(&claims, "nbf")?
+        && nbf > now + LEEWAY_SECONDS
+    {
+        return Err(Error::TokenNotYetValid("nbf"));
+    }
+    let iat = time_claim(&claims, "iat")?.ok_or_else(|| invalid("the `iat` claim is missing"))?;
+    if iat > now + LEEWAY_SECONDS {
+        return Err(Error::TokenNotYetValid("iat"));
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| invalid("the `jti` claim is missing"))?
+        .to_owned();
+
+    Ok(VerifiedToken {
+        issuer,
+        jti,
+        expires_at,
+        claims,
+    })
+}
+
+/// `aud` must be exactly the registry's audience: a string, or a list holding
+/// only it.
+fn check_audience(claims: &Claims, audience: &str) -> Result<()> {
+    let exact = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == audience,
+        Some(Value::Array(list)) => list.len() == 1 && list[0].as_str() == Some(audience),
+        _ => false,
+    };
+    if exact {
+        Ok(())
+    } else {
+        Err(Error::InvalidAudience(audience.to_owned()))
+    }
+}
+
+fn time_claim(claims: &Claims, name: &'static str) -> Result<Option<i64>> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_i64()
+            .or_else(|| value.as_f64().map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| invalid(format!("the `{name}` claim is not a number"))),
+    }
+}

@@ -1,0 +1,96 @@
+//! The event log: every mint and refusal, with the claims worth auditing.
+
+use ring::rand::{SecureRandom, SystemRandom};
+use sqlx::{Any, Row, Transaction};
+
+use super::Store;
+use crate::problem::Result;
+use crate::publishers::Audit;
+
+/// An event to record.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    pub at: i64,
+    pub registry: &'a str,
+    /// What was attempted: `mint`.
+    pub kind: &'static str,
+    /// `minted` or `refused`.
+    pub outcome: &'static str,
+    /// The problem code of a refusal, `ok` otherwise.
+    pub code: &'static str,
+    pub publishers: Option<Vec<String>>,
+    pub detail: String,
+    pub claims: Option<Audit>,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: i64,
+    pub registry: String,
+    pub kind: String,
+    pub outcome: String,
+    pub code: String,
+    pub publishers: Option<String>,
+    pub detail: String,
+    pub claims: Option<String>,
+}
+
+impl NewEvent<'_> {
+    pub(super) async fn insert(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
+        let mut id = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut id)
+            .expect("the operating system's random source works");
+        sqlx::query(
+            "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(hex::encode(id))
+        .bind(self.at)
+        .bind(self.registry)
+        .bind(self.kind)
+        .bind(self.outcome)
+        .bind(self.code)
+        .bind(self.publishers.as_ref().map(super::to_json))
+        .bind(&self.detail)
+        .bind(self.claims.as_ref().map(super::to_json))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        event.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A registry's events, oldest first.
+    pub async fn events(&self, registry: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT at, registry, kind, outcome, code, publishers, detail, claims FROM events \
+             WHERE registry = $1 ORDER BY at, id",
+        )
+        .bind(registry)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Event {
+                    at: row.try_get("at")?,
+                    registry: row.try_get("registry")?,
+                    kind: row.try_get("kind")?,
+                    outcome: row.try_get("outcome")?,
+                    code: row.try_get("code")?,
+                    publishers: row.try_get("publishers")?,
+                    detail: row.try_get("detail")?,
+                    claims: row.try_get("claims")?,
+                })
+            })
+            .collect()
+    }
+}

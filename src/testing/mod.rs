@@ -1,0 +1,319 @@
+//! Test helpers (feature `test-helpers`): an OIDC issuer that runs as a real
+//! HTTP server with a real JWKS and real signatures, and a builder of GitHub
+//! Actions claims. For trustpub's tests and the conformance kit; never part
+//! of a release build.
+//!
+//! The RSA keys under `keys/` are test keys, generated for this purpose and
+//! public: they sign nothing but test tokens.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::JsonWebKeySet;
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use serde_json::{Value, json};
+
+use crate::oidc::Jwk;
+
+const RSA_1: &[u8] = include_bytes!("keys/rsa1.pk8.der");
+const RSA_2: &[u8] = include_bytes!("keys/rsa2.pk8.der");
+
+/// The signing keys of the test issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestKey {
+    /// RS256, kid `rsa-1`; published from the start.
+    Rsa1,
+    /// RS256, kid `rsa-2`; published after [`TestIssuer::rotate`].
+    Rsa2,
+    /// ES256, kid `ec-1`; published from the start.
+    Ec1,
+}
+
+impl TestKey {
+    pub fn kid(self) -> &'static str {
+        match self {
+            TestKey::Rsa1 => "rsa-1",
+            TestKey::Rsa2 => "rsa-2",
+            TestKey::Ec1 => "ec-1",
+        }
+    }
+}
+
+struct Keys {
+    rsa1: RsaKeyPair,
+    rsa2: RsaKeyPair,
+    ec1: EcdsaKeyPair,
+}
+
+struct Published {
+    keys: Vec<TestKey>,
+}
+
+/// An OIDC issuer on `http://127.0.0.1:<port>`, serving
+/// `/.well-known/openid-configuration` and `/jwks`.
+pub struct TestIssuer {
+    url: String,
+    keys: Arc<Keys>,
+    published: Arc<Mutex<Published>>,
+    jwks_fetches: Arc<AtomicUsize>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestIssuer {
+    /// Starts the issuer on a random loopback port. Must run inside a Tokio
+    /// runtime.
+    pub async fn start() -> Self {
+        let rng = SystemRandom::new();
+        let ec_pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .expect("an EC key");
+        let keys = Arc::new(Keys {
+            rsa1: RsaKeyPair::from_pkcs8(RSA_1).expect("test key rsa1"),
+            rsa2: RsaKeyPair::from_pkcs8(RSA_2).expect("test key rsa2"),
+            ec1: EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                ec_pkcs8.as_ref(),
+                &rng,
+            )
+            .expect("the EC key"),
+        });
+        let published = Arc::new(Mutex::new(Published {
+            keys: vec![TestKey::Rsa1, TestKey::Ec1],
+        }));
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+
+        let state = (
+            url.clone(),
+            keys.clone(),
+            published.clone(),
+            jwks_fetches.clone(),
+        );
+        let server = HttpServer::new(move || {
+            let (url, keys, published, fetches) = state.clone();
+            let jwks_url = format!("{url}/jwks");
+            App::new()
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(move || {
+                        let document = json!({ "issuer": url, "jwks_uri": jwks_url });
+                        async move { HttpResponse::Ok().json(document) }
+                    }),
+                )
+                .route(
+                    "/jwks",
+                    web::get().to(move || {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        let set = jwks(&keys, &published.lock().unwrap().keys);
+                        async move { HttpResponse::Ok().json(set) }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("the issuer listens")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestIssuer {
+            url,
+            keys,
+            published,
+            jwks_fetches,
+            server: handle,
+        }
+    }
+
+    /// The issuer URL, as tokens carry it in `iss`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How many times the JWKS has been fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Key rotation: publishes `rsa-2` and withdraws `rsa-1`.
+    pub fn rotate(&self) {
+        self.published.lock().unwrap().keys = vec![TestKey::Rsa2, TestKey::Ec1];
+    }
+
+    /// Signs `claims` with RS256 and `rsa-1`.
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_with(TestKey::Rsa1, claims)
+    }
+
+    /// Signs `claims` with one of the issuer's keys.
+    pub fn sign_with(&self, key: TestKey, claims: &Value) -> String {
+        let alg = if key == TestKey::Ec1 {
+            "ES256"
+        } else {
+            "RS256"
+        };
+        let header = json!({ "alg": alg, "typ": "JWT", "kid": key.kid() });
+        let input = signing_input(&header, claims);
+        let rng = SystemRandom::new();
+        let signature = match key {
+            TestKey::Ec1 => self
+                .keys
+                .ec1
+                .sign(&rng, input.as_bytes())
+                .expect("signing")
+                .as_ref()
+                .to_vec(),
+            TestKey::Rsa1 | TestKey::Rsa2 => {
+                let pair = if key == TestKey::Rsa1 {
+                    &self.keys.rsa1
+                } else {
+                    &self.keys.rsa2
+                };
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut signature,
+                )
+                .expect("signing");
+                signature
+            }
+        };
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// A token with this header whose signature is `signature`, verbatim:
+    /// for `alg: none`, HMAC and forged tokens.
+    pub fn token_with(header: &Value, claims: &Value, signature: &[u8]) -> String {
+        format!(
+            "{}.{}",
+            signing_input(header, claims),
+            URL_SAFE_NO_PAD.encode(signature)
+        )
+    }
+
+    /// An HS256 token whose secret is the RSA key's public modulus: the
+    /// classic algorithm-confusion attack.
+    pub fn sign_hmac_with_public_key(&self, claims: &Value) -> String {
+        let header = json!({ "alg": "HS256", "typ": "JWT", "kid": TestKey::Rsa1.kid() });
+        let input = signing_input(&header, claims);
+        let secret = self.keys.rsa1.public().as_ref().to_vec();
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+        let tag = ring::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        let stop = self.server.stop(false);
+        drop(stop);
+    }
+}
+
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+fn jwks(keys: &Keys, published: &[TestKey]) -> JsonWebKeySet<Jwk> {
+    let rsa = |kid: &str, pair: &RsaKeyPair| {
+        let components: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+        Jwk::rsa(
+            kid,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            components.n,
+            components.e,
+        )
+    };
+    JsonWebKeySet::new(
+        published
+            .iter()
+            .map(|key| match key {
+                TestKey::Rsa1 => rsa(key.kid(), &keys.rsa1),
+                TestKey::Rsa2 => rsa(key.kid(), &keys.rsa2),
+                TestKey::Ec1 => Jwk::ec(
+                    key.kid(),
+                    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                    "P-256",
+                    keys.ec1.public_key().as_ref(),
+                ),
+            })
+            .collect(),
+    )
+}
+
+/// GitHub Actions claims for a push to `main` of `octo-org/widget`, running
+/// `release.yml` in the `pypi` environment; each method changes one claim.
+#[derive(Debug, Clone)]
+pub struct GithubClaims {
+    claims: serde_json::Map<String, Value>,
+}
+
+impl GithubClaims {
+    pub fn new(issuer: &str, audience: &str, now: i64) -> Self {
+        let jti = {
+            use ring::rand::SecureRandom;
+            let mut bytes = [0u8; 16];
+            SystemRandom::new().fill(&mut bytes).expect("randomness");
+            hex::encode(bytes)
+        };
+        let claims = json!({
+            "iss": issuer,
+            "aud": audience,
+            "sub": "repo:octo-org/widget:environment:pypi",
+            "jti": jti,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "repository": "octo-org/widget",
+            "repository_id": "1234567",
+            "repository_owner": "octo-org",
+            "repository_owner_id": "9919",
+            "workflow": "Release",
+            "workflow_ref": "octo-org/widget/.github/workflows/release.yml@refs/heads/main",
+            "job_workflow_ref": "octo-org/widget/.github/workflows/release.yml@refs/heads/main",
+            "ref": "refs/heads/main",
+            "ref_type": "branch",
+            "sha": "0123456789abcdef0123456789abcdef01234567",
+            "run_id": "42",
+            "run_attempt": "1",
+            "event_name": "push",
+            "environment": "pypi",
+            "actor": "octocat",
+            "runner_environment": "github-hosted",
+        });
+        let Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        GithubClaims { claims }
+    }
+
+    /// Sets (or, with `Value::Null`, removes) a claim.
+    pub fn set(mut self, name: &str, value: impl Into<Value>) -> Self {
+        match value.into() {
+            Value::Null => {
+                self.claims.remove(name);
+            }
+            value => {
+                self.claims.insert(name.to_owned(), value);
+            }
+        }
+        self
+    }
+
+    pub fn build(self) -> Value {
+        Value::Object(self.claims)
+    }
+}
