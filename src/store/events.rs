@@ -38,15 +38,21 @@ pub struct Event {
 
 impl NewEvent<'_> {
     pub(super) async fn insert(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
-        let mut id = [0u8; 16];
+        // Time-ordered ids: nanoseconds since the epoch, then randomness.
+        let mut random = [0u8; 8];
         SystemRandom::new()
-            .fill(&mut id)
+            .fill(&mut random)
             .expect("the operating system's random source works");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let id = format!("{nanos:032x}{}", hex::encode(random));
         sqlx::query(
             "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, claims) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(hex::encode(id))
+        .bind(id)
         .bind(self.at)
         .bind(self.registry)
         .bind(self.kind)
@@ -69,11 +75,11 @@ impl Store {
         Ok(())
     }
 
-    /// A registry's events, oldest first.
+    /// A registry's events, in the order they were recorded.
     pub async fn events(&self, registry: &str) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT at, registry, kind, outcome, code, publishers, detail, claims FROM events \
-             WHERE registry = $1 ORDER BY at, id",
+             WHERE registry = $1 ORDER BY id",
         )
         .bind(registry)
         .fetch_all(self.pool())

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::oidc::Jwk;
 
-const RSA_1: &[u8] = include_bytes!("keys/rsa1.pk8.der");
-const RSA_2: &[u8] = include_bytes!("keys/rsa2.pk8.der");
+const RSA_1: &[u8] = include_bytes!("keys/rsa1.der");
+const RSA_2: &[u8] = include_bytes!("keys/rsa2.der");
 
 /// The signing keys of the test issuer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +74,8 @@ impl TestIssuer {
             EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                 .expect("an EC key");
         let keys = Arc::new(Keys {
-            rsa1: RsaKeyPair::from_pkcs8(RSA_1).expect("test key rsa1"),
-            rsa2: RsaKeyPair::from_pkcs8(RSA_2).expect("test key rsa2"),
+            rsa1: RsaKeyPair::from_der(RSA_1).expect("test key rsa1"),
+            rsa2: RsaKeyPair::from_der(RSA_2).expect("test key rsa2"),
             ec1: EcdsaKeyPair::from_pkcs8(
                 &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
                 ec_pkcs8.as_ref(),

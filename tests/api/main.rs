@@ -7,6 +7,7 @@ mod compose;
 mod config;
 mod discovery;
 mod errors;
+mod exchange;
 mod helpers;
 mod ops;
 mod store;

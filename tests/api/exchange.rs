@@ -1,0 +1,448 @@
+//! Token exchange: `POST /_/trustpub/{registry}/mint-token`.
+
+use reqwest::Response;
+use serde_json::{Value, json};
+use trustpub::store::now;
+use trustpub::testing::{GithubClaims, TestIssuer, TestKey};
+
+use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+
+const AUDIENCE: &str = "acme-pypi";
+
+/// Two registries trusting the test issuer. acme's first publisher is the
+/// default claims' (release.yml in octo-org/widget, environment pypi); its
+/// second allows `gadget` from tags only.
+fn config(issuer: &str) -> String {
+    format!(
+        r#"
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "{AUDIENCE}"
+token_lifetime = 900
+token_prefix = "acme_"
+features = ["multi-use-token", "single-use-token"]
+default_features = ["multi-use-token"]
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  environment = "pypi"
+  packages = ["widget", "widget-*"]
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  ref = "refs/tags/v*"
+  packages = ["gadget"]
+
+[[registries]]
+name = "multi-only"
+upload_url = "https://pypi.acme.test/multi/"
+audience = "multi-only"
+token_prefix = "multi_"
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  packages = ["widget"]
+"#
+    )
+}
+
+async fn prepare() -> (TestIssuer, TestApp) {
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&config(issuer.url())).await;
+    (issuer, app)
+}
+
+fn claims(issuer: &TestIssuer) -> GithubClaims {
+    GithubClaims::new(issuer.url(), AUDIENCE, now())
+}
+
+async fn mint(app: &TestApp, body: Value) -> Response {
+    mint_on(app, "acme", body).await
+}
+
+async fn mint_on(app: &TestApp, registry: &str, body: Value) -> Response {
+    app.request(
+        reqwest::Method::POST,
+        &format!("/_/trustpub/{registry}/mint-token"),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+}
+
+/// Sends a mint request to acme and asserts its refusal with this code,
+/// that nothing was minted, and that the refusal was recorded.
+async fn refused(app: &TestApp, body: Value, status: u16, code: &str) -> Value {
+    let minted_before = app.store.count_upload_tokens("acme").await.unwrap();
+    let document = problem(mint(app, body).await, status, code).await;
+    // PyPI's legacy members, which twine and gh-action-pypi-publish read.
+    assert_eq!(document["errors"][0]["code"], code);
+    assert_eq!(document["message"], document["detail"]);
+    let minted_after = app.store.count_upload_tokens("acme").await.unwrap();
+    assert_eq!(minted_before, minted_after, "nothing minted");
+    let events = app.store.events("acme").await.unwrap();
+    let last = events.last().expect("the refusal is recorded");
+    assert_eq!(
+        (
+            last.kind.as_str(),
+            last.outcome.as_str(),
+            last.code.as_str()
+        ),
+        ("mint", "refused", code)
+    );
+    document
+}
+
+#[tokio::test]
+async fn a_matching_token_mints_a_credential() {
+    let (issuer, app) = prepare().await;
+    let before = now();
+    let response = mint(
+        &app,
+        json!({ "token": issuer.sign(&claims(&issuer).build()) }),
+    )
+    .await;
+    let body = json_ok(response).await;
+
+    let token = body["token"].as_str().unwrap();
+    assert!(token.starts_with("acme_"), "{token}");
+    assert!(trustpub::tokens::is_well_formed("acme_", token));
+    let expires = body["expires"].as_i64().unwrap();
+    assert!((before + 900..=now() + 900).contains(&expires), "{expires}");
+    assert_eq!(body["features"], json!(["multi-use-token"]));
+    assert_eq!(body["packages"], json!(["widget", "widget-*"]));
+
+    // Only the hash is stored, with the claims worth auditing.
+    let hash = trustpub::tokens::hash(token);
+    assert!(app.store.upload_token_exists("acme", &hash).await.unwrap());
+    let events = app.store.events("acme").await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].outcome.as_str(), events[0].code.as_str()),
+        ("minted", "ok")
+    );
+    let audit: Value = serde_json::from_str(events[0].claims.as_deref().unwrap()).unwrap();
+    assert_eq!(audit["repository"], "octo-org/widget");
+    assert_eq!(audit["ref"], "refs/heads/main");
+    assert_eq!(audit["run_id"], "42");
+    assert!(
+        !events[0].detail.contains(token),
+        "the credential is never recorded"
+    );
+}
+
+#[tokio::test]
+async fn es256_tokens_are_accepted() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign_with(TestKey::Ec1, &claims(&issuer).build());
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let (issuer, app) = prepare().await;
+    // A valid signature over other claims.
+    let genuine = issuer.sign(&claims(&issuer).set("repository", "octo-org/other").build());
+    let forged_claims = claims(&issuer).build();
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64_url(forged_claims.to_string().as_bytes()),
+        parts[2]
+    );
+    refused(&app, json!({ "token": forged }), 401, "invalid-token").await;
+    // Signed by a key the issuer does not publish.
+    let token = issuer.sign_with(TestKey::Rsa2, &claims(&issuer).build());
+    refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+    // Not a JWT at all.
+    for token in ["", "abc", "a.b", "a.b.c.d", "!!.!!.!!"] {
+        refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn none_and_hmac_algorithms_are_refused() {
+    let (issuer, app) = prepare().await;
+    let claims = claims(&issuer).build();
+    for alg in ["none", "None", "NONE"] {
+        let token = TestIssuer::token_with(&json!({"alg": alg, "typ": "JWT"}), &claims, b"");
+        refused(
+            &app,
+            json!({ "token": token }),
+            401,
+            "unsupported-algorithm",
+        )
+        .await;
+    }
+    let token = issuer.sign_hmac_with_public_key(&claims);
+    refused(
+        &app,
+        json!({ "token": token }),
+        401,
+        "unsupported-algorithm",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn time_claims_are_checked_with_one_leeway() {
+    let (issuer, app) = prepare().await;
+    let now = now();
+    let cases = [
+        (
+            claims(&issuer).set("exp", now - 120).set("iat", now - 600),
+            "token-expired",
+        ),
+        (claims(&issuer).set("nbf", now + 300), "token-not-yet-valid"),
+        (
+            claims(&issuer)
+                .set("iat", now + 300)
+                .set("nbf", Value::Null),
+            "token-not-yet-valid",
+        ),
+        (claims(&issuer).set("exp", Value::Null), "invalid-token"),
+        (claims(&issuer).set("iat", Value::Null), "invalid-token"),
+        (claims(&issuer).set("exp", "soon"), "invalid-token"),
+    ];
+    for (claims, code) in cases {
+        let token = issuer.sign(&claims.build());
+        refused(&app, json!({ "token": token }), 401, code).await;
+    }
+    // Within the leeway (60 s) both ways.
+    let token = issuer.sign(
+        &claims(&issuer)
+            .set("exp", now - 30)
+            .set("nbf", now + 30)
+            .build(),
+    );
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
+async fn the_audience_must_be_exactly_the_registry_s() {
+    let (issuer, app) = prepare().await;
+    for aud in [
+        json!("other"),
+        json!([AUDIENCE, "other"]),
+        json!([]),
+        json!("multi-only"),
+        Value::Null,
+    ] {
+        let token = issuer.sign(&claims(&issuer).set("aud", aud).build());
+        refused(&app, json!({ "token": token }), 401, "invalid-audience").await;
+    }
+    let token = issuer.sign(&claims(&issuer).set("aud", json!([AUDIENCE])).build());
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
+async fn issuers_are_compared_exactly() {
+    let (issuer, app) = prepare().await;
+    for iss in [
+        format!("{}/", issuer.url()),
+        "https://token.actions.githubusercontent.com".to_owned(),
+        issuer.url().replace("127.0.0.1", "localhost"),
+    ] {
+        let token = issuer.sign(&claims(&issuer).set("iss", iss).build());
+        refused(&app, json!({ "token": token }), 401, "untrusted-issuer").await;
+    }
+}
+
+#[tokio::test]
+async fn a_jti_is_required_and_accepted_once() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).set("jti", Value::Null).build());
+    refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+
+    let token = issuer.sign(&claims(&issuer).build());
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+    let document = problem(
+        mint(&app, json!({ "token": token })).await,
+        401,
+        "token-reused",
+    )
+    .await;
+    assert_eq!(document["errors"][0]["code"], "token-reused");
+    assert_eq!(app.store.count_upload_tokens("acme").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_mints_of_one_token_succeed_once() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).build());
+    let url = format!("{}/_/trustpub/acme/mint-token", app.address);
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let request = app.client.post(&url).json(&json!({ "token": token }));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        49,
+        "{statuses:?}"
+    );
+    assert_eq!(app.store.count_upload_tokens("acme").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn claims_must_match_a_publisher() {
+    let (issuer, app) = prepare().await;
+    let cases = [
+        claims(&issuer).set("repository", "octo-org/widget2"),
+        claims(&issuer).set("repository_owner_id", "9920"),
+        claims(&issuer).set("repository_owner_id", Value::Null),
+        claims(&issuer).set(
+            "job_workflow_ref",
+            "octo-org/widget/.github/workflows/ci.yml@refs/heads/main",
+        ),
+        // A reusable workflow of another repository is not trusted by default.
+        claims(&issuer).set(
+            "job_workflow_ref",
+            "evil-org/tools/.github/workflows/release.yml@refs/heads/main",
+        ),
+        claims(&issuer).set("environment", "staging"),
+        claims(&issuer).set("environment", Value::Null),
+    ];
+    for claims in cases {
+        let token = issuer.sign(&claims.build());
+        refused(&app, json!({ "token": token }), 403, "invalid-publisher").await;
+    }
+    // Repository and environment compare case-insensitively.
+    let token = issuer.sign(
+        &claims(&issuer)
+            .set("repository", "Octo-Org/Widget")
+            .set("environment", "PyPI")
+            .build(),
+    );
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
+async fn events_forks_can_trigger_are_refused() {
+    let (issuer, app) = prepare().await;
+    for event in ["pull_request_target", "workflow_run"] {
+        let token = issuer.sign(&claims(&issuer).set("event_name", event).build());
+        refused(&app, json!({ "token": token }), 403, "forbidden-event").await;
+    }
+}
+
+#[tokio::test]
+async fn features_decide_single_or_multi_use() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).build());
+    let body = json_ok(
+        mint(
+            &app,
+            json!({ "token": token, "features": ["single-use-token"] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["features"], json!(["single-use-token"]));
+
+    let token = issuer.sign(&claims(&issuer).build());
+    for (features, code) in [
+        (json!(["teleport-token"]), "unknown-feature"),
+        (
+            json!(["single-use-token", "multi-use-token"]),
+            "conflicting-features",
+        ),
+    ] {
+        let response = mint(&app, json!({ "token": token, "features": features })).await;
+        problem(response, 400, code).await;
+    }
+    // A refused request does not consume the identity token.
+    let body = json_ok(mint(&app, json!({ "token": token, "features": [] })).await).await;
+    assert_eq!(body["features"], json!(["multi-use-token"]));
+
+    let token = issuer.sign(&claims(&issuer).set("aud", "multi-only").build());
+    let response = mint_on(
+        &app,
+        "multi-only",
+        json!({ "token": token, "features": ["single-use-token"] }),
+    )
+    .await;
+    problem(response, 400, "feature-not-offered").await;
+}
+
+#[tokio::test]
+async fn packages_narrow_the_scope() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).build());
+    let body = json_ok(
+        mint(
+            &app,
+            json!({ "token": token, "packages": ["Widget_Extra", "widget"] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["packages"], json!(["widget", "widget-extra"]));
+
+    // gadget's publisher allows tags only; this run is on a branch.
+    let token = issuer.sign(&claims(&issuer).build());
+    let document = refused(
+        &app,
+        json!({ "token": token, "packages": ["widget", "gadget", "other"] }),
+        403,
+        "package-not-allowed",
+    )
+    .await;
+    assert!(
+        document["detail"]
+            .as_str()
+            .unwrap()
+            .contains("gadget, other"),
+        "{document}"
+    );
+
+    // On a tag both publishers match: the allowed set is their union.
+    let token = issuer.sign(&claims(&issuer).set("ref", "refs/tags/v1.0").build());
+    let body = json_ok(mint(&app, json!({ "token": token })).await).await;
+    assert_eq!(body["packages"], json!(["gadget", "widget", "widget-*"]));
+
+    // Patterns are never granted as patterns when names were asked for.
+    let token = issuer.sign(&claims(&issuer).build());
+    for packages in [json!(["widget-*"]), json!([]), json!(["a b"])] {
+        let response = mint(&app, json!({ "token": token, "packages": packages })).await;
+        problem(response, 400, "invalid-payload").await;
+    }
+}
