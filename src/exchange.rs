@@ -56,7 +56,10 @@ pub async fn mint(
                 outcome: "refused",
                 code: error.code(),
                 publishers: None,
-                detail: error.to_string(),
+                detail: match error {
+                    Error::InvalidPublisher(mismatches) => format!("{error}: {mismatches}"),
+                    other => other.to_string(),
+                },
                 claims,
             })
             .await?;

@@ -70,7 +70,9 @@ pub enum Error {
     IssuerUnavailable { issuer: String, reason: String },
 
     // Verified identities that may not do what they ask.
-    #[error("no trusted publisher of this registry matches the token ({0})")]
+    /// Holds which claims did not match, for the event log only: the client
+    /// is not told how the publishers are configured.
+    #[error("no trusted publisher of this registry matches the token's claims")]
     InvalidPublisher(String),
     #[error("tokens from `{0}` events are refused: forks can trigger them")]
     ForbiddenEvent(String),

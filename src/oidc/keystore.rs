@@ -28,7 +28,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 #[derive(Default)]
 struct Cached {
     keys: Vec<Jwk>,
-    last_attempt: Option<Instant>,
+    last_refetch: Option<Instant>,
 }
 
 pub struct KeyStore {
@@ -49,11 +49,12 @@ impl KeyStore {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_host = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| first.host_str() == attempt.url().host_str());
-                if attempt.previous().len() > 3 || !same_host {
+                let same_origin = attempt.previous().first().is_some_and(|first| {
+                    first.host_str() == attempt.url().host_str()
+                        && first.scheme() == attempt.url().scheme()
+                        && first.port_or_known_default() == attempt.url().port_or_known_default()
+                });
+                if attempt.previous().len() > 3 || !same_origin {
                     attempt.stop()
                 } else {
                     attempt.follow()
@@ -74,7 +75,9 @@ impl KeyStore {
     }
 
     /// The issuer's keys that may have signed a token with this `kid`
-    /// (all of them when the token names none).
+    /// (all of them when the token names none). The first fetch of an issuer
+    /// happens at once; a refetch (unknown `kid`, or after a failure) at most
+    /// once per cool-down.
     pub async fn keys_for(&self, issuer: &IssuerUrl, kid: Option<&str>) -> Result<Vec<Jwk>> {
         if let Some(keys) = self.cached(issuer, kid).await {
             return Ok(keys);
@@ -84,18 +87,31 @@ impl KeyStore {
         if let Some(keys) = self.cached(issuer, kid).await {
             return Ok(keys);
         }
-        let cooling = self
-            .cache
-            .read()
-            .await
-            .get(issuer.as_str())
-            .and_then(|c| c.last_attempt)
-            .is_some_and(|at| at.elapsed() < self.cool_down);
+        let (has_keys, cooling) = match self.cache.read().await.get(issuer.as_str()) {
+            None => (false, false),
+            Some(cached) => (
+                !cached.keys.is_empty(),
+                cached
+                    .last_refetch
+                    .is_some_and(|at| at.elapsed() < self.cool_down),
+            ),
+        };
+        if cooling && !has_keys {
+            return Err(Error::IssuerUnavailable {
+                issuer: issuer.to_string(),
+                reason: "its keys could not be fetched recently; the next attempt waits for the cool-down".into(),
+            });
+        }
         if !cooling {
+            let known = self.cache.read().await.contains_key(issuer.as_str());
             let fetched = self.fetch(issuer).await;
             let mut cache = self.cache.write().await;
             let entry = cache.entry(issuer.as_str().to_owned()).or_default();
-            entry.last_attempt = Some(Instant::now());
+            // The first successful fetch starts no cool-down; refetches and
+            // failures do.
+            if known || fetched.is_err() {
+                entry.last_refetch = Some(Instant::now());
+            }
             match fetched {
                 Ok(keys) => entry.keys = keys,
                 Err(error) if entry.keys.is_empty() => return Err(error),

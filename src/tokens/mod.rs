@@ -64,7 +64,7 @@ pub fn is_well_formed(prefix: &str, candidate: &str) -> bool {
     URL_SAFE_NO_PAD
         .decode(random)
         .is_ok_and(|b| b.len() == RANDOM_BYTES)
-        && u32::from_str_radix(checksum, 16).is_ok_and(|c| c == crc32fast::hash(body.as_bytes()))
+        && checksum == format!("{:08x}", crc32fast::hash(body.as_bytes()))
 }
 
 #[cfg(test)]

@@ -202,6 +202,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type
 fn layering_defaults_file_then_environment() {
     Jail::expect_with(|jail| {
         jail.create_file(

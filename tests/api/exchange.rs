@@ -343,7 +343,19 @@ async fn claims_must_match_a_publisher() {
     ];
     for claims in cases {
         let token = issuer.sign(&claims.build());
-        refused(&app, json!({ "token": token }), 403, "invalid-publisher").await;
+        let document = refused(&app, json!({ "token": token }), 403, "invalid-publisher").await;
+        // The client is not told how the publishers are configured; the log is.
+        let detail = document["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("release.yml") && !detail.contains("9919"),
+            "{detail}"
+        );
+        let events = app.store.events("acme").await.unwrap();
+        assert!(
+            events.last().unwrap().detail.contains(" is not "),
+            "{:?}",
+            events.last()
+        );
     }
     // Repository and environment compare case-insensitively.
     let token = issuer.sign(
@@ -445,4 +457,89 @@ async fn packages_narrow_the_scope() {
         let response = mint(&app, json!({ "token": token, "packages": packages })).await;
         problem(response, 400, "invalid-payload").await;
     }
+}
+
+#[tokio::test]
+async fn malformed_requests_are_problems_and_change_nothing() {
+    let (issuer, app) = prepare().await;
+    let url = "/_/trustpub/acme/mint-token";
+    let post = |body: &'static str, content_type: &'static str| {
+        app.request(reqwest::Method::POST, url)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    problem(
+        post("{not json", "application/json").await.unwrap(),
+        400,
+        "invalid-payload",
+    )
+    .await;
+    problem(
+        post("{}", "application/json").await.unwrap(),
+        400,
+        "invalid-payload",
+    )
+    .await;
+    problem(
+        post(r#"{"token": 5}"#, "application/json").await.unwrap(),
+        400,
+        "invalid-payload",
+    )
+    .await;
+    problem(
+        post(
+            r#"{"token": "x", "features": "single-use-token"}"#,
+            "application/json",
+        )
+        .await
+        .unwrap(),
+        400,
+        "invalid-payload",
+    )
+    .await;
+    problem(
+        post(r#"{"token": "x"}"#, "text/plain").await.unwrap(),
+        415,
+        "unsupported-media-type",
+    )
+    .await;
+    let huge = json!({ "token": "x".repeat(70 * 1024) });
+    problem(mint(&app, huge).await, 413, "payload-too-large").await;
+    let token = issuer.sign(&claims(&issuer).build());
+    problem(
+        mint_on(&app, "nope", json!({ "token": token })).await,
+        404,
+        "unknown-registry",
+    )
+    .await;
+    problem(
+        app.get(url).send().await.unwrap(),
+        405,
+        "method-not-allowed",
+    )
+    .await;
+    assert_eq!(app.store.count_upload_tokens("acme").await.unwrap(), 0);
+    // The identity token was never consumed by any of the above.
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
+async fn used_jtis_are_purged_only_after_expiry_and_leeway() {
+    let (issuer, app) = prepare().await;
+    let now = now();
+    let token = issuer.sign(&claims(&issuer).set("exp", now + 100).build());
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+    assert_eq!(
+        app.store.purge_used_jtis(now + 100).await.unwrap(),
+        0,
+        "still within the leeway"
+    );
+    problem(
+        mint(&app, json!({ "token": token })).await,
+        401,
+        "token-reused",
+    )
+    .await;
+    assert_eq!(app.store.purge_used_jtis(now + 100 + 61).await.unwrap(), 1);
 }

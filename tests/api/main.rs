@@ -9,5 +9,6 @@ mod discovery;
 mod errors;
 mod exchange;
 mod helpers;
+mod keys;
 mod ops;
 mod store;

@@ -76,7 +76,7 @@ async fn an_unchanged_file_changes_nothing() {
     let before = first.store.registry("acme").await.unwrap().unwrap();
     let report = first
         .store
-        .sync_registries(&[before.clone()])
+        .sync_registries(std::slice::from_ref(&before))
         .await
         .unwrap();
     assert_eq!(report.publishers_added, 0);

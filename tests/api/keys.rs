@@ -1,0 +1,156 @@
+//! The issuers' keys: JWKS discovery, caching, rotation and failures.
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use trustpub::store::now;
+use trustpub::testing::{GithubClaims, TestIssuer, TestKey};
+
+use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+
+fn config(issuer: &str) -> String {
+    format!(
+        r#"
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "acme-pypi"
+token_prefix = "acme_"
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  packages = ["widget"]
+"#
+    )
+}
+
+fn claims(issuer: &str) -> Value {
+    GithubClaims::new(issuer, "acme-pypi", now()).build()
+}
+
+async fn mint(app: &TestApp, token: &str) -> reqwest::Response {
+    app.request(reqwest::Method::POST, "/_/trustpub/acme/mint-token")
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keys_are_cached_and_refetched_on_rotation_at_most_once_per_cool_down() {
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&config(issuer.url())).await;
+    json_ok(mint(&app, &issuer.sign(&claims(issuer.url()))).await).await;
+    json_ok(mint(&app, &issuer.sign(&claims(issuer.url()))).await).await;
+    assert_eq!(issuer.jwks_fetches(), 1, "the second mint uses the cache");
+
+    // The issuer rotates: a token with the new kid triggers one refetch.
+    issuer.rotate();
+    json_ok(
+        mint(
+            &app,
+            &issuer.sign_with(TestKey::Rsa2, &claims(issuer.url())),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(issuer.jwks_fetches(), 2);
+
+    // Within the cool-down an unknown kid does not refetch again.
+    let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-9" });
+    let token = TestIssuer::token_with(&header, &claims(issuer.url()), &[0; 256]);
+    problem(mint(&app, &token).await, 401, "invalid-token").await;
+    problem(mint(&app, &token).await, 401, "invalid-token").await;
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[tokio::test]
+async fn cached_keys_outlive_an_unreachable_issuer() {
+    let issuer = TestIssuer::start().await;
+    let url = issuer.url().to_owned();
+    let app = spawn_app(&config(&url)).await;
+    json_ok(mint(&app, &issuer.sign(&claims(&url))).await).await;
+    let later = issuer.sign(&claims(&url));
+    let even_later = issuer.sign(&claims(&url));
+    let unknown_kid = issuer.sign_with(TestKey::Rsa2, &claims(&url));
+    drop(issuer);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    json_ok(mint(&app, &later).await).await;
+    // A refetch for an unknown kid fails; the cached keys stay, the token is refused.
+    problem(mint(&app, &unknown_kid).await, 401, "invalid-token").await;
+    json_ok(mint(&app, &even_later).await).await;
+}
+
+#[tokio::test]
+async fn an_issuer_that_cannot_be_reached_is_502() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let signer = TestIssuer::start().await;
+    let app = spawn_app(&config(&url)).await;
+    problem(
+        mint(&app, &signer.sign(&claims(&url))).await,
+        502,
+        "issuer-unavailable",
+    )
+    .await;
+    assert_eq!(app.store.count_upload_tokens("acme").await.unwrap(), 0);
+}
+
+/// A misbehaving issuer on a random port; `route` answers its discovery
+/// document.
+async fn bad_issuer(route: fn(u16) -> HttpResponse) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        App::new().default_service(web::to(move || async move { route(port) }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn fetches_refuse_redirects_to_other_hosts_big_documents_and_other_issuers() {
+    let signer = TestIssuer::start().await;
+    let cases: [fn(u16) -> HttpResponse; 3] = [
+        // A redirect to another host (localhost is not 127.0.0.1).
+        |port| {
+            HttpResponse::Found()
+                .insert_header(("Location", format!("http://localhost:{port}/elsewhere")))
+                .finish()
+        },
+        // A document larger than 256 KiB.
+        |_| HttpResponse::Ok().body(format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024))),
+        // A document naming another issuer.
+        |_| {
+            HttpResponse::Ok().json(
+                json!({ "issuer": "https://other.test", "jwks_uri": "https://other.test/jwks" }),
+            )
+        },
+    ];
+    for route in cases {
+        let url = bad_issuer(route).await;
+        let app = spawn_app(&config(&url)).await;
+        problem(
+            mint(&app, &signer.sign(&claims(&url))).await,
+            502,
+            "issuer-unavailable",
+        )
+        .await;
+    }
+}
