@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::{AppState, endpoint};
+use super::{AppState, endpoint, load_registry};
 use crate::exchange::{self, MintRequest};
-use crate::problem::{Error, Result};
+use crate::problem::Result;
 use crate::registry::RegistryName;
 use crate::store::now;
 
@@ -18,11 +18,7 @@ async fn mint(
     request: web::Json<MintRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = state
-        .store
-        .registry(name.as_str())
-        .await?
-        .ok_or_else(|| Error::UnknownRegistry(name.to_string()))?;
+    let registry = load_registry(&state, &name).await?;
     let minted = exchange::mint(&state.store, &state.keys, &registry, &request, now()).await?;
     Ok(HttpResponse::Ok().json(minted))
 }

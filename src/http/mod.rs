@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, ResponseError, web};
 
 use crate::oidc::KeyStore;
 use crate::problem::Error;
+use crate::registry::{Registry, RegistryName};
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -64,6 +65,15 @@ fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
             }
             .into()
         })
+}
+
+/// The registry named in the path; 404 when there is none.
+async fn load_registry(state: &AppState, name: &RegistryName) -> Result<Registry, Error> {
+    state
+        .store
+        .registry(name.as_str())
+        .await?
+        .ok_or_else(|| Error::UnknownRegistry(name.to_string()))
 }
 
 /// A resource whose unmatched methods are answered with 405 and `Allow`.

@@ -254,6 +254,40 @@ fn jwks(keys: &Keys, published: &[TestKey]) -> JsonWebKeySet<Jwk> {
     )
 }
 
+/// The audience of [`acme_registry`].
+pub const ACME_AUDIENCE: &str = "acme-pypi";
+
+/// Configuration (TOML) of a registry `acme` that trusts `issuer` and has one
+/// publisher matching [`GithubClaims`]' defaults, allowed `widget` and
+/// `widget-*`. More `[[registries.publishers]]` appended to it belong to acme.
+pub fn acme_registry(issuer: &str) -> String {
+    format!(
+        r#"
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "{ACME_AUDIENCE}"
+token_lifetime = 900
+token_prefix = "acme_"
+features = ["multi-use-token", "single-use-token"]
+default_features = ["multi-use-token"]
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  environment = "pypi"
+  packages = ["widget", "widget-*"]
+"#
+    )
+}
+
 /// GitHub Actions claims for a push to `main` of `octo-org/widget`, running
 /// `release.yml` in the `pypi` environment; each method changes one claim.
 #[derive(Debug, Clone)]

@@ -3,40 +3,17 @@
 use reqwest::Response;
 use serde_json::{Value, json};
 use trustpub::store::now;
-use trustpub::testing::{GithubClaims, TestIssuer, TestKey};
+use trustpub::testing::{
+    ACME_AUDIENCE as AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry,
+};
 
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
 
-const AUDIENCE: &str = "acme-pypi";
-
-/// Two registries trusting the test issuer. acme's first publisher is the
-/// default claims' (release.yml in octo-org/widget, environment pypi); its
-/// second allows `gadget` from tags only.
+/// Two registries trusting the test issuer: acme, with a second publisher
+/// that allows `gadget` from tags only, and one that offers multi-use only.
 fn config(issuer: &str) -> String {
     format!(
-        r#"
-[[registries]]
-name = "acme"
-upload_url = "https://pypi.acme.test/legacy/"
-audience = "{AUDIENCE}"
-token_lifetime = 900
-token_prefix = "acme_"
-features = ["multi-use-token", "single-use-token"]
-default_features = ["multi-use-token"]
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  environment = "pypi"
-  packages = ["widget", "widget-*"]
-
+        r#"{acme}
   [[registries.publishers]]
   provider = "github"
   issuer = "{issuer}"
@@ -63,7 +40,8 @@ token_prefix = "multi_"
   repository_owner_id = "9919"
   workflow = "release.yml"
   packages = ["widget"]
-"#
+"#,
+        acme = acme_registry(issuer)
     )
 }
 

@@ -5,36 +5,14 @@ use std::net::TcpListener;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 use trustpub::store::now;
-use trustpub::testing::{GithubClaims, TestIssuer, TestKey};
+use trustpub::testing::{
+    ACME_AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry as config,
+};
 
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
 
-fn config(issuer: &str) -> String {
-    format!(
-        r#"
-[[registries]]
-name = "acme"
-upload_url = "https://pypi.acme.test/legacy/"
-audience = "acme-pypi"
-token_prefix = "acme_"
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget"]
-"#
-    )
-}
-
 fn claims(issuer: &str) -> Value {
-    GithubClaims::new(issuer, "acme-pypi", now()).build()
+    GithubClaims::new(issuer, ACME_AUDIENCE, now()).build()
 }
 
 async fn mint(app: &TestApp, token: &str) -> reqwest::Response {
