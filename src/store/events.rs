@@ -69,7 +69,7 @@ impl NewEvent<'_> {
 
 impl Store {
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         event.insert(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -32,6 +32,10 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go. SQLite allows one writer at a time: its writes queue
+    /// for a single connection here instead of sleeping in SQLite's busy
+    /// handler. For PostgreSQL it is the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -56,9 +60,8 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::config("database.url", e.to_string()))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .after_connect(move |conn, _| {
+        let pool_options = || {
+            AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -70,9 +73,25 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+        };
+        let pool = pool_options()
+            .max_connections(settings.max_connections)
+            .connect_with(options.clone())
             .await?;
-        Ok(Store { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => {
+                pool_options()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -81,7 +100,7 @@ impl Store {
 
     /// Applies the migrations not yet applied.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
@@ -95,11 +114,16 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 }
 

@@ -42,7 +42,7 @@ impl Store {
     pub async fn sync_registries(&self, registries: &[Registry]) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let now = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
 
         let existing: Vec<String> =
             sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")

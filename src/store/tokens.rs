@@ -36,7 +36,7 @@ impl Store {
         token: NewUploadToken<'_>,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let inserted =
             sqlx::query("INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)")
                 .bind(jti.issuer)
@@ -73,7 +73,7 @@ impl Store {
     pub async fn purge_used_jtis(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }

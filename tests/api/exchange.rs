@@ -10,7 +10,8 @@ use trustpub::testing::{
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
 
 /// Two registries trusting the test issuer: acme, with a second publisher
-/// that allows `gadget` from tags only, and one that offers multi-use only.
+/// that allows `gadget` from tags only and a third that trusts a reusable
+/// workflow of another repository, and one that offers multi-use only.
 fn config(issuer: &str) -> String {
     format!(
         r#"{acme}
@@ -22,6 +23,15 @@ fn config(issuer: &str) -> String {
   workflow = "release.yml"
   ref = "refs/tags/v*"
   packages = ["gadget"]
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "pypi.yml"
+  workflow_repository = "octo-org/shared-workflows"
+  packages = ["shared-pkg"]
 
 [[registries]]
 name = "multi-only"
@@ -520,4 +530,18 @@ async fn used_jtis_are_purged_only_after_expiry_and_leeway() {
     )
     .await;
     assert_eq!(app.store.purge_used_jtis(now + 100 + 61).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_reusable_workflow_of_another_repository_is_trusted_only_when_named() {
+    let (issuer, app) = prepare().await;
+    let shared = "octo-org/shared-workflows/.github/workflows/pypi.yml@refs/heads/main";
+    let token = issuer.sign(&claims(&issuer).set("job_workflow_ref", shared).build());
+    let body = json_ok(mint(&app, json!({ "token": token })).await).await;
+    assert_eq!(body["packages"], json!(["shared-pkg"]));
+
+    // The same file name in a repository nobody named is not trusted.
+    let other = "evil-org/shared-workflows/.github/workflows/pypi.yml@refs/heads/main";
+    let token = issuer.sign(&claims(&issuer).set("job_workflow_ref", other).build());
+    refused(&app, json!({ "token": token }), 403, "invalid-publisher").await;
 }
