@@ -6,6 +6,10 @@
 //! tokens; then mints them all through HTTP with a fixed number of
 //! concurrent clients and reports mints/s and latency percentiles.
 //! Environment: `MINTS` (default 4000), `CONCURRENCY` (default 32).
+//!
+//! With `TOKENS_FILE=<path>` it instead starts trustpub on SQLite, writes
+//! `MINTS` signed tokens to that file, prints `READY <mint URL>` and serves
+//! until killed, for an outside load generator (`bench/load.sh` runs wrk).
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -48,6 +52,11 @@ async fn run(
     let tokens: Vec<String> = (0..mints + 50)
         .map(|_| issuer.sign(&GithubClaims::new(issuer.url(), ACME_AUDIENCE, now()).build()))
         .collect();
+    if let Ok(path) = std::env::var("TOKENS_FILE") {
+        std::fs::write(&path, tokens[..mints].join("\n") + "\n").expect("writing the tokens");
+        println!("READY {url}");
+        std::future::pending::<()>().await;
+    }
     let client = reqwest::Client::new();
     // Warm-up: JWKS fetch, connections, prepared statements.
     for token in &tokens[mints..] {
