@@ -10,7 +10,7 @@ command -v wrk >/dev/null || { echo "bench/load.sh needs wrk (apt-get install wr
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 # Enough tokens that none is used twice: more than the run can mint.
-export TOKENS_FILE="$work/tokens" MINTS=${MINTS:-$((seconds * 4000))}
+export TOKENS_FILE="$work/tokens" MINTS=${MINTS:-$((seconds * 8000))}
 cargo bench --bench mint > "$work/server.log" 2>&1 &
 server=$!
 until grep -q '^READY ' "$work/server.log"; do

@@ -1,7 +1,9 @@
 //! The event log: every mint and refusal, with the claims worth auditing.
 
 use ring::rand::{SecureRandom, SystemRandom};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
+
+use super::rows::{Bind, Row, insert_rows};
 
 use super::Store;
 use crate::problem::Result;
@@ -36,9 +38,13 @@ pub struct Event {
     pub claims: Option<String>,
 }
 
+pub(super) const INSERT_EVENTS: &str =
+    "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, claims) VALUES";
+
 impl NewEvent<'_> {
-    pub(super) async fn insert(&self, tx: &mut Transaction<'static, Any>) -> Result<()> {
-        // Time-ordered ids: nanoseconds since the epoch, then randomness.
+    /// The event as a row of `events`, with a fresh time-ordered id
+    /// (nanoseconds since the epoch, then randomness).
+    pub(super) fn to_row(&self) -> Row {
         let mut random = [0u8; 8];
         SystemRandom::new()
             .fill(&mut random)
@@ -47,31 +53,24 @@ impl NewEvent<'_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        let id = format!("{nanos:032x}{}", hex::encode(random));
-        sqlx::query(
-            "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, claims) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(id)
-        .bind(self.at)
-        .bind(self.registry)
-        .bind(self.kind)
-        .bind(self.outcome)
-        .bind(self.code)
-        .bind(self.publishers.as_ref().map(super::to_json))
-        .bind(&self.detail)
-        .bind(self.claims.as_ref().map(super::to_json))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        vec![
+            Bind::Text(format!("{nanos:032x}{}", hex::encode(random))),
+            Bind::Int(self.at),
+            Bind::Text(self.registry.to_owned()),
+            Bind::Text(self.kind.to_owned()),
+            Bind::Text(self.outcome.to_owned()),
+            Bind::Text(self.code.to_owned()),
+            Bind::MaybeText(self.publishers.as_ref().map(super::to_json)),
+            Bind::Text(self.detail.clone()),
+            Bind::MaybeText(self.claims.as_ref().map(super::to_json)),
+        ]
     }
 }
 
 impl Store {
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
+        let mut conn = self.writer().acquire().await?;
+        insert_rows(&mut conn, INSERT_EVENTS, &[event.to_row()], "").await?;
         Ok(())
     }
 

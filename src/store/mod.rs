@@ -5,6 +5,7 @@
 
 mod events;
 mod registries;
+mod rows;
 mod tokens;
 
 use std::path::Path;
@@ -36,6 +37,8 @@ pub struct Store {
     /// for a single connection here instead of sleeping in SQLite's busy
     /// handler. For PostgreSQL it is the same pool as reads.
     writer: AnyPool,
+    /// Mints queued for the task that writes them in batches.
+    minter: tokens::MintQueue,
     backend: Backend,
 }
 
@@ -89,6 +92,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            minter: tokens::start_writer(writer.clone()),
             writer,
             backend,
         })

@@ -1,7 +1,13 @@
 //! Upload credentials and the identity tokens (`jti`s) they were minted for.
 
+use std::collections::HashSet;
+
+use sqlx::{AnyPool, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
 use super::Store;
-use super::events::NewEvent;
+use super::events::{INSERT_EVENTS, NewEvent};
+use super::rows::{Bind, Row, insert_rows};
 use crate::problem::{Error, Result};
 
 /// A credential to store, by hash.
@@ -26,47 +32,161 @@ pub struct UsedJti<'a> {
     pub keep_until: i64,
 }
 
+/// The most mints written in one transaction.
+const MAX_BATCH: usize = 128;
+
+const INSERT_TOKENS: &str = "INSERT INTO upload_tokens (hash, registry, publishers, packages, \
+     single_use, created_at, expires_at, claims) VALUES";
+
+/// A mint waiting for the writer, with everything owned.
+pub(super) struct PendingMint {
+    issuer: String,
+    jti: String,
+    keep_until: i64,
+    token: Row,
+    event: Row,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Where mints are queued for the writer task.
+pub(super) type MintQueue = mpsc::Sender<PendingMint>;
+
+/// Starts the task that writes mints in batches (group commit): every mint
+/// waiting when a transaction starts goes into it, so the round trips of a
+/// transaction are paid per batch, not per mint.
+pub(super) fn start_writer(writer: AnyPool) -> MintQueue {
+    let (queue, mut pending) = mpsc::channel::<PendingMint>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = pending.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match pending.try_recv() {
+                    Ok(mint) => batch.push(mint),
+                    Err(_) => break,
+                }
+            }
+            match write_batch(&writer, &batch).await {
+                Ok(accepted) => {
+                    for (mint, accepted) in batch.into_iter().zip(accepted) {
+                        let _ = mint.reply.send(if accepted {
+                            Ok(())
+                        } else {
+                            Err(Error::TokenReused)
+                        });
+                    }
+                }
+                // One failing mint must not fail the others: retry alone.
+                Err(_) if batch.len() > 1 => {
+                    for mint in batch {
+                        let outcome = write_batch(&writer, std::slice::from_ref(&mint)).await;
+                        let _ = mint.reply.send(outcome.and_then(|accepted| {
+                            if accepted[0] {
+                                Ok(())
+                            } else {
+                                Err(Error::TokenReused)
+                            }
+                        }));
+                    }
+                }
+                Err(error) => {
+                    if let Some(mint) = batch.pop() {
+                        let _ = mint.reply.send(Err(error));
+                    }
+                }
+            }
+        }
+    });
+    queue
+}
+
+/// Writes a batch in one transaction; says for each mint whether its `jti`
+/// was new (a repeated one, in the store or earlier in the batch, is not).
+async fn write_batch(writer: &AnyPool, batch: &[PendingMint]) -> Result<Vec<bool>> {
+    let mut tx = writer.begin().await?;
+    let mut seen = HashSet::new();
+    let first_in_batch: Vec<bool> = batch
+        .iter()
+        .map(|m| seen.insert((m.issuer.as_str(), m.jti.as_str())))
+        .collect();
+    let jtis: Vec<Row> = batch
+        .iter()
+        .zip(&first_in_batch)
+        .filter(|(_, first)| **first)
+        .map(|(m, _)| {
+            vec![
+                Bind::Text(m.issuer.clone()),
+                Bind::Text(m.jti.clone()),
+                Bind::Int(m.keep_until),
+            ]
+        })
+        .collect();
+    let new: HashSet<(String, String)> = insert_rows(
+        &mut tx,
+        "INSERT INTO used_jtis (issuer, jti, expires_at) VALUES",
+        &jtis,
+        "ON CONFLICT DO NOTHING RETURNING issuer, jti",
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get("issuer")?, row.try_get("jti")?)))
+    .collect::<Result<_>>()?;
+    let accepted: Vec<bool> = batch
+        .iter()
+        .zip(first_in_batch)
+        .map(|(m, first)| first && new.contains(&(m.issuer.clone(), m.jti.clone())))
+        .collect();
+    let chosen = || {
+        batch
+            .iter()
+            .zip(&accepted)
+            .filter(|(_, a)| **a)
+            .map(|(m, _)| m)
+    };
+    let tokens: Vec<Row> = chosen().map(|m| m.token.clone()).collect();
+    let events: Vec<Row> = chosen().map(|m| m.event.clone()).collect();
+    insert_rows(&mut tx, INSERT_TOKENS, &tokens, "").await?;
+    insert_rows(&mut tx, INSERT_EVENTS, &events, "").await?;
+    tx.commit().await?;
+    Ok(accepted)
+}
+
 impl Store {
-    /// Records a mint in one transaction: the `jti` (a unique insert, so a
-    /// replayed identity token fails here with `token-reused`, also across
-    /// instances sharing the store), the credential and the event.
+    /// Records a mint: the `jti` (inserted only if new, so a replayed
+    /// identity token fails here with `token-reused`, also across instances
+    /// sharing the store), the credential and the event, in one transaction
+    /// shared with the other mints waiting at the time.
     pub async fn record_mint(
         &self,
         jti: UsedJti<'_>,
         token: NewUploadToken<'_>,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        let inserted =
-            sqlx::query("INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)")
-                .bind(jti.issuer)
-                .bind(jti.jti)
-                .bind(jti.keep_until)
-                .execute(&mut *tx)
-                .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::TokenReused);
-            }
-            other => other?,
+        let (reply, outcome) = oneshot::channel();
+        let mint = PendingMint {
+            issuer: jti.issuer.to_owned(),
+            jti: jti.jti.to_owned(),
+            keep_until: jti.keep_until,
+            token: vec![
+                Bind::Text(token.hash),
+                Bind::Text(token.registry.to_owned()),
+                Bind::Text(super::to_json(&token.publishers)),
+                Bind::Text(super::to_json(&token.packages)),
+                Bind::Int(i64::from(token.single_use)),
+                Bind::Int(token.created_at),
+                Bind::Int(token.expires_at),
+                Bind::Text(super::to_json(token.claims)),
+            ],
+            event: event.to_row(),
+            reply,
         };
-        sqlx::query(
-            "INSERT INTO upload_tokens (hash, registry, publishers, packages, single_use, created_at, \
-             expires_at, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&token.hash)
-        .bind(token.registry)
-        .bind(super::to_json(&token.publishers))
-        .bind(super::to_json(&token.packages))
-        .bind(i64::from(token.single_use))
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(super::to_json(token.claims))
-        .execute(&mut *tx)
-        .await?;
-        event.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        let stopped = || {
+            Error::io(
+                "recording a mint",
+                std::io::Error::other("the mint writer has stopped"),
+            )
+        };
+        self.minter.send(mint).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
