@@ -35,12 +35,13 @@ pub struct Jwk {
 
 impl Jwk {
     /// An RSA public key from its modulus and exponent (big-endian bytes).
-    pub fn rsa(kid: &str, alg: CoreJwsSigningAlgorithm, n: Vec<u8>, e: Vec<u8>) -> Self {
+    /// Without `alg`, the key may verify any RSA algorithm.
+    pub fn rsa(kid: &str, alg: Option<CoreJwsSigningAlgorithm>, n: Vec<u8>, e: Vec<u8>) -> Self {
         Jwk {
             kty: CoreJsonWebKeyType::RSA,
             use_: Some(CoreJsonWebKeyUse::Signature),
             kid: Some(JsonWebKeyId::new(kid.to_owned())),
-            alg: Some(alg),
+            alg,
             crv: None,
             n: Some(n),
             e: Some(e),
@@ -63,6 +64,21 @@ impl Jwk {
             e: None,
             x: Some(x.to_vec()),
             y: Some(y.to_vec()),
+        }
+    }
+
+    /// An Ed25519 public key (EdDSA).
+    pub fn ed25519(kid: &str, public_key: &[u8]) -> Self {
+        Jwk {
+            kty: CoreJsonWebKeyType::OctetKeyPair,
+            use_: Some(CoreJsonWebKeyUse::Signature),
+            kid: Some(JsonWebKeyId::new(kid.to_owned())),
+            alg: Some(CoreJwsSigningAlgorithm::EdDsa),
+            crv: Some("Ed25519".to_owned()),
+            n: None,
+            e: None,
+            x: Some(public_key.to_vec()),
+            y: None,
         }
     }
 

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::JsonWebKeySet;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
 use crate::oidc::Jwk;
@@ -33,6 +33,13 @@ pub enum TestKey {
     Rsa2,
     /// ES256, kid `ec-1`; published from the start.
     Ec1,
+    /// rsa-1's key published again as kid `rsa-any` with no `alg`, for
+    /// RS384/512 and PS256/384/512; published until [`TestIssuer::rotate`].
+    RsaAny,
+    /// ES384, kid `ec-384`; published until rotation.
+    Ec384,
+    /// EdDSA (Ed25519), kid `ed-1`; published until rotation.
+    Ed1,
 }
 
 impl TestKey {
@@ -41,6 +48,9 @@ impl TestKey {
             TestKey::Rsa1 => "rsa-1",
             TestKey::Rsa2 => "rsa-2",
             TestKey::Ec1 => "ec-1",
+            TestKey::RsaAny => "rsa-any",
+            TestKey::Ec384 => "ec-384",
+            TestKey::Ed1 => "ed-1",
         }
     }
 }
@@ -49,6 +59,8 @@ struct Keys {
     rsa1: RsaKeyPair,
     rsa2: RsaKeyPair,
     ec1: EcdsaKeyPair,
+    ec384: EcdsaKeyPair,
+    ed1: Ed25519KeyPair,
 }
 
 struct Published {
@@ -82,9 +94,24 @@ impl TestIssuer {
                 &rng,
             )
             .expect("the EC key"),
+            ec384: {
+                let alg = &signature::ECDSA_P384_SHA384_FIXED_SIGNING;
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("a P-384 key");
+                EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("the P-384 key")
+            },
+            ed1: {
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("an Ed25519 key");
+                Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("the Ed25519 key")
+            },
         });
         let published = Arc::new(Mutex::new(Published {
-            keys: vec![TestKey::Rsa1, TestKey::Ec1],
+            keys: vec![
+                TestKey::Rsa1,
+                TestKey::Ec1,
+                TestKey::RsaAny,
+                TestKey::Ec384,
+                TestKey::Ed1,
+            ],
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -152,38 +179,61 @@ impl TestIssuer {
         self.sign_with(TestKey::Rsa1, claims)
     }
 
-    /// Signs `claims` with one of the issuer's keys.
+    /// Signs `claims` with one of the issuer's keys, with its usual
+    /// algorithm (RS256 for the RSA keys).
     pub fn sign_with(&self, key: TestKey, claims: &Value) -> String {
-        let alg = if key == TestKey::Ec1 {
-            "ES256"
-        } else {
-            "RS256"
+        let alg = match key {
+            TestKey::Rsa1 | TestKey::Rsa2 | TestKey::RsaAny => "RS256",
+            TestKey::Ec1 => "ES256",
+            TestKey::Ec384 => "ES384",
+            TestKey::Ed1 => "EdDSA",
         };
+        self.sign_as(key, alg, claims)
+    }
+
+    /// Signs `claims` with an algorithm: RS* and PS* with `rsa-any`, ES256,
+    /// ES384 and EdDSA with their keys.
+    pub fn sign_with_alg(&self, alg: &str, claims: &Value) -> String {
+        let key = match alg {
+            "ES256" => TestKey::Ec1,
+            "ES384" => TestKey::Ec384,
+            "EdDSA" => TestKey::Ed1,
+            _ => TestKey::RsaAny,
+        };
+        self.sign_as(key, alg, claims)
+    }
+
+    fn sign_as(&self, key: TestKey, alg: &str, claims: &Value) -> String {
         let header = json!({ "alg": alg, "typ": "JWT", "kid": key.kid() });
         let input = signing_input(&header, claims);
         let rng = SystemRandom::new();
-        let signature = match key {
-            TestKey::Ec1 => self
-                .keys
-                .ec1
-                .sign(&rng, input.as_bytes())
+        let ecdsa = |pair: &EcdsaKeyPair| {
+            pair.sign(&rng, input.as_bytes())
                 .expect("signing")
                 .as_ref()
-                .to_vec(),
-            TestKey::Rsa1 | TestKey::Rsa2 => {
-                let pair = if key == TestKey::Rsa1 {
-                    &self.keys.rsa1
-                } else {
+                .to_vec()
+        };
+        let signature = match key {
+            TestKey::Ec1 => ecdsa(&self.keys.ec1),
+            TestKey::Ec384 => ecdsa(&self.keys.ec384),
+            TestKey::Ed1 => self.keys.ed1.sign(input.as_bytes()).as_ref().to_vec(),
+            TestKey::Rsa1 | TestKey::Rsa2 | TestKey::RsaAny => {
+                let pair = if key == TestKey::Rsa2 {
                     &self.keys.rsa2
+                } else {
+                    &self.keys.rsa1
+                };
+                let padding: &'static dyn signature::RsaEncoding = match alg {
+                    "RS384" => &signature::RSA_PKCS1_SHA384,
+                    "RS512" => &signature::RSA_PKCS1_SHA512,
+                    "PS256" => &signature::RSA_PSS_SHA256,
+                    "PS384" => &signature::RSA_PSS_SHA384,
+                    "PS512" => &signature::RSA_PSS_SHA512,
+                    _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut signature = vec![0; pair.public().modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    input.as_bytes(),
-                    &mut signature,
-                )
-                .expect("signing");
+                pair.sign(padding, &rng, input.as_bytes(), &mut signature)
+                    .expect("signing");
                 signature
             }
         };
@@ -228,21 +278,25 @@ fn signing_input(header: &Value, claims: &Value) -> String {
 }
 
 fn jwks(keys: &Keys, published: &[TestKey]) -> JsonWebKeySet<Jwk> {
-    let rsa = |kid: &str, pair: &RsaKeyPair| {
+    let rsa = |kid: &str, pair: &RsaKeyPair, alg: Option<CoreJwsSigningAlgorithm>| {
         let components: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
-        Jwk::rsa(
-            kid,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            components.n,
-            components.e,
-        )
+        Jwk::rsa(kid, alg, components.n, components.e)
     };
+    let rs256 = Some(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
     JsonWebKeySet::new(
         published
             .iter()
             .map(|key| match key {
-                TestKey::Rsa1 => rsa(key.kid(), &keys.rsa1),
-                TestKey::Rsa2 => rsa(key.kid(), &keys.rsa2),
+                TestKey::Rsa1 => rsa(key.kid(), &keys.rsa1, rs256.clone()),
+                TestKey::Rsa2 => rsa(key.kid(), &keys.rsa2, rs256.clone()),
+                TestKey::RsaAny => rsa(key.kid(), &keys.rsa1, None),
+                TestKey::Ec384 => Jwk::ec(
+                    key.kid(),
+                    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+                    "P-384",
+                    keys.ec384.public_key().as_ref(),
+                ),
+                TestKey::Ed1 => Jwk::ed25519(key.kid(), keys.ed1.public_key().as_ref()),
                 TestKey::Ec1 => Jwk::ec(
                     key.kid(),
                     CoreJwsSigningAlgorithm::EcdsaP256Sha256,

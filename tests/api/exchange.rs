@@ -142,10 +142,31 @@ async fn a_matching_token_mints_a_credential() {
 }
 
 #[tokio::test]
-async fn es256_tokens_are_accepted() {
+async fn every_asymmetric_algorithm_is_accepted() {
     let (issuer, app) = prepare().await;
-    let token = issuer.sign_with(TestKey::Ec1, &claims(&issuer).build());
-    json_ok(mint(&app, json!({ "token": token })).await).await;
+    for alg in [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    ] {
+        let token = issuer.sign_with_alg(alg, &claims(&issuer).build());
+        let response = mint(&app, json!({ "token": token })).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{alg}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    // A key bound to one algorithm does not verify another: rsa-1 is RS256 only.
+    let header = json!({ "alg": "PS256", "typ": "JWT", "kid": "rsa-1" });
+    let genuine = issuer.sign_with_alg("PS256", &claims(&issuer).build());
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let token = format!(
+        "{}.{}.{}",
+        base64_url(header.to_string().as_bytes()),
+        parts[1],
+        parts[2]
+    );
+    refused(&app, json!({ "token": token }), 401, "invalid-token").await;
 }
 
 #[tokio::test]
