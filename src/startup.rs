@@ -9,7 +9,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::oidc::{KeyStore, REFETCH_COOL_DOWN};
+use crate::oidc::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
 use crate::store::{Store, now};
 
@@ -42,7 +42,7 @@ impl Application {
             .port();
         let state = web::Data::new(AppState {
             store: store.clone(),
-            keys: KeyStore::new(REFETCH_COOL_DOWN)?,
+            keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {

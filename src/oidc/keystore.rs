@@ -4,8 +4,9 @@
 //! (`jwks_uri`). GitHub's document has no `authorization_endpoint`, so only
 //! `{issuer, jwks_uri}` are read. Keys are cached per issuer; a token whose
 //! `kid` is unknown triggers at most one refetch per cool-down; on a failed
-//! fetch the cached keys are kept. Fetches time out, are capped in size and
-//! never follow a redirect to another host.
+//! fetch the cached keys are kept. Keys older than a maximum age are
+//! refreshed before use, so a withdrawn key stops verifying. Fetches time
+//! out, are capped in size and never follow a redirect to another origin.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ use crate::registry::IssuerUrl;
 
 /// The shortest time between two refetches of one issuer's keys.
 pub const REFETCH_COOL_DOWN: Duration = Duration::from_secs(60);
+/// Keys older than this are refetched before use, so that a key the issuer
+/// withdrew stops being trusted; if the refetch fails they still serve.
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// How long one fetch may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest openid-configuration or JWKS document read.
@@ -28,12 +32,20 @@ pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 #[derive(Default)]
 struct Cached {
     keys: Vec<Jwk>,
+    fetched_at: Option<Instant>,
     last_refetch: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Only,
+    OrStale,
 }
 
 pub struct KeyStore {
     client: reqwest::Client,
     cool_down: Duration,
+    max_age: Duration,
     cache: RwLock<HashMap<String, Cached>>,
     refetch: Mutex<()>,
 }
@@ -45,7 +57,10 @@ struct ProviderDocument {
 }
 
 impl KeyStore {
-    pub fn new(cool_down: Duration) -> Result<Self> {
+    /// A key store refetching at most once per `cool_down`, and refreshing
+    /// keys older than `max_age` ([`REFETCH_COOL_DOWN`] and [`MAX_KEY_AGE`]
+    /// in production).
+    pub fn new(cool_down: Duration, max_age: Duration) -> Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -69,6 +84,7 @@ impl KeyStore {
         Ok(KeyStore {
             client,
             cool_down,
+            max_age,
             cache: RwLock::new(HashMap::new()),
             refetch: Mutex::new(()),
         })
@@ -79,12 +95,12 @@ impl KeyStore {
     /// happens at once; a refetch (unknown `kid`, or after a failure) at most
     /// once per cool-down.
     pub async fn keys_for(&self, issuer: &IssuerUrl, kid: Option<&str>) -> Result<Vec<Jwk>> {
-        if let Some(keys) = self.cached(issuer, kid).await {
+        if let Some(keys) = self.cached(issuer, kid, Fresh::Only).await {
             return Ok(keys);
         }
         let _one_at_a_time = self.refetch.lock().await;
         // Another request may have refetched while this one waited.
-        if let Some(keys) = self.cached(issuer, kid).await {
+        if let Some(keys) = self.cached(issuer, kid, Fresh::Only).await {
             return Ok(keys);
         }
         let (has_keys, cooling) = match self.cache.read().await.get(issuer.as_str()) {
@@ -113,19 +129,38 @@ impl KeyStore {
                 entry.last_refetch = Some(Instant::now());
             }
             match fetched {
-                Ok(keys) => entry.keys = keys,
+                Ok(keys) => {
+                    entry.keys = keys;
+                    entry.fetched_at = Some(Instant::now());
+                }
                 Err(error) if entry.keys.is_empty() => return Err(error),
                 Err(error) => {
                     tracing::warn!(%issuer, %error, "refetching the issuer's keys failed; keeping the cached keys");
                 }
             }
         }
-        Ok(self.cached(issuer, kid).await.unwrap_or_default())
+        // Stale keys still serve when a refetch failed or is cooling down.
+        Ok(self
+            .cached(issuer, kid, Fresh::OrStale)
+            .await
+            .unwrap_or_default())
     }
 
-    async fn cached(&self, issuer: &IssuerUrl, kid: Option<&str>) -> Option<Vec<Jwk>> {
+    async fn cached(
+        &self,
+        issuer: &IssuerUrl,
+        kid: Option<&str>,
+        fresh: Fresh,
+    ) -> Option<Vec<Jwk>> {
         let cache = self.cache.read().await;
-        let keys = &cache.get(issuer.as_str())?.keys;
+        let cached = cache.get(issuer.as_str())?;
+        let stale = cached
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.max_age);
+        if stale && fresh == Fresh::Only {
+            return None;
+        }
+        let keys = &cached.keys;
         let matching: Vec<Jwk> = keys
             .iter()
             .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid)

@@ -132,3 +132,25 @@ async fn fetches_refuse_redirects_to_other_hosts_big_documents_and_other_issuers
         .await;
     }
 }
+
+#[tokio::test]
+async fn keys_past_their_maximum_age_are_refreshed_so_withdrawn_keys_stop_verifying() {
+    use std::time::Duration;
+    use trustpub::oidc::KeyStore;
+    use trustpub::registry::IssuerUrl;
+
+    let issuer = TestIssuer::start().await;
+    let url = IssuerUrl::parse(issuer.url().to_owned()).unwrap();
+    let keys = KeyStore::new(Duration::ZERO, Duration::from_millis(100)).unwrap();
+    assert_eq!(keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(), 1);
+    assert_eq!(keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(), 1);
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    issuer.rotate();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        keys.keys_for(&url, Some("rsa-1")).await.unwrap().is_empty(),
+        "rsa-1 was withdrawn"
+    );
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
