@@ -8,7 +8,7 @@ connections=${2:-32}
 command -v wrk >/dev/null || { echo "bench/load.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
 
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'pkill -P $server 2>/dev/null; kill $server 2>/dev/null; rm -rf "$work"' EXIT
 # Enough tokens that none is used twice: more than the run can mint.
 export TOKENS_FILE="$work/tokens" MINTS=${MINTS:-$((seconds * 8000))}
 cargo bench --bench mint > "$work/server.log" 2>&1 &

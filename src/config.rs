@@ -196,16 +196,7 @@ impl Settings {
                 "must be at least 1024 bytes",
             ));
         }
-        let url = self.database.url.expose();
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-        {
-            return Err(Error::config(
-                "database.url",
-                "must start with sqlite: (a file) or postgres:// (a server)",
-            ));
-        }
+        crate::store::Backend::of_url(self.database.url.expose())?;
         if self.database.max_connections == 0 {
             return Err(Error::config(
                 "database.max_connections",
@@ -213,6 +204,7 @@ impl Settings {
             ));
         }
         let mut names = HashSet::new();
+        let mut audiences = HashSet::new();
         let mut upload_keys = HashSet::new();
         for (i, registry) in self.registries.iter().enumerate() {
             let key = |field: &str| format!("registries.{i}.{field}");
@@ -222,6 +214,16 @@ impl Settings {
                     format!(
                         "the registry name {:?} is used twice",
                         registry.name.as_str()
+                    ),
+                ));
+            }
+            // Registries sharing an audience would accept each other's tokens.
+            if !audiences.insert(registry.audience.as_str()) {
+                return Err(Error::config(
+                    key("audience"),
+                    format!(
+                        "the audience {:?} is used by another registry",
+                        registry.audience.as_str()
                     ),
                 ));
             }

@@ -11,8 +11,8 @@ use crate::store::{NewEvent, NewUploadToken, Store, UsedJti};
 use crate::tokens::Credential;
 
 /// A mint request: PEP 807's `token` and `features`, and trustpub's
-/// `packages` to narrow the scope.
-#[derive(Debug, Deserialize)]
+/// `packages` to narrow the scope. Its `Debug` leaves the token out.
+#[derive(Deserialize)]
 pub struct MintRequest {
     pub token: String,
     #[serde(default)]
@@ -21,8 +21,19 @@ pub struct MintRequest {
     pub packages: Option<Vec<String>>,
 }
 
-/// A minted credential, as answered.
-#[derive(Debug, Serialize)]
+impl std::fmt::Debug for MintRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintRequest")
+            .field("token", &"[redacted]")
+            .field("features", &self.features)
+            .field("packages", &self.packages)
+            .finish()
+    }
+}
+
+/// A minted credential, as answered. Deliberately not `Debug`: it holds the
+/// credential.
+#[derive(Serialize)]
 pub struct Minted {
     pub token: String,
     pub expires: i64,
@@ -48,7 +59,7 @@ pub async fn mint(
             .as_ref()
             .map(|t: &VerifiedToken| t.issuer.provider.audit(&t.claims));
         tracing::info!(registry = %registry.name, code = error.code(), %error, "mint refused");
-        store
+        let recorded = store
             .record_event(NewEvent {
                 at: now,
                 registry: registry.name.as_str(),
@@ -62,7 +73,10 @@ pub async fn mint(
                 },
                 claims,
             })
-            .await?;
+            .await;
+        if let Err(failure) = recorded {
+            tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
+        }
     }
     outcome
 }
@@ -77,13 +91,6 @@ async fn mint_checked(
 ) -> Result<Minted> {
     // Cheap checks of the request first: nothing is consumed for them.
     let single_use = single_use(registry, request.features.as_deref())?;
-    if let Some(packages) = &request.packages
-        && packages.is_empty()
-    {
-        return Err(Error::InvalidPayload(
-            "`packages` must name at least one package when given".into(),
-        ));
-    }
 
     let token = verified.insert(verify(keys, registry, &request.token, now).await?);
     let matched = matching(registry, token)?;
@@ -107,7 +114,7 @@ async fn mint_checked(
             UsedJti {
                 issuer: token.issuer.url.as_str(),
                 jti: &token.jti,
-                keep_until: token.expires_at + LEEWAY_SECONDS,
+                keep_until: token.expires_at.saturating_add(LEEWAY_SECONDS),
             },
             NewUploadToken {
                 registry: registry.name.as_str(),

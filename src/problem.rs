@@ -235,6 +235,10 @@ impl Error {
             StatusCode::SERVICE_UNAVAILABLE => {
                 "the server cannot reach its store; try again later".to_owned()
             }
+            StatusCode::BAD_GATEWAY => {
+                "the keys of the token's issuer cannot be fetched right now; try again later"
+                    .to_owned()
+            }
             _ => self.to_string(),
         }
     }

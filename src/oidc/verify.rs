@@ -113,16 +113,16 @@ pub async fn verify(
     check_audience(&claims, registry.audience.as_str())?;
     let expires_at =
         time_claim(&claims, "exp")?.ok_or_else(|| invalid("the `exp` claim is missing"))?;
-    if now >= expires_at + LEEWAY_SECONDS {
+    if now >= expires_at.saturating_add(LEEWAY_SECONDS) {
         return Err(Error::TokenExpired);
     }
     if let Some(nbf) = time_claim(&claims, "nbf")?
-        && nbf > now + LEEWAY_SECONDS
+        && nbf > now.saturating_add(LEEWAY_SECONDS)
     {
         return Err(Error::TokenNotYetValid("nbf"));
     }
     let iat = time_claim(&claims, "iat")?.ok_or_else(|| invalid("the `iat` claim is missing"))?;
-    if iat > now + LEEWAY_SECONDS {
+    if iat > now.saturating_add(LEEWAY_SECONDS) {
         return Err(Error::TokenNotYetValid("iat"));
     }
     let jti = claims
@@ -160,8 +160,7 @@ fn time_claim(claims: &Claims, name: &'static str) -> Result<Option<i64>> {
         None => Ok(None),
         Some(value) => value
             .as_i64()
-            .or_else(|| value.as_f64().map(|f| f as i64))
             .map(Some)
-            .ok_or_else(|| invalid(format!("the `{name}` claim is not a number"))),
+            .ok_or_else(|| invalid(format!("the `{name}` claim is not an integer"))),
     }
 }

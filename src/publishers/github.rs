@@ -139,9 +139,10 @@ impl Policy for GithubPublisher {
             .as_deref()
             .unwrap_or(&self.repository);
         let expected_prefix = format!("{expected_repository}/.github/workflows/");
-        let workflow_ok = workflow_path.len() > expected_prefix.len()
-            && workflow_path[..expected_prefix.len()].eq_ignore_ascii_case(&expected_prefix)
-            && workflow_path[expected_prefix.len()..] == self.workflow;
+        let workflow_ok = workflow_path
+            .get(..expected_prefix.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(&expected_prefix))
+            && workflow_path.get(expected_prefix.len()..) == Some(self.workflow.as_str());
         if !workflow_ok {
             return Err(format!(
                 "job_workflow_ref {job_workflow_ref:?} is not {expected_prefix}{}",

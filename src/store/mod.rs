@@ -30,6 +30,22 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::config(
+                "database.url",
+                "must start with sqlite: (a file) or postgres:// (a server)",
+            ))
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -48,18 +64,14 @@ impl Store {
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let url = settings.url.expose();
-        let (backend, url) = if let Some(rest) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            (Backend::Sqlite, prepare_sqlite(rest)?)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            return Err(Error::config(
-                "database.url",
-                "must start with sqlite:// or postgres://",
-            ));
+        let backend = Backend::of_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite(
+                url.strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .unwrap_or(url),
+            )?,
+            Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::config("database.url", e.to_string()))?;

@@ -94,7 +94,8 @@ impl Store {
                 .await?;
             for issuer in &registry.issuers {
                 sqlx::query(
-                    "INSERT INTO registry_issuers (registry, url, provider) VALUES ($1, $2, $3)",
+                    "INSERT INTO registry_issuers (registry, url, provider) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
                 .bind(issuer.url.as_str())
@@ -125,7 +126,7 @@ impl Store {
             for (key, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
                 sqlx::query(
                     "INSERT INTO publishers (registry, key, provider, issuer, spec, source, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
                 .bind(key)

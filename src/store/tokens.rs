@@ -76,7 +76,8 @@ pub(super) fn start_writer(writer: AnyPool) -> MintQueue {
                     }
                 }
                 // One failing mint must not fail the others: retry alone.
-                Err(_) if batch.len() > 1 => {
+                Err(error) if batch.len() > 1 => {
+                    tracing::warn!(%error, mints = batch.len(), "a batch of mints failed; retrying them one by one");
                     for mint in batch {
                         let outcome = write_batch(&writer, std::slice::from_ref(&mint)).await;
                         let _ = mint.reply.send(outcome.and_then(|accepted| {

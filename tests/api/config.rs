@@ -61,7 +61,8 @@ async fn the_examples_are_valid() {
 
 #[tokio::test]
 async fn each_invalid_value_names_its_key_and_reason() {
-    let cases: Vec<(String, &str, &str)> = vec![
+    let cases: Vec<(String, &str, &str)> =
+        vec![
         (
             VALID.replace("token_lifetime = 900", "token_lifetime = 899"),
             "registries.0.token_lifetime",
@@ -185,6 +186,11 @@ async fn each_invalid_value_names_its_key_and_reason() {
             format!("[server]\nlisten = \"localhost-8080\"\n{VALID}"),
             "server.listen",
             "invalid",
+        ),
+        (
+            format!("{VALID}{}", SECOND.replace("audience = \"beta\"", "audience = \"acme-pypi\"")),
+            "registries.1.audience",
+            "used by another registry",
         ),
         (
             format!("{VALID}\nsurprise = 1\n"),

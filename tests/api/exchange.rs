@@ -84,6 +84,7 @@ async fn mint_on(app: &TestApp, registry: &str, body: Value) -> Response {
 /// that nothing was minted, and that the refusal was recorded.
 async fn refused(app: &TestApp, body: Value, status: u16, code: &str) -> Value {
     let minted_before = app.store.count_upload_tokens("acme").await.unwrap();
+    let events_before = app.store.events("acme").await.unwrap().len();
     let document = problem(mint(app, body).await, status, code).await;
     // PyPI's legacy members, which twine and gh-action-pypi-publish read.
     assert_eq!(document["errors"][0]["code"], code);
@@ -91,6 +92,11 @@ async fn refused(app: &TestApp, body: Value, status: u16, code: &str) -> Value {
     let minted_after = app.store.count_upload_tokens("acme").await.unwrap();
     assert_eq!(minted_before, minted_after, "nothing minted");
     let events = app.store.events("acme").await.unwrap();
+    assert_eq!(
+        events.len(),
+        events_before + 1,
+        "exactly one event per refusal"
+    );
     let last = events.last().expect("the refusal is recorded");
     assert_eq!(
         (
@@ -565,4 +571,93 @@ async fn a_reusable_workflow_of_another_repository_is_trusted_only_when_named() 
     let other = "evil-org/shared-workflows/.github/workflows/pypi.yml@refs/heads/main";
     let token = issuer.sign(&claims(&issuer).set("job_workflow_ref", other).build());
     refused(&app, json!({ "token": token }), 403, "invalid-publisher").await;
+}
+
+#[tokio::test]
+async fn the_leeway_is_sixty_seconds_at_its_edges() {
+    let (issuer, app) = prepare().await;
+    let now = now();
+    // A few seconds of margin either side for the test's own clock.
+    for (claims, accepted) in [
+        (
+            claims(&issuer)
+                .set("exp", now - 55)
+                .set("iat", now - 600)
+                .set("nbf", now - 600),
+            true,
+        ),
+        (
+            claims(&issuer)
+                .set("exp", now - 65)
+                .set("iat", now - 600)
+                .set("nbf", now - 600),
+            false,
+        ),
+        (
+            claims(&issuer).set("nbf", now + 55).set("iat", now + 55),
+            true,
+        ),
+        (claims(&issuer).set("nbf", now + 65).set("iat", now), false),
+        (
+            claims(&issuer).set("iat", now + 65).set("nbf", Value::Null),
+            false,
+        ),
+        (claims(&issuer).set("exp", i64::MAX), true),
+        (
+            claims(&issuer).set("exp", json!((now + 300) as f64 + 0.5)),
+            false,
+        ),
+    ] {
+        let token = issuer.sign(&claims.build());
+        let status = mint(&app, json!({ "token": token })).await.status();
+        assert_eq!(status.is_success(), accepted, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_after_verification_does_not_consume_the_token() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).build());
+    refused(
+        &app,
+        json!({ "token": token, "packages": ["gadget"] }),
+        403,
+        "package-not-allowed",
+    )
+    .await;
+    let body = json_ok(mint(&app, json!({ "token": token, "packages": ["widget"] })).await).await;
+    assert_eq!(body["packages"], json!(["widget"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sharing_a_store_accept_a_token_once() {
+    let issuer = TestIssuer::start().await;
+    let first = spawn_app(&config(issuer.url())).await;
+    let second = crate::helpers::spawn_app_on(first.db.clone(), &config(issuer.url())).await;
+    let token = issuer.sign(&claims(&issuer).build());
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            let request = app
+                .client
+                .post(format!("{}/_/trustpub/acme/mint-token", app.address))
+                .json(&json!({ "token": token }));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(first.store.count_upload_tokens("acme").await.unwrap(), 1);
 }
