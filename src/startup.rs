@@ -94,18 +94,28 @@ impl Application {
     }
 }
 
-/// How often used `jti`s past their expiry are forgotten.
+/// How often used `jti`s and credentials past their expiry are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Forgets used `jti`s once their tokens can no longer be accepted anyway.
+/// Deletes used `jti`s once their tokens can no longer be accepted anyway,
+/// and credentials once they have expired.
 async fn purge_periodically(store: Store) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     loop {
         interval.tick().await;
-        match store.purge_used_jtis(now()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "forgot expired jtis"),
-            Err(error) => tracing::warn!(%error, "purging expired jtis failed"),
+        let now = now();
+        let purged = (
+            store.purge_used_jtis(now).await,
+            store.purge_expired_upload_tokens(now).await,
+        );
+        match purged {
+            (Ok(0), Ok(0)) => {}
+            (Ok(jtis), Ok(credentials)) => {
+                tracing::info!(jtis, credentials, "deleted expired jtis and credentials")
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "purging expired jtis and credentials failed")
+            }
         }
     }
 }

@@ -43,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::scope("/_/trustpub")
                 .wrap(from_fn(negotiation::negotiate))
                 .service(audience::resource())
-                .service(exchange::resource()),
+                .service(exchange::resource())
+                .service(exchange::burn_resource()),
         )
         .default_service(web::to(|req: HttpRequest| async move {
             Err::<actix_web::HttpResponse, _>(Error::RouteNotFound(req.path().to_owned()))

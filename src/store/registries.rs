@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, now, to_json};
-use crate::problem::{Error, Result};
+use super::{Store, corrupt, from_json, now, to_json};
+use crate::problem::Result;
 use crate::publishers::Publisher;
 use crate::registry::{
     Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, Registry, RegistryName,
@@ -216,14 +216,4 @@ impl Store {
             publishers,
         })
     }
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))
-}
-
-/// A stored value that no longer parses: the store was edited by hand or
-/// written by a newer version.
-fn corrupt(reason: String) -> Error {
-    Error::Store(sqlx::Error::Decode(reason.into()))
 }
