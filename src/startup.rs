@@ -43,6 +43,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
+            max_body_bytes: settings.server.max_body_bytes,
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {

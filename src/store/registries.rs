@@ -10,7 +10,7 @@ use crate::problem::Result;
 use crate::publishers::Publisher;
 use crate::registry::{
     Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, Registry, RegistryName,
-    TokenLifetime, TokenPrefix, UploadUrl,
+    SecretDigest, TokenLifetime, TokenPrefix, UploadUrl,
 };
 
 /// A `SELECT` of a registry's columns, followed by `$tail`.
@@ -18,7 +18,8 @@ macro_rules! select_registries {
     ($tail:literal) => {
         concat!(
             "SELECT name, upload_url, upload_authority, audience, ecosystem, token_lifetime, \
-             token_prefix, features, default_features FROM registries ",
+             token_prefix, features, default_features, introspect_secret_sha256, forward_auth \
+             FROM registries ",
             $tail
         )
     };
@@ -63,14 +64,16 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
                  ecosystem, token_lifetime, token_prefix, features, default_features, source, \
-                 created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+                 created_at, updated_at, introspect_secret_sha256, forward_auth) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
                  ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
                  upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
                  audience = excluded.audience, ecosystem = excluded.ecosystem, \
                  token_lifetime = excluded.token_lifetime, token_prefix = excluded.token_prefix, \
                  features = excluded.features, default_features = excluded.default_features, \
-                 source = excluded.source, updated_at = excluded.updated_at",
+                 source = excluded.source, updated_at = excluded.updated_at, \
+                 introspect_secret_sha256 = excluded.introspect_secret_sha256, \
+                 forward_auth = excluded.forward_auth",
             )
             .bind(name)
             .bind(registry.upload_url.as_str())
@@ -84,6 +87,13 @@ impl Store {
             .bind(to_json(&registry.default_features))
             .bind(FROM_CONFIG)
             .bind(now)
+            .bind(
+                registry
+                    .introspect_secret_sha256
+                    .clone()
+                    .map(String::from),
+            )
+            .bind(to_json(&registry.forward_auth))
             .execute(&mut *tx)
             .await?;
             report.registries_upserted += 1;
@@ -172,6 +182,29 @@ impl Store {
         Ok(found)
     }
 
+    /// The registries whose upload URL has this authority (lower-case
+    /// `host[:port]`), or this host when `authority` has no port.
+    pub async fn registries_by_authority(&self, authority: &str) -> Result<Vec<Registry>> {
+        let rows = sqlx::query(select_registries!(
+            "WHERE upload_authority = $1 OR upload_authority LIKE $2 ESCAPE '\\' ORDER BY name"
+        ))
+        .bind(authority)
+        .bind(format!(
+            "{}:%",
+            authority
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            found.push(self.complete(row).await?);
+        }
+        Ok(found)
+    }
+
     /// Builds a registry from its row and loads its issuers and publishers.
     async fn complete(&self, row: AnyRow) -> Result<Registry> {
         let name: String = row.try_get("name")?;
@@ -214,6 +247,12 @@ impl Store {
             )?,
             issuers,
             publishers,
+            introspect_secret_sha256: row
+                .try_get::<Option<String>, _>("introspect_secret_sha256")?
+                .map(SecretDigest::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            forward_auth: from_json(&row.try_get::<String, _>("forward_auth")?)?,
         })
     }
 }
