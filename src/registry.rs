@@ -116,13 +116,22 @@ impl PackagePath {
         let (segment, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let fits = !segment.is_empty()
             && (tail.starts_with(&self.after) || (self.after == "/" && tail.is_empty()));
-        fits.then(|| percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned())
+        fits.then(|| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
     }
 }
 
 impl From<PackagePath> for String {
     fn from(value: PackagePath) -> String {
-        format!("{}{}{}", value.before, PackagePath::PLACEHOLDER, value.after)
+        format!(
+            "{}{}{}",
+            value.before,
+            PackagePath::PLACEHOLDER,
+            value.after
+        )
     }
 }
 
@@ -506,17 +515,31 @@ mod tests {
     fn package_paths_take_one_whole_segment() {
         let template = PackagePath::parse("/packages/{package}/".into()).unwrap();
         assert_eq!(
-            template.package_in("/packages/widget/1.0/widget.tar.gz").as_deref(),
+            template
+                .package_in("/packages/widget/1.0/widget.tar.gz")
+                .as_deref(),
             Some("widget")
         );
-        assert_eq!(template.package_in("/packages/wid%67et").as_deref(), Some("widget"));
+        assert_eq!(
+            template.package_in("/packages/wid%67et").as_deref(),
+            Some("widget")
+        );
         assert_eq!(template.package_in("/packages/").as_deref(), None);
         assert_eq!(template.package_in("/other/widget/").as_deref(), None);
         let middle = PackagePath::parse("/api/{package}/upload".into()).unwrap();
-        assert_eq!(middle.package_in("/api/widget/upload").as_deref(), Some("widget"));
+        assert_eq!(
+            middle.package_in("/api/widget/upload").as_deref(),
+            Some("widget")
+        );
         assert_eq!(middle.package_in("/api/widget/download").as_deref(), None);
         assert_eq!(String::from(middle), "/api/{package}/upload");
-        for bad in ["packages/{package}", "/p{package}/", "/{package}x", "/a/", "/{package}/{package}"] {
+        for bad in [
+            "packages/{package}",
+            "/p{package}/",
+            "/{package}x",
+            "/a/",
+            "/{package}/{package}",
+        ] {
             assert!(PackagePath::parse(bad.into()).is_err(), "{bad:?}");
         }
     }

@@ -101,7 +101,10 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 /// Deletes used `jti`s once their tokens can no longer be accepted anyway,
 /// and credentials once they have expired.
 async fn purge_periodically(store: Store) {
-    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    // The first purge comes one interval after start: what it deletes is
+    // no longer valid anyway, so there is no hurry.
+    let mut interval =
+        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
     loop {
         interval.tick().await;
         let now = now();

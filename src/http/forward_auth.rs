@@ -82,24 +82,26 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
 }
 
 /// The registry the checked request is for: the proxy's `X-Trustpub-Registry`,
-/// or else the registry whose upload URL has the forwarded host and the
-/// longest path prefix of the forwarded path.
+/// or else the registry whose upload URL has the forwarded host (`X-Forwarded-Host`,
+/// else `Host`; ports ignored) and the longest path prefix of the forwarded path.
 async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Registry> {
     if let Some(name) = header_str(http, "x-trustpub-registry") {
         let name = RegistryName::parse(name.to_owned()).map_err(Error::NoRegistryForRequest)?;
-        return load_registry(state, &name).await.map_err(|error| match error {
-            Error::UnknownRegistry(name) => {
-                Error::NoRegistryForRequest(format!("X-Trustpub-Registry names no registry: {name:?}"))
-            }
-            other => other,
-        });
+        return load_registry(state, &name)
+            .await
+            .map_err(|error| match error {
+                Error::UnknownRegistry(name) => Error::NoRegistryForRequest(format!(
+                    "X-Trustpub-Registry names no registry: {name:?}"
+                )),
+                other => other,
+            });
     }
     let host = header_str(http, "x-forwarded-host")
         .and_then(|h| h.split(',').next())
         .or_else(|| header_str(http, HOST.as_str()))
-        .map(|h| h.trim().to_ascii_lowercase())
+        .map(|h| without_port(h.trim()).to_ascii_lowercase())
         .ok_or_else(|| Error::NoRegistryForRequest("no forwarded host".into()))?;
-    let candidates = state.store.registries_by_authority(&host).await?;
+    let candidates = state.store.registries_by_host(&host).await?;
     let path = forwarded_path(http).map(discovery_path);
     let mut fitting: Vec<(usize, Registry)> = candidates
         .into_iter()
@@ -108,7 +110,9 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
             match &path {
                 Some(path) => {
                     let fits = path == &prefix
-                        || path.strip_prefix(&prefix).is_some_and(|r| r.starts_with('/'));
+                        || path
+                            .strip_prefix(&prefix)
+                            .is_some_and(|r| r.starts_with('/'));
                     fits.then_some((prefix.len(), registry))
                 }
                 None => Some((prefix.len(), registry)),
@@ -134,6 +138,18 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
     Ok(fitting.swap_remove(0).1)
 }
 
+/// The host of a `host[:port]`: proxies forward the port they listen on,
+/// which need not be the upload URL's.
+fn without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
 /// The path of the checked request, without its query.
 fn forwarded_path(http: &HttpRequest) -> Option<&str> {
     header_str(http, "x-forwarded-uri")
@@ -156,5 +172,19 @@ fn credential(http: &HttpRequest) -> Result<String> {
     match decoded.split_once(':') {
         Some((TOKEN_USER, password)) if !password.is_empty() => Ok(password.to_owned()),
         _ => Err(Error::MissingCredential),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_port;
+
+    #[test]
+    fn ports_are_dropped_from_forwarded_hosts() {
+        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
+        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
+        assert_eq!(without_port("[::1]:8080"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
     }
 }

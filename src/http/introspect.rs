@@ -44,12 +44,13 @@ async fn introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let registry = load_registry(&state, &name).await?;
-    let digest = registry
-        .introspect_secret_sha256
-        .as_ref()
-        .ok_or(Error::IntrospectionUnauthorized(
-            "introspection is not enabled for this registry",
-        ))?;
+    let digest =
+        registry
+            .introspect_secret_sha256
+            .as_ref()
+            .ok_or(Error::IntrospectionUnauthorized(
+                "introspection is not enabled for this registry",
+            ))?;
     let secret = scheme_value(&http, AUTHORIZATION, "bearer").ok_or(
         Error::IntrospectionUnauthorized("send the registry's secret as `Authorization: Bearer`"),
     )?;

@@ -182,17 +182,16 @@ impl Store {
         Ok(found)
     }
 
-    /// The registries whose upload URL has this authority (lower-case
-    /// `host[:port]`), or this host when `authority` has no port.
-    pub async fn registries_by_authority(&self, authority: &str) -> Result<Vec<Registry>> {
+    /// The registries whose upload URL is on this (lower-case) host, whatever
+    /// its port.
+    pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
         let rows = sqlx::query(select_registries!(
             "WHERE upload_authority = $1 OR upload_authority LIKE $2 ESCAPE '\\' ORDER BY name"
         ))
-        .bind(authority)
+        .bind(host)
         .bind(format!(
             "{}:%",
-            authority
-                .replace('\\', "\\\\")
+            host.replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         ))

@@ -11,4 +11,5 @@ mod exchange;
 mod helpers;
 mod keys;
 mod ops;
+mod registry_side;
 mod store;
