@@ -10,6 +10,7 @@ mod errors;
 mod exchange;
 mod helpers;
 mod keys;
+mod nginx;
 mod ops;
 mod registry_side;
 mod store;
