@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::HttpResponse;
 use serde_json::json;
 use trustpub::store::now;
 
-use crate::helpers::{TestApp, json_ok};
+use crate::helpers::{TestApp, json_ok, serve};
 use crate::registry_side::{burn, mint, prepare, stored_credential};
 
 /// nginx in the foreground with its own prefix; stopped on drop.
@@ -143,22 +143,11 @@ async fn start_nginx(trustpub: &str, upstream: u16) -> Nginx {
 /// A registry stand-in that answers 201 to everything and counts requests.
 fn start_upstream() -> (u16, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let counter = hits.clone();
-    let server = HttpServer::new(move || {
-        let counter = counter.clone();
-        App::new().default_service(web::to(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { HttpResponse::Created().body("stored") }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+    let port = serve(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        HttpResponse::Created().body("stored")
+    });
     (port, hits)
 }
 
