@@ -271,6 +271,13 @@ impl Settings {
                     ));
                 }
             }
+            if let Some(gateway) = &registry.gateway {
+                gateway
+                    .validate(registry.ecosystem)
+                    .map_err(|(field, reason)| {
+                        Error::config(key(&format!("gateway.{field}")), reason)
+                    })?;
+            }
             let mut publisher_keys = HashSet::new();
             for (j, publisher) in registry.publishers.iter().enumerate() {
                 let key = |field: &str| key(&format!("publishers.{j}.{field}"));

@@ -1,6 +1,7 @@
 pub mod cli;
 pub mod config;
 pub mod exchange;
+pub mod gateway;
 pub mod http;
 pub mod oidc;
 pub mod problem;

@@ -92,6 +92,14 @@ pub enum Error {
     #[error("no registry is configured for this request: {0}")]
     NoRegistryForRequest(String),
 
+    // The upload gateway.
+    #[error("the upload cannot be read: {0}")]
+    InvalidUpload(String),
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    UploadTooLarge { limit: u64 },
+    #[error("the registry behind trustpub cannot be reached: {0}")]
+    UpstreamUnavailable(String),
+
     // Feature negotiation.
     #[error("unknown feature {0:?}; known: multi-use-token, single-use-token")]
     UnknownFeature(String),
@@ -233,6 +241,15 @@ impl Error {
                 "no-registry-for-request",
                 "No registry for this request",
             ),
+            Error::InvalidUpload(_) => (S::BAD_REQUEST, "invalid-upload", "Invalid upload"),
+            Error::UploadTooLarge { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "upload-too-large", "Upload too large")
+            }
+            Error::UpstreamUnavailable(_) => (
+                S::BAD_GATEWAY,
+                "upstream-unavailable",
+                "Registry unavailable",
+            ),
             Error::UnknownFeature(_) => (S::BAD_REQUEST, "unknown-feature", "Unknown feature"),
             Error::ConflictingFeatures => (
                 S::BAD_REQUEST,
@@ -264,10 +281,13 @@ impl Error {
             StatusCode::SERVICE_UNAVAILABLE => {
                 "the server cannot reach its store; try again later".to_owned()
             }
-            StatusCode::BAD_GATEWAY => {
-                "the keys of the token's issuer cannot be fetched right now; try again later"
-                    .to_owned()
+            StatusCode::BAD_GATEWAY => match self {
+                Error::UpstreamUnavailable(_) => {
+                    "the registry behind trustpub cannot be reached right now; try again later"
+                }
+                _ => "the keys of the token's issuer cannot be fetched right now; try again later",
             }
+            .to_owned(),
             _ => self.to_string(),
         }
     }

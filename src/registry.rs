@@ -32,6 +32,9 @@ pub struct Registry {
     pub introspect_secret_sha256: Option<SecretDigest>,
     #[serde(default)]
     pub forward_auth: ForwardAuth,
+    /// Forward uploads to the registry itself (`[registries.gateway]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<crate::gateway::Gateway>,
 }
 
 /// The hex SHA-256 of a secret, so that the configuration holds no secret.

@@ -44,6 +44,11 @@ impl Application {
             store: store.clone(),
             keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
             max_body_bytes: settings.server.max_body_bytes,
+            upstream: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::io("building the upstream client", std::io::Error::other(e)))?,
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {

@@ -8,19 +8,14 @@
 //! the method of the request it checks.
 
 use actix_web::http::Method;
-use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 
-use super::{AppState, header_str, load_registry, scheme_value};
+use super::{AppState, header_str, load_registry, presented_credential, without_port};
 use crate::problem::{Error, Result};
 use crate::registry::{Registry, RegistryName, discovery_path};
 use crate::store::now;
 use crate::tokens::{self, CheckRequest, Inactive};
-
-/// The user name Python upload clients send with a token as password.
-const TOKEN_USER: &str = "__token__";
 
 pub fn resource() -> actix_web::Resource {
     web::resource("/_/trustpub/auth").route(web::route().to(forward_auth))
@@ -29,7 +24,7 @@ pub fn resource() -> actix_web::Resource {
 #[tracing::instrument(skip_all)]
 async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let registry = forwarded_registry(&http, &state).await?;
-    let credential = credential(&http)?;
+    let credential = presented_credential(&http)?;
     let path = forwarded_path(&http);
     let package = header_str(&http, "x-trustpub-package")
         .map(str::to_owned)
@@ -135,53 +130,9 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
     Ok(fitting.swap_remove(0).1)
 }
 
-/// The host of a `host[:port]`: proxies forward the port they listen on,
-/// which need not be the upload URL's.
-fn without_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    }
-}
-
 /// The path of the checked request, without its query.
 fn forwarded_path(http: &HttpRequest) -> Option<&str> {
     header_str(http, "x-forwarded-uri")
         .or_else(|| header_str(http, "x-original-uri"))
         .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
-}
-
-/// The credential from `Authorization`: Bearer, or Basic with the user
-/// `__token__` as Python upload clients send it.
-fn credential(http: &HttpRequest) -> Result<String> {
-    if let Some(token) = scheme_value(http, AUTHORIZATION, "bearer") {
-        return Ok(token.to_owned());
-    }
-    let basic = scheme_value(http, AUTHORIZATION, "basic").ok_or(Error::MissingCredential)?;
-    let decoded = STANDARD
-        .decode(basic)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or(Error::MissingCredential)?;
-    match decoded.split_once(':') {
-        Some((TOKEN_USER, password)) if !password.is_empty() => Ok(password.to_owned()),
-        _ => Err(Error::MissingCredential),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_port;
-
-    #[test]
-    fn ports_are_dropped_from_forwarded_hosts() {
-        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
-        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
-        assert_eq!(without_port("[::1]:8080"), "[::1]");
-        assert_eq!(without_port("[::1]"), "[::1]");
-        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
-    }
 }

@@ -6,6 +6,7 @@ mod audience;
 mod discovery;
 mod exchange;
 mod forward_auth;
+mod gateway;
 mod introspect;
 mod negotiation;
 mod ops;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// `server.max_body_bytes`, for handlers that read their body themselves.
     pub max_body_bytes: usize,
+    /// The client for the registries behind the upload gateway.
+    pub upstream: reqwest::Client,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -54,9 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .service(exchange::burn_resource())
                 .service(introspect::resource()),
         )
-        .default_service(web::to(|req: HttpRequest| async move {
-            Err::<actix_web::HttpResponse, _>(Error::RouteNotFound(req.path().to_owned()))
-        }));
+        .default_service(web::to(fallback));
 }
 
 fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
@@ -83,6 +84,59 @@ async fn load_registry(state: &AppState, name: &RegistryName) -> Result<Registry
         .registry(name.as_str())
         .await?
         .ok_or_else(|| Error::UnknownRegistry(name.to_string()))
+}
+
+/// Paths of no endpoint: uploads, when a registry's gateway takes them
+/// there; otherwise 404.
+async fn fallback(
+    http: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<actix_web::HttpResponse, Error> {
+    match gateway::registry_for(&http, &state).await? {
+        Some(registry) => gateway::upload(http, payload, &state, registry).await,
+        None => Err(Error::RouteNotFound(http.path().to_owned())),
+    }
+}
+
+/// The user name Python upload clients send with a token as password.
+const TOKEN_USER: &str = "__token__";
+
+/// The upload credential a client presents in `Authorization`: Bearer, Basic
+/// with the user `__token__` (Python upload clients), or the bare credential
+/// (cargo).
+fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
+    use base64::Engine;
+    let authorization = actix_web::http::header::AUTHORIZATION;
+    if let Some(token) = scheme_value(http, authorization.clone(), "bearer") {
+        return Ok(token.to_owned());
+    }
+    if let Some(basic) = scheme_value(http, authorization.clone(), "basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        return match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((TOKEN_USER, password)) if !password.is_empty() => Ok(password.to_owned()),
+            _ => Err(Error::MissingCredential),
+        };
+    }
+    match header_str(http, authorization.as_str()).map(str::trim) {
+        Some(bare) if !bare.is_empty() && !bare.contains(' ') => Ok(bare.to_owned()),
+        _ => Err(Error::MissingCredential),
+    }
+}
+
+/// The host of a `host[:port]`: proxies forward the port they listen on,
+/// which need not be the upload URL's.
+fn without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
 }
 
 /// A request header as text, when present and readable.
@@ -136,4 +190,18 @@ pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
             replacement.map_into_right_body(),
         )))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_port;
+
+    #[test]
+    fn ports_are_dropped_from_forwarded_hosts() {
+        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
+        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
+        assert_eq!(without_port("[::1]:8080"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
+    }
 }

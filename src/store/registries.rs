@@ -18,8 +18,8 @@ macro_rules! select_registries {
     ($tail:literal) => {
         concat!(
             "SELECT name, upload_url, upload_authority, audience, ecosystem, token_lifetime, \
-             token_prefix, features, default_features, introspect_secret_sha256, forward_auth \
-             FROM registries ",
+             token_prefix, features, default_features, introspect_secret_sha256, forward_auth, \
+             gateway FROM registries ",
             $tail
         )
     };
@@ -64,8 +64,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
                  ecosystem, token_lifetime, token_prefix, features, default_features, source, \
-                 created_at, updated_at, introspect_secret_sha256, forward_auth) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
+                 created_at, updated_at, introspect_secret_sha256, forward_auth, gateway) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
                  ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
                  upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
                  audience = excluded.audience, ecosystem = excluded.ecosystem, \
@@ -73,7 +73,7 @@ impl Store {
                  features = excluded.features, default_features = excluded.default_features, \
                  source = excluded.source, updated_at = excluded.updated_at, \
                  introspect_secret_sha256 = excluded.introspect_secret_sha256, \
-                 forward_auth = excluded.forward_auth",
+                 forward_auth = excluded.forward_auth, gateway = excluded.gateway",
             )
             .bind(name)
             .bind(registry.upload_url.as_str())
@@ -94,6 +94,7 @@ impl Store {
                     .map(String::from),
             )
             .bind(to_json(&registry.forward_auth))
+            .bind(registry.gateway.as_ref().map(to_json))
             .execute(&mut *tx)
             .await?;
             report.registries_upserted += 1;
@@ -252,6 +253,10 @@ impl Store {
                 .transpose()
                 .map_err(corrupt)?,
             forward_auth: from_json(&row.try_get::<String, _>("forward_auth")?)?,
+            gateway: row
+                .try_get::<Option<String>, _>("gateway")?
+                .map(|json| from_json(&json))
+                .transpose()?,
         })
     }
 }

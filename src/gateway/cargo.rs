@@ -1,0 +1,84 @@
+//! cargo's publish request, `PUT /api/v1/crates/new`: a little-endian `u32`
+//! length, that many bytes of JSON metadata (with `name` and `vers`), then
+//! the length and bytes of the `.crate` file.
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::{METADATA_LIMIT, Read, UploadedPackage};
+use crate::problem::{Error, Result};
+
+/// The publish endpoint, below the registry's API root.
+pub const CARGO_PUBLISH_PATH: &str = "/api/v1/crates/new";
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: String,
+    #[serde(default)]
+    vers: Option<String>,
+}
+
+pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
+    let available: usize = prefix.iter().map(Bytes::len).sum();
+    let mut bytes = Vec::with_capacity(available.min(METADATA_LIMIT + 4));
+    for chunk in prefix {
+        bytes.extend_from_slice(chunk);
+        if bytes.len() >= METADATA_LIMIT + 4 {
+            break;
+        }
+    }
+    let Some(length) = bytes.get(..4) else {
+        return Ok(Read::NeedMore);
+    };
+    let length = u32::from_le_bytes([length[0], length[1], length[2], length[3]]) as usize;
+    if length > METADATA_LIMIT {
+        return Err(Error::InvalidUpload(format!(
+            "the publish metadata is {length} bytes; at most {METADATA_LIMIT} are read"
+        )));
+    }
+    let Some(json) = bytes.get(4..4 + length) else {
+        return Ok(Read::NeedMore);
+    };
+    let metadata: Metadata = serde_json::from_slice(json)
+        .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
+    Ok(Read::Found(UploadedPackage {
+        name: metadata.name,
+        version: metadata.vers,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(json: &str) -> Vec<u8> {
+        let mut body = (json.len() as u32).to_le_bytes().to_vec();
+        body.extend_from_slice(json.as_bytes());
+        body.extend_from_slice(&3u32.to_le_bytes());
+        body.extend_from_slice(b"tgz");
+        body
+    }
+
+    #[test]
+    fn the_crate_name_comes_from_the_metadata() {
+        let body = publish(r#"{"name":"my_crate","vers":"0.1.0","deps":[]}"#);
+        let chunks: Vec<Bytes> = body.chunks(5).map(Bytes::copy_from_slice).collect();
+        match package(&chunks).unwrap() {
+            Read::Found(found) => {
+                assert_eq!(found.name, "my_crate");
+                assert_eq!(found.version.as_deref(), Some("0.1.0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(package(&chunks[..2]).unwrap(), Read::NeedMore));
+        assert!(matches!(package(&[]).unwrap(), Read::NeedMore));
+    }
+
+    #[test]
+    fn bad_metadata_is_refused() {
+        assert!(package(&[Bytes::from(publish("{}"))]).is_err());
+        assert!(package(&[Bytes::from(publish("not json"))]).is_err());
+        let huge = (u32::MAX).to_le_bytes();
+        assert!(package(&[Bytes::copy_from_slice(&huge)]).is_err());
+    }
+}

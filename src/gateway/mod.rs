@@ -1,0 +1,273 @@
+//! The upload gateway: trustpub in front of a registry that knows nothing of
+//! it. A client uploads to trustpub with a minted credential; trustpub reads
+//! which package is uploaded, checks the credential and its scope, and
+//! forwards the upload, streaming, with the registry's own credential.
+//!
+//! This module holds the configuration (`[registries.gateway]`) and the
+//! reading of package names from uploads; `src/http/gateway.rs` streams.
+
+mod cargo;
+mod python;
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::problem::{Error, Result};
+use crate::registry::{Ecosystem, PackagePath, UploadUrl};
+
+pub use cargo::CARGO_PUBLISH_PATH;
+
+/// The largest part of an upload read before the package is known: the
+/// metadata that clients send before the file.
+pub const METADATA_LIMIT: usize = 1024 * 1024;
+
+/// `[registries.gateway]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// The registry's own upload URL, where uploads are forwarded.
+    pub upstream: UpstreamUrl,
+    /// How trustpub authenticates to the registry; none: it takes uploads
+    /// without credentials (keep it reachable only by trustpub then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<UpstreamCredential>,
+    /// The request paths (on trustpub, for this registry's host) that are
+    /// uploads; default: the upload URL's path, for cargo the publish
+    /// endpoint under it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Uploads larger than this are refused with 413.
+    #[serde(default = "Gateway::default_max_upload_bytes")]
+    pub max_upload_bytes: u64,
+    /// `generic` registries: the request header that names the package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_header: Option<String>,
+    /// `generic` registries: where the package sits in the upload's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_path: Option<PackagePath>,
+}
+
+impl Gateway {
+    fn default_max_upload_bytes() -> u64 {
+        100 * 1024 * 1024
+    }
+
+    /// The request paths that are uploads, compared as discovery compares
+    /// paths (decoded, without trailing slashes).
+    pub fn upload_paths(&self, ecosystem: Ecosystem, upload_url: &UploadUrl) -> Vec<String> {
+        if !self.paths.is_empty() {
+            return self
+                .paths
+                .iter()
+                .map(|p| crate::registry::discovery_path(p))
+                .collect();
+        }
+        let base = upload_url.discovery_path();
+        match ecosystem {
+            Ecosystem::Cargo => vec![format!("{base}{CARGO_PUBLISH_PATH}")],
+            Ecosystem::Python | Ecosystem::Generic => vec![base],
+        }
+    }
+
+    /// Where an upload to `path` goes: the upstream URL, with what follows
+    /// the registry's upload path appended, and the query.
+    pub fn upstream_url(&self, upload_url: &UploadUrl, path: &str, query: &str) -> Url {
+        let base = upload_url.discovery_path();
+        let rest = crate::registry::discovery_path(path)
+            .strip_prefix(&base)
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let mut url = self.upstream.0.clone();
+        if !rest.is_empty() {
+            let joined = format!("{}{}", url.path().trim_end_matches('/'), rest);
+            url.set_path(&joined);
+        }
+        url.set_query((!query.is_empty()).then_some(query));
+        url
+    }
+
+    /// Rules that need the registry around it.
+    pub fn validate(
+        &self,
+        ecosystem: Ecosystem,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        if self.max_upload_bytes == 0 {
+            return Err(("max_upload_bytes", "must be at least 1".into()));
+        }
+        for path in &self.paths {
+            if !path.starts_with('/') {
+                return Err(("paths", format!("{path:?} must start with '/'")));
+            }
+        }
+        let generic_source = self.package_header.is_some() || self.package_path.is_some();
+        match ecosystem {
+            Ecosystem::Generic if !generic_source => Err((
+                "package_header",
+                "a generic registry's gateway needs package_header or package_path \
+                 to know which package is uploaded"
+                    .into(),
+            )),
+            Ecosystem::Python | Ecosystem::Cargo if generic_source => Err((
+                "package_header",
+                "python and cargo uploads name their package themselves; \
+                 package_header and package_path are for generic registries"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }?;
+        if let Some(credential) = &self.credential {
+            credential.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// The registry's upload URL: `http` or `https`, any host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UpstreamUrl(Url);
+
+impl UpstreamUrl {
+    pub fn parse(value: String) -> std::result::Result<Self, String> {
+        let url = Url::parse(&value).map_err(|e| format!("{value:?} is not a valid URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "{value:?} must be an http or https URL with a host"
+            ));
+        }
+        Ok(Self(url))
+    }
+}
+
+impl TryFrom<String> for UpstreamUrl {
+    type Error = String;
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        Self::parse(value)
+    }
+}
+
+impl From<UpstreamUrl> for String {
+    fn from(value: UpstreamUrl) -> String {
+        value.0.into()
+    }
+}
+
+/// How trustpub authenticates to the upstream registry. The secret itself is
+/// never in the configuration or the store: it is read from an environment
+/// variable or a file when an upload is forwarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamCredential {
+    pub scheme: CredentialScheme,
+    /// Basic only: the user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The environment variable holding the password (Basic) or token (Bearer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Or the file holding it (surrounding white space is dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialScheme {
+    Basic,
+    Bearer,
+}
+
+impl UpstreamCredential {
+    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        match (self.scheme, &self.username) {
+            (CredentialScheme::Basic, None) => {
+                return Err(("credential.username", "Basic needs a username".into()));
+            }
+            (CredentialScheme::Bearer, Some(_)) => {
+                return Err(("credential.username", "Bearer takes no username".into()));
+            }
+            _ => {}
+        }
+        if self.secret_env.is_some() == self.secret_file.is_some() {
+            return Err((
+                "credential.secret_env",
+                "give exactly one of secret_env and secret_file".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `Authorization` value to send upstream, reading the secret now.
+    pub fn authorization(&self) -> Result<String> {
+        let secret = match (&self.secret_env, &self.secret_file) {
+            (Some(name), _) => std::env::var(name).map_err(|_| {
+                Error::config(
+                    "gateway.credential.secret_env",
+                    format!("the environment variable {name} is not set"),
+                )
+            })?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+                .trim()
+                .to_owned(),
+            (None, None) => String::new(),
+        };
+        Ok(match self.scheme {
+            CredentialScheme::Basic => format!(
+                "Basic {}",
+                STANDARD.encode(format!(
+                    "{}:{secret}",
+                    self.username.as_deref().unwrap_or_default()
+                ))
+            ),
+            CredentialScheme::Bearer => format!("Bearer {secret}"),
+        })
+    }
+}
+
+/// The package an upload is for, and its version when the upload says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadedPackage {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// What reading the start of an upload gave.
+#[derive(Debug)]
+pub enum Read {
+    /// The package is known.
+    Found(UploadedPackage),
+    /// More of the body is needed.
+    NeedMore,
+}
+
+/// Reads the package from the start of a body, as the ecosystem's upload
+/// protocol puts it there. `prefix` is everything read so far; `complete`
+/// says whether that is the whole body.
+pub fn package_in_body(
+    ecosystem: Ecosystem,
+    content_type: &str,
+    prefix: &[Bytes],
+    complete: bool,
+) -> Result<Read> {
+    let read = match ecosystem {
+        Ecosystem::Python => python::package(content_type, prefix, complete)?,
+        Ecosystem::Cargo => cargo::package(prefix)?,
+        Ecosystem::Generic => {
+            return Err(Error::InvalidUpload(
+                "a generic registry's package comes from a header or the path".into(),
+            ));
+        }
+    };
+    match read {
+        Read::NeedMore if complete => Err(Error::InvalidUpload(
+            "the upload ended before it named its package".into(),
+        )),
+        read => Ok(read),
+    }
+}
