@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::checks::{self, Options};
-use crate::issuer::{self, DEFAULT_FORBIDDEN_PACKAGE, DEFAULT_LISTEN, DEFAULT_PACKAGE, Identity, KIT_KEYS};
+use crate::issuer::{
+    self, DEFAULT_FORBIDDEN_PACKAGE, DEFAULT_LISTEN, DEFAULT_PACKAGE, Identity, KIT_KEYS,
+};
 
 /// Exit status: every PEP 807 MUST check passed (with --strict: every check).
 pub const EXIT_CONFORMS: u8 = 0;
@@ -36,7 +38,11 @@ enum Command {
         #[command(flatten)]
         identity: IdentityArgs,
         /// The upload URL to put in the trustpub snippet.
-        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080/legacy/")]
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:8080/legacy/"
+        )]
         upload_url: String,
         /// Print only the trustpub.toml snippet.
         #[arg(long)]
@@ -110,7 +116,9 @@ impl IdentityArgs {
                 ));
             }
             None if listening.port() == 0 => {
-                return Err("--issuer-listen has port 0: give a fixed port, or --issuer-url".to_owned());
+                return Err(
+                    "--issuer-listen has port 0: give a fixed port, or --issuer-url".to_owned(),
+                );
             }
             None => issuer::issuer_url(&format!("http://{listening}"))?,
         };
@@ -118,7 +126,10 @@ impl IdentityArgs {
         if let Some(path) = &self.claims {
             identity.overrides = read_claims(path)?;
         }
-        for (flag, name) in [("--package", &self.package), ("--forbidden-package", &self.forbidden_package)] {
+        for (flag, name) in [
+            ("--package", &self.package),
+            ("--forbidden-package", &self.forbidden_package),
+        ] {
             if name.trim().is_empty() {
                 return Err(format!("{flag} must not be empty"));
             }
@@ -135,7 +146,8 @@ impl IdentityArgs {
 }
 
 fn read_claims(path: &Path) -> Result<Map<String, Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--claims {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--claims {}: {e}", path.display()))?;
     match serde_json::from_str(&text) {
         Ok(Value::Object(claims)) => Ok(claims),
         Ok(_) => Err(format!("--claims {}: not a JSON object", path.display())),
@@ -146,7 +158,9 @@ fn read_claims(path: &Path) -> Result<Map<String, Value>, String> {
 fn upload_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("--upload-url {text:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(format!("--upload-url {text:?}: must be an http:// or https:// URL"));
+        return Err(format!(
+            "--upload-url {text:?}: must be an http:// or https:// URL"
+        ));
     }
     Ok(url)
 }
@@ -171,7 +185,11 @@ fn error(message: String) -> ExitCode {
 
 async fn execute(cli: Cli) -> Result<u8, String> {
     match cli.command {
-        Command::Setup { identity, upload_url: upload, toml } => {
+        Command::Setup {
+            identity,
+            upload_url: upload,
+            toml,
+        } => {
             let upload = upload_url(&upload)?;
             let identity = identity.identity(identity.issuer_listen)?;
             if toml {
@@ -215,9 +233,15 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             } else {
                 args.bind()?
             };
-            let listening = if no_issuer { args.issuer_listen } else { local_addr(&listener)? };
+            let listening = if no_issuer {
+                args.issuer_listen
+            } else {
+                local_addr(&listener)?
+            };
             if no_issuer && args.issuer_url.is_none() && listening.port() == 0 {
-                return Err("--no-issuer needs --issuer-url or a fixed --issuer-listen port".to_owned());
+                return Err(
+                    "--no-issuer needs --issuer-url or a fixed --issuer-listen port".to_owned(),
+                );
             }
             let identity = args.identity(listening)?;
             let signer = issuer::start(listener, &identity.issuer);
@@ -228,30 +252,37 @@ async fn execute(cli: Cli) -> Result<u8, String> {
                 timeout: Duration::from_secs(timeout),
             };
             let report = checks::run(&options, &signer).await?;
-            let to_stdout = [&json, &junit].iter().any(|p| p.as_deref() == Some(Path::new("-")));
+            let to_stdout = [&json, &junit]
+                .iter()
+                .any(|p| p.as_deref() == Some(Path::new("-")));
             if to_stdout {
                 eprint!("{}", report.table());
             } else {
                 print!("{}", report.table());
             }
             if let Some(path) = &json {
-                let text = serde_json::to_string_pretty(&report.json()).expect("JSON serialises") + "\n";
+                let text =
+                    serde_json::to_string_pretty(&report.json()).expect("JSON serialises") + "\n";
                 write_report(path, &text)?;
             }
             if let Some(path) = &junit {
                 write_report(path, &report.junit())?;
             }
-            Ok(if report.conforms(false) && (!strict || report.conforms(true)) {
-                EXIT_CONFORMS
-            } else {
-                EXIT_FAILED
-            })
+            Ok(
+                if report.conforms(false) && (!strict || report.conforms(true)) {
+                    EXIT_CONFORMS
+                } else {
+                    EXIT_FAILED
+                },
+            )
         }
     }
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, String> {
-    listener.local_addr().map_err(|e| format!("the issuer's address: {e}"))
+    listener
+        .local_addr()
+        .map_err(|e| format!("the issuer's address: {e}"))
 }
 
 fn write_report(path: &Path, text: &str) -> Result<(), String> {

@@ -51,7 +51,11 @@ impl Answer {
     pub fn summary(&self) -> String {
         const SHOWN: usize = 160;
         let body: String = self.body.chars().take(SHOWN).collect();
-        let more = if self.body.chars().count() > SHOWN { "…" } else { "" };
+        let more = if self.body.chars().count() > SHOWN {
+            "…"
+        } else {
+            ""
+        };
         if body.is_empty() {
             format!("{} (empty body)", self.status)
         } else {

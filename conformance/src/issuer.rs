@@ -36,10 +36,14 @@ pub fn start(listener: TcpListener, url: &str) -> TestIssuer {
 pub fn issuer_url(text: &str) -> Result<String, String> {
     let url = Url::parse(text).map_err(|e| format!("issuer URL {text:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("issuer URL {text:?}: must be http:// or https:// with a host"));
+        return Err(format!(
+            "issuer URL {text:?}: must be http:// or https:// with a host"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("issuer URL {text:?}: must have no query or fragment"));
+        return Err(format!(
+            "issuer URL {text:?}: must have no query or fragment"
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -69,11 +73,10 @@ impl Identity {
     /// The claims of a valid token for `audience` issued at `now`, with a
     /// fresh `jti`.
     pub fn claims(&self, audience: &str, now: i64) -> GithubClaims {
-        self.overrides
-            .iter()
-            .fold(GithubClaims::new(&self.issuer, audience, now), |claims, (name, value)| {
-                claims.set(name, value.clone())
-            })
+        self.overrides.iter().fold(
+            GithubClaims::new(&self.issuer, audience, now),
+            |claims, (name, value)| claims.set(name, value.clone()),
+        )
     }
 
     fn claim(&self, name: &str) -> String {
@@ -125,7 +128,9 @@ impl Identity {
 
     /// What the server under test must be configured with, for people.
     pub fn describe(&self, upload_url: &str) -> String {
-        let mut sample = self.claims("<the audience your audience endpoint answers>", 0).build();
+        let mut sample = self
+            .claims("<the audience your audience endpoint answers>", 0)
+            .build();
         for name in ["jti", "iat", "nbf", "exp"] {
             if let Some(value) = sample.get_mut(name) {
                 *value = Value::String(format!("<fresh for every token: {name}>"));
@@ -229,9 +234,20 @@ mod tests {
 
     #[test]
     fn issuer_urls_lose_their_trailing_slash_and_must_be_http() {
-        assert_eq!(issuer_url("http://127.0.0.1:9807/").unwrap(), "http://127.0.0.1:9807");
-        assert_eq!(issuer_url("https://kit.test/oidc/").unwrap(), "https://kit.test/oidc");
-        for bad in ["ftp://x.test", "not a url", "https://x.test/?q=1", "https://x.test/#f"] {
+        assert_eq!(
+            issuer_url("http://127.0.0.1:9807/").unwrap(),
+            "http://127.0.0.1:9807"
+        );
+        assert_eq!(
+            issuer_url("https://kit.test/oidc/").unwrap(),
+            "https://kit.test/oidc"
+        );
+        for bad in [
+            "ftp://x.test",
+            "not a url",
+            "https://x.test/?q=1",
+            "https://x.test/#f",
+        ] {
             assert!(issuer_url(bad).is_err(), "{bad}");
         }
     }
@@ -239,7 +255,9 @@ mod tests {
     #[test]
     fn overrides_change_the_claims_and_the_snippet() {
         let mut identity = Identity::new("http://127.0.0.1:1".into());
-        identity.overrides.insert("repository".into(), "acme/tool".into());
+        identity
+            .overrides
+            .insert("repository".into(), "acme/tool".into());
         identity.overrides.insert("environment".into(), Value::Null);
         identity.overrides.insert(
             "job_workflow_ref".into(),
@@ -249,7 +267,8 @@ mod tests {
         assert_eq!(claims["repository"], "acme/tool");
         assert!(claims.get("environment").is_none());
         assert_eq!(claims["aud"], "aud");
-        let snippet: toml::Value = toml::from_str(&identity.trustpub_toml("http://x.test/up/")).unwrap();
+        let snippet: toml::Value =
+            toml::from_str(&identity.trustpub_toml("http://x.test/up/")).unwrap();
         let publisher = &snippet["registries"][0]["publishers"][0];
         assert_eq!(publisher["repository"].as_str(), Some("acme/tool"));
         assert_eq!(publisher["workflow"].as_str(), Some("ship.yaml"));

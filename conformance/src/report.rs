@@ -92,7 +92,10 @@ impl Report {
         );
         for group in [Group::Pep807, Group::Trustpub] {
             out.push_str(&format!("\n{}\n", group.title()));
-            out.push_str(&format!("{:width$}  {:6}  {:4}  reason\n", "check", "level", "result"));
+            out.push_str(&format!(
+                "{:width$}  {:6}  {:4}  reason\n",
+                "check", "level", "result"
+            ));
             for r in self.results.iter().filter(|r| r.check.group == group) {
                 let reason = one_line(&r.reason);
                 let line = format!(
@@ -109,7 +112,9 @@ impl Report {
             .results
             .iter()
             .filter(|r| {
-                r.status == Status::Fail && r.check.level == Level::Must && r.check.group == Group::Pep807
+                r.status == Status::Fail
+                    && r.check.level == Level::Must
+                    && r.check.group == Group::Pep807
             })
             .count();
         out.push_str(&format!(
@@ -181,7 +186,11 @@ impl Report {
             ])
             .write_inner_content(|w| {
                 for group in [Group::Pep807, Group::Trustpub] {
-                    let results: Vec<_> = self.results.iter().filter(|r| r.check.group == group).collect();
+                    let results: Vec<_> = self
+                        .results
+                        .iter()
+                        .filter(|r| r.check.group == group)
+                        .collect();
                     let tests = results.len().to_string();
                     let failures = self.count(Some(group), Status::Fail).to_string();
                     let skipped = self.count(Some(group), Status::Skip).to_string();
@@ -210,7 +219,11 @@ impl Report {
 
 fn write_case(w: &mut Writer<Cursor<Vec<u8>>>, r: &CheckResult) -> std::io::Result<()> {
     let name = format!("{} [{}]", r.check.id, r.check.level.as_str());
-    let classname = format!("{}.{}", r.check.group.as_str(), r.check.id.split('.').next().unwrap_or_default());
+    let classname = format!(
+        "{}.{}",
+        r.check.group.as_str(),
+        r.check.id.split('.').next().unwrap_or_default()
+    );
     let reason = xml_safe(&r.reason);
     let case = w
         .create_element("testcase")
@@ -219,13 +232,22 @@ fn write_case(w: &mut Writer<Cursor<Vec<u8>>>, r: &CheckResult) -> std::io::Resu
     match r.status {
         Status::Pass => case.write_inner_content(|w| {
             w.create_element("system-out")
-                .write_text_content(BytesText::new(&xml_safe(&format!("{properties}\n{}", r.reason))))?;
+                .write_text_content(BytesText::new(&xml_safe(&format!(
+                    "{properties}\n{}",
+                    r.reason
+                ))))?;
             Ok(())
         }),
         Status::Fail => case.write_inner_content(|w| {
             w.create_element("failure")
-                .with_attributes([("message", one_line(&reason).as_str()), ("type", r.check.level.as_str())])
-                .write_text_content(BytesText::new(&xml_safe(&format!("{properties}\n{}", r.reason))))?;
+                .with_attributes([
+                    ("message", one_line(&reason).as_str()),
+                    ("type", r.check.level.as_str()),
+                ])
+                .write_text_content(BytesText::new(&xml_safe(&format!(
+                    "{properties}\n{}",
+                    r.reason
+                ))))?;
             Ok(())
         }),
         Status::Skip => case.write_inner_content(|w| {
@@ -269,7 +291,8 @@ mod tests {
     use super::*;
     use crate::catalogue::check;
 
-    const NASTY: &str = "a <b> & \"c\" 'd' ]]> \u{0}\u{7}\u{1b}[31m \u{fffe} é 🦀\nsecond line\r\n</testcase>";
+    const NASTY: &str =
+        "a <b> & \"c\" 'd' ]]> \u{0}\u{7}\u{1b}[31m \u{fffe} é 🦀\nsecond line\r\n</testcase>";
 
     fn report(reason: &str) -> Report {
         Report {
@@ -301,7 +324,10 @@ mod tests {
                         .attributes()
                         .map(|a| {
                             let a = a.expect("a well-formed attribute");
-                            let value = a.normalized_value(quick_xml::XmlVersion::Explicit1_0).expect("escaped correctly").into_owned();
+                            let value = a
+                                .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .expect("escaped correctly")
+                                .into_owned();
                             (a.key.0.to_owned(), value)
                         })
                         .collect();
@@ -338,17 +364,38 @@ mod tests {
     #[test]
     fn junit_is_well_formed_and_keeps_nasty_reasons() {
         let xml = report(NASTY).junit();
-        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            "{xml}"
+        );
         let elements = parse(&xml);
         assert_eq!(elements[0].0, "testsuites");
         assert_eq!(elements.iter().filter(|e| e.0 == "testsuite").count(), 2);
-        assert_eq!(elements.iter().filter(|e| e.0 == "testcase").count(), CHECKS.len());
-        let failure = elements.iter().find(|e| e.0 == "failure").expect("a failure");
+        assert_eq!(
+            elements.iter().filter(|e| e.0 == "testcase").count(),
+            CHECKS.len()
+        );
+        let failure = elements
+            .iter()
+            .find(|e| e.0 == "failure")
+            .expect("a failure");
         let message = &failure.1.iter().find(|a| a.0 == "message").unwrap().1;
         assert!(message.contains("a <b> & \"c\" 'd' ]]> \u{fffd}\u{fffd}\u{fffd}[31m \u{fffd} é 🦀 / second line / </testcase>"), "{message}");
-        assert!(failure.2.contains("second line\n</testcase>") || failure.2.contains("second line\r\n</testcase>"), "{:?}", failure.2);
+        assert!(
+            failure.2.contains("second line\n</testcase>")
+                || failure.2.contains("second line\r\n</testcase>"),
+            "{:?}",
+            failure.2
+        );
         let skipped = elements.iter().filter(|e| e.0 == "skipped").count();
-        assert_eq!(skipped, CHECKS.iter().enumerate().filter(|(i, _)| i % 3 == 2).count());
+        assert_eq!(
+            skipped,
+            CHECKS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 == 2)
+                .count()
+        );
     }
 
     #[test]
@@ -359,9 +406,14 @@ mod tests {
         assert_eq!(value["checks"].as_array().unwrap().len(), CHECKS.len());
         assert_eq!(value["checks"][1]["status"], "fail");
         assert_eq!(value["checks"][1]["reason"], NASTY);
-        assert_eq!(value["checks"][0]["level"], check(CHECKS[0].id).level.as_str());
+        assert_eq!(
+            value["checks"][0]["level"],
+            check(CHECKS[0].id).level.as_str()
+        );
         let all = &value["summary"]["all"];
-        let sum = all["pass"].as_u64().unwrap() + all["fail"].as_u64().unwrap() + all["skip"].as_u64().unwrap();
+        let sum = all["pass"].as_u64().unwrap()
+            + all["fail"].as_u64().unwrap()
+            + all["skip"].as_u64().unwrap();
         assert_eq!(sum as usize, CHECKS.len());
         assert_eq!(value["conforms"], false);
     }
@@ -374,7 +426,12 @@ mod tests {
         }
         assert!(report.conforms(false) && report.conforms(true));
         let set = |report: &mut Report, id: &str, status| {
-            report.results.iter_mut().find(|r| r.check.id == id).unwrap().status = status;
+            report
+                .results
+                .iter_mut()
+                .find(|r| r.check.id == id)
+                .unwrap()
+                .status = status;
         };
         set(&mut report, "accept.other-406", Status::Fail);
         set(&mut report, "trustpub.packages", Status::Fail);
@@ -389,7 +446,10 @@ mod tests {
     fn the_table_has_one_line_per_check() {
         let table = report("why\nnot").table();
         for c in CHECKS {
-            let line = table.lines().find(|l| l.starts_with(&format!("{} ", c.id))).unwrap();
+            let line = table
+                .lines()
+                .find(|l| l.starts_with(&format!("{} ", c.id)))
+                .unwrap();
             assert!(line.contains(c.level.as_str()), "{line}");
         }
         assert!(table.contains("why / not"));

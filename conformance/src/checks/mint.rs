@@ -37,19 +37,34 @@ fn credential(answer: &Result<Answer, String>) -> Result<(String, Value), String
     };
     match body.get("token") {
         Some(Value::String(token)) if !token.is_empty() => Ok((token.clone(), body)),
-        _ => Err(format!("200, but token is not a non-empty string: {}", answer.summary())),
+        _ => Err(format!(
+            "200, but token is not a non-empty string: {}",
+            answer.summary()
+        )),
     }
 }
 
 impl Run<'_> {
-    async fn exchange(&mut self, what: &str, mint: &Url, token: &str, extra: Extra) -> Result<Answer, String> {
+    async fn exchange(
+        &mut self,
+        what: &str,
+        mint: &Url,
+        token: &str,
+        extra: Extra,
+    ) -> Result<Answer, String> {
         let mut body = extra;
         body.insert("token".to_owned(), Value::String(token.to_owned()));
-        self.post(what, mint, Some(PEP_MEDIA_TYPE), &Value::Object(body)).await
+        self.post(what, mint, Some(PEP_MEDIA_TYPE), &Value::Object(body))
+            .await
     }
 
     /// Each of `tokens` must be refused with a 4xx.
-    async fn expect_refusals(&mut self, id: &'static str, mint: &Url, tokens: Vec<(String, String)>) {
+    async fn expect_refusals(
+        &mut self,
+        id: &'static str,
+        mint: &Url,
+        tokens: Vec<(String, String)>,
+    ) {
         let mut problems = Vec::new();
         let count = tokens.len();
         for (label, token) in tokens {
@@ -66,7 +81,9 @@ impl Run<'_> {
 
         // mint.valid and mint.expires: one RS256 exchange, timed.
         let before = now();
-        let answer = self.exchange("mint", &mint, &self.valid_token(audience), Extra::new()).await;
+        let answer = self
+            .exchange("mint", &mint, &self.valid_token(audience), Extra::new())
+            .await;
         let after = now();
         match credential(&answer) {
             Ok((_, body)) => {
@@ -80,7 +97,9 @@ impl Run<'_> {
         }
 
         let es256 = self.signer.sign_with(TestKey::Ec1, &self.claims(audience));
-        let answer = self.exchange("mint (ES256)", &mint, &es256, Extra::new()).await;
+        let answer = self
+            .exchange("mint (ES256)", &mint, &es256, Extra::new())
+            .await;
         match credential(&answer) {
             Ok(_) => self.pass("mint.es256", "ES256 token exchanged"),
             Err(problem) => self.fail("mint.es256", problem),
@@ -88,26 +107,39 @@ impl Run<'_> {
 
         self.refusals(&mint, audience).await;
         self.replay(&mint, audience).await;
-        self.feature_requests(&mint, audience, endpoints.features.as_deref()).await;
+        self.feature_requests(&mint, audience, endpoints.features.as_deref())
+            .await;
         self.packages(&mint, audience).await;
         self.burn(&mint, audience).await;
     }
 
     fn expires(&mut self, body: &Value, before: i64, after: i64) {
         let Some(expires) = body.get("expires") else {
-            self.skip("mint.expires", "expires is optional and absent, so the lifetime cannot be checked");
+            self.skip(
+                "mint.expires",
+                "expires is optional and absent, so the lifetime cannot be checked",
+            );
             return;
         };
         let Some(expires) = expires.as_i64().filter(|_| !expires.is_f64()) else {
-            self.fail("mint.expires", format!("expires is {expires}, not an integer"));
+            self.fail(
+                "mint.expires",
+                format!("expires is {expires}, not an integer"),
+            );
             return;
         };
         let shortest = expires - after;
         let longest = expires - before;
         if longest < 900 - CLOCK_SKEW_SECONDS {
-            self.fail("mint.expires", format!("expires {expires} is {longest} s after the request, under 900 s"));
+            self.fail(
+                "mint.expires",
+                format!("expires {expires} is {longest} s after the request, under 900 s"),
+            );
         } else if shortest > 21_600 + CLOCK_SKEW_SECONDS {
-            self.fail("mint.expires", format!("expires {expires} is {shortest} s after the request, over 21600 s"));
+            self.fail(
+                "mint.expires",
+                format!("expires {expires} is {shortest} s after the request, over 21600 s"),
+            );
         } else {
             self.pass("mint.expires", format!("{longest} s after the request"));
         }
@@ -124,16 +156,52 @@ impl Run<'_> {
             run.signer.sign(&claims)
         };
 
-        let token = with(self, &[("iat", json!(t - 7200)), ("nbf", json!(t - 7200)), ("exp", json!(t - 3600))]);
-        self.expect_refusals("mint.expired", mint, vec![("expired an hour ago".into(), token)]).await;
+        let token = with(
+            self,
+            &[
+                ("iat", json!(t - 7200)),
+                ("nbf", json!(t - 7200)),
+                ("exp", json!(t - 3600)),
+            ],
+        );
+        self.expect_refusals(
+            "mint.expired",
+            mint,
+            vec![("expired an hour ago".into(), token)],
+        )
+        .await;
 
-        let token = with(self, &[("iat", json!(t + 3600)), ("nbf", json!(t + 3600)), ("exp", json!(t + 3900))]);
-        self.expect_refusals("mint.not-yet-valid", mint, vec![("valid in an hour".into(), token)]).await;
+        let token = with(
+            self,
+            &[
+                ("iat", json!(t + 3600)),
+                ("nbf", json!(t + 3600)),
+                ("exp", json!(t + 3900)),
+            ],
+        );
+        self.expect_refusals(
+            "mint.not-yet-valid",
+            mint,
+            vec![("valid in an hour".into(), token)],
+        )
+        .await;
 
-        let token = with(self, &[("aud", json!("https://conformance.invalid/another-index"))]);
-        self.expect_refusals("mint.wrong-audience", mint, vec![("another audience".into(), token)]).await;
+        let token = with(
+            self,
+            &[("aud", json!("https://conformance.invalid/another-index"))],
+        );
+        self.expect_refusals(
+            "mint.wrong-audience",
+            mint,
+            vec![("another audience".into(), token)],
+        )
+        .await;
 
-        let mut near_misses = vec![format!("{audience}x"), format!("x{audience}"), format!("{audience}/")];
+        let mut near_misses = vec![
+            format!("{audience}x"),
+            format!("x{audience}"),
+            format!("{audience}/"),
+        ];
         for variant in [audience.to_uppercase(), audience.to_lowercase()] {
             if variant != audience && !near_misses.contains(&variant) {
                 near_misses.push(variant);
@@ -146,56 +214,94 @@ impl Run<'_> {
         self.expect_refusals("audience.exact", mint, tokens).await;
 
         let tokens = vec![
-            ("a tampered RS256 signature".to_owned(), tampered(&self.valid_token(audience))),
+            (
+                "a tampered RS256 signature".to_owned(),
+                tampered(&self.valid_token(audience)),
+            ),
             (
                 "alg none".to_owned(),
-                TestIssuer::token_with(&json!({"alg": "none", "typ": "JWT"}), &self.claims(audience), b""),
+                TestIssuer::token_with(
+                    &json!({"alg": "none", "typ": "JWT"}),
+                    &self.claims(audience),
+                    b"",
+                ),
             ),
             (
                 "HS256 keyed with the RSA public key".to_owned(),
-                self.signer.sign_hmac_with_public_key(&self.claims(audience)),
+                self.signer
+                    .sign_hmac_with_public_key(&self.claims(audience)),
             ),
             (
                 "a key the issuer does not publish (kid rsa-2)".to_owned(),
                 self.signer.sign_with(TestKey::Rsa2, &self.claims(audience)),
             ),
         ];
-        self.expect_refusals("mint.bad-signature", mint, tokens).await;
+        self.expect_refusals("mint.bad-signature", mint, tokens)
+            .await;
 
         let stranger = format!("{}/not-trusted", self.options.identity.issuer);
         let token = with(self, &[("iss", json!(stranger))]);
-        self.expect_refusals("mint.unknown-issuer", mint, vec![(format!("iss {stranger:?}"), token)]).await;
+        self.expect_refusals(
+            "mint.unknown-issuer",
+            mint,
+            vec![(format!("iss {stranger:?}"), token)],
+        )
+        .await;
     }
 
     async fn replay(&mut self, mint: &Url, audience: &str) {
         let token = self.valid_token(audience);
-        let first = self.exchange("mint (replay, first)", mint, &token, Extra::new()).await;
+        let first = self
+            .exchange("mint (replay, first)", mint, &token, Extra::new())
+            .await;
         if let Err(problem) = credential(&first) {
-            self.skip("mint.replay", format!("the first exchange did not succeed: {problem}"));
+            self.skip(
+                "mint.replay",
+                format!("the first exchange did not succeed: {problem}"),
+            );
             return;
         }
-        let second = self.exchange("mint (replay, second)", mint, &token, Extra::new()).await;
+        let second = self
+            .exchange("mint (replay, second)", mint, &token, Extra::new())
+            .await;
         match refused(&second) {
-            Ok(()) => self.pass("mint.replay", "the second exchange of one token was refused"),
-            Err(problem) => self.fail("mint.replay", format!("the second exchange of one token: {problem}")),
+            Ok(()) => self.pass(
+                "mint.replay",
+                "the second exchange of one token was refused",
+            ),
+            Err(problem) => self.fail(
+                "mint.replay",
+                format!("the second exchange of one token: {problem}"),
+            ),
         }
     }
 
-    async fn feature_requests(&mut self, mint: &Url, audience: &str, advertised: Option<&[String]>) {
-        for (id, feature) in [("mint.single-use", "single-use-token"), ("mint.multi-use", "multi-use-token")] {
+    async fn feature_requests(
+        &mut self,
+        mint: &Url,
+        audience: &str,
+        advertised: Option<&[String]>,
+    ) {
+        for (id, feature) in [
+            ("mint.single-use", "single-use-token"),
+            ("mint.multi-use", "multi-use-token"),
+        ] {
             if !advertised.is_some_and(|a| a.iter().any(|f| f == feature)) {
                 self.skip(id, format!("{feature} is not advertised in features"));
                 continue;
             }
             let extra = Extra::from_iter([("features".to_owned(), json!([feature]))]);
-            let answer = self.exchange(id, mint, &self.valid_token(audience), extra).await;
+            let answer = self
+                .exchange(id, mint, &self.valid_token(audience), extra)
+                .await;
             match credential(&answer) {
                 // `features` in the answer is not the PEP's, but when a
                 // server names the credential's features they must fit.
                 Ok((_, body)) => match body.get("features").and_then(Value::as_array) {
-                    Some(granted) if !granted.iter().any(|f| f == feature) => {
-                        self.fail(id, format!("asked for {feature}, the answer says features {granted:?}"))
-                    }
+                    Some(granted) if !granted.iter().any(|f| f == feature) => self.fail(
+                        id,
+                        format!("asked for {feature}, the answer says features {granted:?}"),
+                    ),
                     _ => self.pass(id, format!("{feature} granted")),
                 },
                 Err(problem) => self.fail(id, format!("asked for {feature}: {problem}")),
@@ -203,10 +309,23 @@ impl Run<'_> {
         }
 
         let extra = Extra::from_iter([("features".to_owned(), json!([UNKNOWN_FEATURE]))]);
-        let answer = self.exchange("mint.unknown-feature", mint, &self.valid_token(audience), extra).await;
+        let answer = self
+            .exchange(
+                "mint.unknown-feature",
+                mint,
+                &self.valid_token(audience),
+                extra,
+            )
+            .await;
         match refused(&answer) {
-            Ok(()) => self.pass("mint.unknown-feature", format!("features [{UNKNOWN_FEATURE:?}] refused")),
-            Err(problem) => self.fail("mint.unknown-feature", format!("features [{UNKNOWN_FEATURE:?}]: {problem}")),
+            Ok(()) => self.pass(
+                "mint.unknown-feature",
+                format!("features [{UNKNOWN_FEATURE:?}] refused"),
+            ),
+            Err(problem) => self.fail(
+                "mint.unknown-feature",
+                format!("features [{UNKNOWN_FEATURE:?}]: {problem}"),
+            ),
         }
     }
 
@@ -218,11 +337,20 @@ impl Run<'_> {
         let package = self.options.identity.package.clone();
         let forbidden = self.options.identity.forbidden_package.clone();
         let body = json!({ "token": self.valid_token(audience), "packages": [package] });
-        let answer = self.client.post_json(mint, Some(PEP_MEDIA_TYPE), &body).await;
+        let answer = self
+            .client
+            .post_json(mint, Some(PEP_MEDIA_TYPE), &body)
+            .await;
         let granted = match (&answer, credential(&answer)) {
             (_, Ok((_, body))) => body.get("packages").cloned(),
             (Ok(answer), Err(_)) if answer.status == 400 => {
-                self.skip(id, format!("a request with packages was refused ({}): not implemented", answer.summary()));
+                self.skip(
+                    id,
+                    format!(
+                        "a request with packages was refused ({}): not implemented",
+                        answer.summary()
+                    ),
+                );
                 return;
             }
             (_, Err(problem)) => {
@@ -231,21 +359,33 @@ impl Run<'_> {
             }
         };
         let Some(granted) = granted else {
-            self.skip(id, "the answer has no packages member: the extension is not implemented");
+            self.skip(
+                id,
+                "the answer has no packages member: the extension is not implemented",
+            );
             return;
         };
         let expected = json!([pep503(&package)]);
-        let normalised = granted
-            .as_array()
-            .map(|names| names.iter().map(|n| json!(pep503(n.as_str().unwrap_or_default()))).collect::<Vec<_>>());
+        let normalised = granted.as_array().map(|names| {
+            names
+                .iter()
+                .map(|n| json!(pep503(n.as_str().unwrap_or_default())))
+                .collect::<Vec<_>>()
+        });
         if normalised.map(Value::Array).as_ref() != Some(&expected) {
             self.fail(id, format!("asked for [{package:?}], granted {granted}"));
             return;
         }
         let body = json!({ "token": self.valid_token(audience), "packages": [forbidden] });
-        let answer = self.client.post_json(mint, Some(PEP_MEDIA_TYPE), &body).await;
+        let answer = self
+            .client
+            .post_json(mint, Some(PEP_MEDIA_TYPE), &body)
+            .await;
         match refused(&answer) {
-            Ok(()) => self.pass(id, format!("narrowed to [{package:?}]; [{forbidden:?}] refused")),
+            Ok(()) => self.pass(
+                id,
+                format!("narrowed to [{package:?}]; [{forbidden:?}] refused"),
+            ),
             Err(problem) => self.fail(id, format!("packages [{forbidden:?}]: {problem}")),
         }
     }
@@ -258,13 +398,19 @@ impl Run<'_> {
             None => match burn_endpoint_next_to(mint) {
                 Some(url) => url,
                 None => {
-                    self.skip(id, "the mint endpoint does not end in mint-token; give --burn-endpoint");
+                    self.skip(
+                        id,
+                        "the mint endpoint does not end in mint-token; give --burn-endpoint",
+                    );
                     return;
                 }
             },
         };
         let body = json!({ "token": self.valid_token(audience) });
-        let minted = self.client.post_json(mint, Some(PEP_MEDIA_TYPE), &body).await;
+        let minted = self
+            .client
+            .post_json(mint, Some(PEP_MEDIA_TYPE), &body)
+            .await;
         let credential = match credential(&minted) {
             Ok((credential, _)) => credential,
             Err(problem) => {
@@ -272,14 +418,25 @@ impl Run<'_> {
                 return;
             }
         };
-        let answer = self.client.post_json(&endpoint, Some(PEP_MEDIA_TYPE), &json!({ "token": credential })).await;
+        let answer = self
+            .client
+            .post_json(
+                &endpoint,
+                Some(PEP_MEDIA_TYPE),
+                &json!({ "token": credential }),
+            )
+            .await;
         match answer {
             Ok(answer) if (200..300).contains(&answer.status) => {
                 self.pass(id, format!("POST {endpoint} answered {}", answer.status))
             }
-            Ok(answer) if matches!(answer.status, 404 | 405) => {
-                self.skip(id, format!("POST {endpoint} answered {}: no burn-token endpoint", answer.status))
-            }
+            Ok(answer) if matches!(answer.status, 404 | 405) => self.skip(
+                id,
+                format!(
+                    "POST {endpoint} answered {}: no burn-token endpoint",
+                    answer.status
+                ),
+            ),
             Ok(answer) => self.fail(id, format!("POST {endpoint} answered {}", answer.summary())),
             Err(error) => self.fail(id, error),
         }
@@ -324,7 +481,10 @@ mod tests {
     #[test]
     fn burn_token_sits_next_to_mint_token() {
         let mint = Url::parse("https://x.test/_/trustpub/acme/mint-token").unwrap();
-        assert_eq!(burn_endpoint_next_to(&mint).unwrap().as_str(), "https://x.test/_/trustpub/acme/burn-token");
+        assert_eq!(
+            burn_endpoint_next_to(&mint).unwrap().as_str(),
+            "https://x.test/_/trustpub/acme/burn-token"
+        );
         assert!(burn_endpoint_next_to(&Url::parse("https://x.test/mint").unwrap()).is_none());
     }
 

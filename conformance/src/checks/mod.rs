@@ -36,7 +36,11 @@ pub struct Options {
 
 /// Characters a discovery key keeps as they are (like Python's `quote_plus`
 /// and `quote(safe="")`): letters, digits and `-._~`.
-const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The discovery key of a (decoded) path, spaces as `%20`.
 pub fn discovery_key(path: &str) -> String {
@@ -67,10 +71,10 @@ pub async fn run(options: &Options, signer: &TestIssuer) -> Result<Report, Strin
     let results = CHECKS
         .iter()
         .map(|check| {
-            let (status, reason) = run.results.remove(check.id).unwrap_or((
-                Status::Skip,
-                "not reached".to_owned(),
-            ));
+            let (status, reason) = run
+                .results
+                .remove(check.id)
+                .unwrap_or((Status::Skip, "not reached".to_owned()));
             CheckResult {
                 check,
                 status,
@@ -112,7 +116,10 @@ pub(crate) fn now() -> i64 {
 }
 
 fn random_suffix() -> String {
-    format!("{:016x}", std::collections::hash_map::RandomState::new().hash_one(now()))
+    format!(
+        "{:016x}",
+        std::collections::hash_map::RandomState::new().hash_one(now())
+    )
 }
 
 impl Run<'_> {
@@ -220,7 +227,10 @@ impl Run<'_> {
             }
         };
         if answer.status != 200 {
-            self.fail("discovery.ok", format!("GET {url} answered {}", answer.summary()));
+            self.fail(
+                "discovery.ok",
+                format!("GET {url} answered {}", answer.summary()),
+            );
             return None;
         }
         match answer.json() {
@@ -231,7 +241,10 @@ impl Run<'_> {
             _ => {
                 self.fail(
                     "discovery.ok",
-                    format!("200, but the body is not a JSON object: {}", answer.summary()),
+                    format!(
+                        "200, but the body is not a JSON object: {}",
+                        answer.summary()
+                    ),
                 );
                 None
             }
@@ -247,7 +260,9 @@ impl Run<'_> {
         for name in names {
             match document.get(name) {
                 Some(Value::String(s)) => strings.push((name, s.clone())),
-                Some(other) => problems.push(format!("{name} is {} , not a string", json_type(other))),
+                Some(other) => {
+                    problems.push(format!("{name} is {} , not a string", json_type(other)))
+                }
                 None => problems.push(format!("{name} is missing")),
             }
         }
@@ -255,7 +270,11 @@ impl Run<'_> {
         self.judge("discovery.fields", problems, "");
 
         if strings.is_empty() {
-            for id in ["discovery.urls-absolute", "discovery.urls-same-host", "discovery.urls-trustworthy"] {
+            for id in [
+                "discovery.urls-absolute",
+                "discovery.urls-same-host",
+                "discovery.urls-trustworthy",
+            ] {
                 self.skip(id, "no endpoint URL to check (see discovery.fields)");
             }
             return None;
@@ -273,15 +292,25 @@ impl Run<'_> {
         self.judge("discovery.urls-absolute", problems, "");
         if absolute.is_empty() {
             for id in ["discovery.urls-same-host", "discovery.urls-trustworthy"] {
-                self.skip(id, "no absolute endpoint URL to check (see discovery.urls-absolute)");
+                self.skip(
+                    id,
+                    "no absolute endpoint URL to check (see discovery.urls-absolute)",
+                );
             }
             return None;
         }
 
-        let upload_host = self.options.upload_url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let upload_host = self
+            .options
+            .upload_url
+            .host_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let problems = absolute
             .iter()
-            .filter(|(_, url)| url.host_str().unwrap_or_default().to_ascii_lowercase() != upload_host)
+            .filter(|(_, url)| {
+                url.host_str().unwrap_or_default().to_ascii_lowercase() != upload_host
+            })
             .map(|(name, url)| {
                 format!(
                     "{name} {url} is on host {:?}, the upload URL on {upload_host:?}",
@@ -315,14 +344,22 @@ impl Run<'_> {
             match document.get(name) {
                 None => {}
                 Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                    lists[i] = Some(items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+                    lists[i] = Some(
+                        items
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect(),
+                    );
                 }
                 Some(other) => problems.push(format!("{name} is {other}, not an array of strings")),
             }
         }
         if !problems.is_empty() {
             self.fail("discovery.features-shape", problems.join("; "));
-            self.skip("discovery.features-consistent", "features are malformed (see discovery.features-shape)");
+            self.skip(
+                "discovery.features-consistent",
+                "features are malformed (see discovery.features-shape)",
+            );
             return None;
         }
         self.pass("discovery.features-shape", "");
@@ -330,8 +367,12 @@ impl Run<'_> {
         let explicit = defaults.is_some();
         let defaults = defaults.unwrap_or_else(|| vec!["multi-use-token".to_owned()]);
         let mut problems = Vec::new();
-        if defaults.iter().any(|f| f == "single-use-token") && defaults.iter().any(|f| f == "multi-use-token") {
-            problems.push("default-features holds both single-use-token and multi-use-token".to_owned());
+        if defaults.iter().any(|f| f == "single-use-token")
+            && defaults.iter().any(|f| f == "multi-use-token")
+        {
+            problems.push(
+                "default-features holds both single-use-token and multi-use-token".to_owned(),
+            );
         }
         if let Some(features) = &features {
             for default in defaults.iter().filter(|d| !features.contains(d)) {
@@ -351,8 +392,13 @@ impl Run<'_> {
     async fn not_found(&mut self) {
         let path = format!("/trustpub-conformance-{}/not-served/", random_suffix());
         let url = self.discovery_url(&discovery_key(&path));
-        match self.get("discovery of an unserved path", &url, Some(PEP_MEDIA_TYPE)).await {
-            Ok(answer) if answer.status == 404 => self.pass("discovery.not-found", format!("GET {url}")),
+        match self
+            .get("discovery of an unserved path", &url, Some(PEP_MEDIA_TYPE))
+            .await
+        {
+            Ok(answer) if answer.status == 404 => {
+                self.pass("discovery.not-found", format!("GET {url}"))
+            }
             Ok(answer) => self.fail(
                 "discovery.not-found",
                 format!("GET {url} answered {}, not 404", answer.summary()),
@@ -370,7 +416,10 @@ impl Run<'_> {
             return;
         }
         let Some(document) = document else {
-            self.skip("discovery.key-space", "no discovery document (see discovery.ok)");
+            self.skip(
+                "discovery.key-space",
+                "no discovery document (see discovery.ok)",
+            );
             return;
         };
         let key = discovery_key(path);
@@ -379,20 +428,31 @@ impl Run<'_> {
             let url = self.discovery_url(&key);
             match self.get("discovery", &url, Some(PEP_MEDIA_TYPE)).await {
                 Ok(answer) if answer.status == 200 && answer.json().as_ref() == Some(document) => {}
-                Ok(answer) if answer.status == 200 => {
-                    problems.push(format!("with {form}, GET {url} answered another document: {}", answer.summary()))
-                }
-                Ok(answer) => problems.push(format!("with {form}, GET {url} answered {}", answer.summary())),
+                Ok(answer) if answer.status == 200 => problems.push(format!(
+                    "with {form}, GET {url} answered another document: {}",
+                    answer.summary()
+                )),
+                Ok(answer) => problems.push(format!(
+                    "with {form}, GET {url} answered {}",
+                    answer.summary()
+                )),
                 Err(error) => problems.push(error),
             }
         }
-        self.judge("discovery.key-space", problems, "both forms answer the same document");
+        self.judge(
+            "discovery.key-space",
+            problems,
+            "both forms answer the same document",
+        );
     }
 
     /// `audience.shape`; the audience when there is one.
     async fn audience(&mut self, endpoints: Option<&Endpoints>) -> Option<String> {
         let Some(endpoints) = endpoints else {
-            self.skip("audience.shape", "no usable discovery document (see the discovery checks)");
+            self.skip(
+                "audience.shape",
+                "no usable discovery document (see the discovery checks)",
+            );
             return None;
         };
         let url = endpoints.audience.clone();
@@ -412,7 +472,10 @@ impl Run<'_> {
             Some(audience) => self.pass("audience.shape", format!("audience {audience:?}")),
             None => self.fail(
                 "audience.shape",
-                format!("GET {url} answered {}; expected 200 and {{\"audience\": \"…\"}}", answer.summary()),
+                format!(
+                    "GET {url} answered {}; expected 200 and {{\"audience\": \"…\"}}",
+                    answer.summary()
+                ),
             ),
         }
         audience
@@ -447,12 +510,18 @@ impl Run<'_> {
                 let url = endpoints.mint.clone();
                 match self.post("content negotiation", &url, accept, &body).await {
                     Ok(answer) if answer.status == 406 => {}
-                    Ok(answer) => problems.push(format!("POST {url} (a valid token) answered {}", answer.summary())),
+                    Ok(answer) => problems.push(format!(
+                        "POST {url} (a valid token) answered {}",
+                        answer.summary()
+                    )),
                     Err(error) => problems.push(error),
                 }
             }
             let header = accept.map_or("no Accept".to_owned(), |a| format!("Accept: {a}"));
-            let checked = format!("{header} → {expected} on {} endpoint(s)", targets.len() + usize::from(expected == 406 && audience.is_some()));
+            let checked = format!(
+                "{header} → {expected} on {} endpoint(s)",
+                targets.len() + usize::from(expected == 406 && audience.is_some())
+            );
             self.judge(id, problems, checked);
         }
     }
@@ -468,7 +537,9 @@ impl Run<'_> {
 
     fn skip_mint(&mut self, reason: &str) {
         for check in CHECKS {
-            let minting = check.id.starts_with("mint.") || check.id.starts_with("trustpub.") || check.id == "audience.exact";
+            let minting = check.id.starts_with("mint.")
+                || check.id.starts_with("trustpub.")
+                || check.id == "audience.exact";
             if minting {
                 self.skip(check.id, reason);
             }
@@ -494,7 +565,10 @@ impl Run<'_> {
                 types.push(format!(
                     "{what} answered {} as {}",
                     answer.status,
-                    answer.content_type.as_deref().unwrap_or("(no Content-Type)")
+                    answer
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("(no Content-Type)")
                 ));
             }
         }
@@ -506,8 +580,16 @@ impl Run<'_> {
             }
             faults
         };
-        self.judge("errors.problem-document", summary(documents), format!("{seen} error answers checked"));
-        self.judge("errors.content-type", summary(types), format!("{seen} error answers checked"));
+        self.judge(
+            "errors.problem-document",
+            summary(documents),
+            format!("{seen} error answers checked"),
+        );
+        self.judge(
+            "errors.content-type",
+            summary(types),
+            format!("{seen} error answers checked"),
+        );
     }
 }
 
@@ -519,7 +601,10 @@ fn problem_document_fault(answer: &Answer) -> Option<String> {
     let mut faults = Vec::new();
     match document.get("status").and_then(Value::as_u64) {
         Some(status) if status == u64::from(answer.status) => {}
-        Some(status) => faults.push(format!("status is {status}, the HTTP status {}", answer.status)),
+        Some(status) => faults.push(format!(
+            "status is {status}, the HTTP status {}",
+            answer.status
+        )),
         None => faults.push("status is not an integer".to_owned()),
     }
     for member in ["title", "type"] {
@@ -567,13 +652,22 @@ mod tests {
     #[test]
     fn keys_encode_like_quote_plus_but_with_percent_20() {
         assert_eq!(discovery_key("/legacy/"), "%2Flegacy%2F");
-        assert_eq!(discovery_key("/my index/a+b~c_d.e-f/"), "%2Fmy%20index%2Fa%2Bb~c_d.e-f%2F");
+        assert_eq!(
+            discovery_key("/my index/a+b~c_d.e-f/"),
+            "%2Fmy%20index%2Fa%2Bb~c_d.e-f%2F"
+        );
         assert_eq!(discovery_key("/é"), "%2F%C3%A9");
     }
 
     #[test]
     fn trustworthy_means_https_or_loopback_http() {
-        for good in ["https://x.test/", "http://127.0.0.1:1/", "http://[::1]/", "http://localhost/", "http://a.localhost/"] {
+        for good in [
+            "https://x.test/",
+            "http://127.0.0.1:1/",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://a.localhost/",
+        ] {
             assert!(trustworthy(&Url::parse(good).unwrap()), "{good}");
         }
         for bad in ["http://x.test/", "http://10.0.0.1/", "ftp://127.0.0.1/"] {
@@ -588,10 +682,24 @@ mod tests {
             content_type: Some("application/problem+json".into()),
             body: body.into(),
         };
-        assert_eq!(problem_document_fault(&answer(404, r#"{"status":404,"title":"t","type":"/p"}"#)), None);
-        assert!(problem_document_fault(&answer(404, r#"{"status":400,"title":"t","type":"/p"}"#)).unwrap().contains("status is 400"));
-        assert!(problem_document_fault(&answer(404, r#"{"status":404,"type":"/p"}"#)).unwrap().contains("title"));
-        assert!(problem_document_fault(&answer(404, r#"{"status":"404","title":"t","type":"/p"}"#)).is_some());
+        assert_eq!(
+            problem_document_fault(&answer(404, r#"{"status":404,"title":"t","type":"/p"}"#)),
+            None
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":400,"title":"t","type":"/p"}"#))
+                .unwrap()
+                .contains("status is 400")
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":404,"type":"/p"}"#))
+                .unwrap()
+                .contains("title")
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":"404","title":"t","type":"/p"}"#))
+                .is_some()
+        );
         assert!(problem_document_fault(&answer(404, "Not Found")).is_some());
     }
 }
