@@ -311,12 +311,14 @@ mod tests {
         }
     }
 
-    /// Parses the XML and returns (element name, attributes, text) of every
-    /// element, in order.
-    fn parse(xml: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+    /// An element: its name, its attributes and its text.
+    type Element = (String, Vec<(String, String)>, String);
+
+    /// Parses the XML and returns every element, in order.
+    fn parse(xml: &str) -> Vec<Element> {
         let mut reader = Reader::from_str(xml);
         reader.config_mut().check_end_names = true;
-        let mut out: Vec<(String, Vec<(String, String)>, String)> = Vec::new();
+        let mut out: Vec<Element> = Vec::new();
         loop {
             match reader.read_event().expect("well-formed XML") {
                 Event::Start(e) | Event::Empty(e) => {
