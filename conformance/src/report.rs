@@ -228,14 +228,14 @@ fn write_case(w: &mut Writer<Cursor<Vec<u8>>>, r: &CheckResult) -> std::io::Resu
     let case = w
         .create_element("testcase")
         .with_attributes([("classname", classname.as_str()), ("name", name.as_str())]);
-    let properties = format!("{} — {}", r.check.section, r.check.title);
+    let detail = xml_safe(&format!(
+        "{} — {}\n{}",
+        r.check.section, r.check.title, r.reason
+    ));
     match r.status {
         Status::Pass => case.write_inner_content(|w| {
             w.create_element("system-out")
-                .write_text_content(BytesText::new(&xml_safe(&format!(
-                    "{properties}\n{}",
-                    r.reason
-                ))))?;
+                .write_text_content(BytesText::new(&detail))?;
             Ok(())
         }),
         Status::Fail => case.write_inner_content(|w| {
@@ -244,10 +244,7 @@ fn write_case(w: &mut Writer<Cursor<Vec<u8>>>, r: &CheckResult) -> std::io::Resu
                     ("message", one_line(&reason).as_str()),
                     ("type", r.check.level.as_str()),
                 ])
-                .write_text_content(BytesText::new(&xml_safe(&format!(
-                    "{properties}\n{}",
-                    r.reason
-                ))))?;
+                .write_text_content(BytesText::new(&detail))?;
             Ok(())
         }),
         Status::Skip => case.write_inner_content(|w| {

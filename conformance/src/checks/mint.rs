@@ -156,46 +156,41 @@ impl Run<'_> {
             run.signer.sign(&claims)
         };
 
-        let token = with(
-            self,
-            &[
-                ("iat", json!(t - 7200)),
-                ("nbf", json!(t - 7200)),
-                ("exp", json!(t - 3600)),
-            ],
-        );
-        self.expect_refusals(
-            "mint.expired",
-            mint,
-            vec![("expired an hour ago".into(), token)],
-        )
-        .await;
-
-        let token = with(
-            self,
-            &[
-                ("iat", json!(t + 3600)),
-                ("nbf", json!(t + 3600)),
-                ("exp", json!(t + 3900)),
-            ],
-        );
-        self.expect_refusals(
-            "mint.not-yet-valid",
-            mint,
-            vec![("valid in an hour".into(), token)],
-        )
-        .await;
-
-        let token = with(
-            self,
-            &[("aud", json!("https://conformance.invalid/another-index"))],
-        );
-        self.expect_refusals(
-            "mint.wrong-audience",
-            mint,
-            vec![("another audience".into(), token)],
-        )
-        .await;
+        let stranger = format!("{}/not-trusted", self.options.identity.issuer);
+        let one_token_each = [
+            (
+                "mint.expired",
+                "expired an hour ago".to_owned(),
+                vec![
+                    ("iat", json!(t - 7200)),
+                    ("nbf", json!(t - 7200)),
+                    ("exp", json!(t - 3600)),
+                ],
+            ),
+            (
+                "mint.not-yet-valid",
+                "valid in an hour".to_owned(),
+                vec![
+                    ("iat", json!(t + 3600)),
+                    ("nbf", json!(t + 3600)),
+                    ("exp", json!(t + 3900)),
+                ],
+            ),
+            (
+                "mint.wrong-audience",
+                "another audience".to_owned(),
+                vec![("aud", json!("https://conformance.invalid/another-index"))],
+            ),
+            (
+                "mint.unknown-issuer",
+                format!("iss {stranger:?}"),
+                vec![("iss", json!(stranger))],
+            ),
+        ];
+        for (id, label, changes) in one_token_each {
+            let token = with(self, &changes);
+            self.expect_refusals(id, mint, vec![(label, token)]).await;
+        }
 
         let mut near_misses = vec![
             format!("{audience}x"),
@@ -238,15 +233,6 @@ impl Run<'_> {
         ];
         self.expect_refusals("mint.bad-signature", mint, tokens)
             .await;
-
-        let stranger = format!("{}/not-trusted", self.options.identity.issuer);
-        let token = with(self, &[("iss", json!(stranger))]);
-        self.expect_refusals(
-            "mint.unknown-issuer",
-            mint,
-            vec![(format!("iss {stranger:?}"), token)],
-        )
-        .await;
     }
 
     async fn replay(&mut self, mint: &Url, audience: &str) {

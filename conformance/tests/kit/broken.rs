@@ -64,95 +64,38 @@ use Breakage::*;
 
 /// Each breakage, the registry name it runs under, and the checks it must
 /// fail (all others pass or skip).
+#[rustfmt::skip]
 const CASES: &[(Breakage, &str, &[&str])] = &[
     (None, "control", &[]),
     (DiscoveryNotAnObject, "discovery-array", &["discovery.ok"]),
-    (
-        VendorTypeRefused,
-        "vendor-refused",
-        &["discovery.ok", "discovery.not-found", "accept.vendor"],
-    ),
-    (
-        MintEndpointMissing,
-        "no-mint-endpoint",
-        &["discovery.fields"],
-    ),
+    (VendorTypeRefused, "vendor-refused", &["discovery.ok", "discovery.not-found", "accept.vendor"]),
+    (MintEndpointMissing, "no-mint-endpoint", &["discovery.fields"]),
     (RelativeUrls, "relative-urls", &["discovery.urls-absolute"]),
     (OtherHost, "other-host", &["discovery.urls-same-host"]),
-    (
-        UntrustworthyScheme,
-        "ftp-urls",
-        &["discovery.urls-trustworthy"],
-    ),
-    (
-        EveryPathServed,
-        "serves-every-path",
-        &["discovery.not-found"],
-    ),
+    (UntrustworthyScheme, "ftp-urls", &["discovery.urls-trustworthy"]),
+    (EveryPathServed, "serves-every-path", &["discovery.not-found"]),
     (PlusTakenLiterally, "literal-plus", &["discovery.key-space"]),
-    (
-        FeaturesNotAnArray,
-        "features-string",
-        &["discovery.features-shape"],
-    ),
-    (
-        ConflictingDefaults,
-        "conflicting-defaults",
-        &["discovery.features-consistent"],
-    ),
-    (
-        MissingAcceptRefused,
-        "no-accept-refused",
-        &["accept.missing"],
-    ),
+    (FeaturesNotAnArray, "features-string", &["discovery.features-shape"]),
+    (ConflictingDefaults, "conflicting-defaults", &["discovery.features-consistent"]),
+    (MissingAcceptRefused, "no-accept-refused", &["accept.missing"]),
     (AnyAcceptRefused, "any-refused", &["accept.any"]),
     (AcceptIgnored, "accept-ignored", &["accept.other-406"]),
-    (
-        ProblemStatusWrong,
-        "problem-status",
-        &["errors.problem-document"],
-    ),
-    (
-        ProblemServedAsJson,
-        "problem-as-json",
-        &["errors.content-type"],
-    ),
+    (ProblemStatusWrong, "problem-status", &["errors.problem-document"]),
+    (ProblemServedAsJson, "problem-as-json", &["errors.content-type"]),
     (AudienceMisnamed, "audience-misnamed", &["audience.shape"]),
     (AudienceByPrefix, "audience-prefix", &["audience.exact"]),
-    (
-        AudienceIgnored,
-        "audience-ignored",
-        &["audience.exact", "mint.wrong-audience"],
-    ),
-    (
-        TokenNotAString,
-        "token-number",
-        &[
-            "mint.valid",
-            "mint.es256",
-            "mint.single-use",
-            "mint.multi-use",
-            "trustpub.packages",
-        ],
-    ),
+    (AudienceIgnored, "audience-ignored", &["audience.exact", "mint.wrong-audience"]),
+    (TokenNotAString, "token-number", &["mint.valid", "mint.es256", "mint.single-use", "mint.multi-use", "trustpub.packages"]),
     (ShortExpiry, "short-expiry", &["mint.expires"]),
     (Es256Refused, "no-es256", &["mint.es256"]),
     (ExpiredAccepted, "expired-accepted", &["mint.expired"]),
     (FutureAccepted, "future-accepted", &["mint.not-yet-valid"]),
-    (
-        SignatureIgnored,
-        "signature-ignored",
-        &["mint.bad-signature"],
-    ),
+    (SignatureIgnored, "signature-ignored", &["mint.bad-signature"]),
     (IssuerIgnored, "issuer-ignored", &["mint.unknown-issuer"]),
     (ReplayAllowed, "replay-allowed", &["mint.replay"]),
     (SingleUseRefused, "no-single-use", &["mint.single-use"]),
     (MultiUseRefused, "no-multi-use", &["mint.multi-use"]),
-    (
-        UnknownFeaturesDropped,
-        "unknown-features-dropped",
-        &["mint.unknown-feature"],
-    ),
+    (UnknownFeaturesDropped, "unknown-features-dropped", &["mint.unknown-feature"]),
     (PackagesIgnored, "packages-ignored", &["trustpub.packages"]),
     (BurnFails, "burn-fails", &["trustpub.burn-token"]),
     (BurnAccepted, "burn-accepted", &[]),
@@ -287,7 +230,7 @@ async fn forward(request: HttpRequest, body: web::Bytes, proxy: web::Data<Proxy>
         match launder(&proxy, &body) {
             Ok(Some(changed)) => body = changed,
             Ok(Option::None) => {}
-            Err(refusal) => return refusal,
+            Err(status) => return problem(status),
         }
     }
 
@@ -381,8 +324,8 @@ fn rewrite_answer(
 
 /// Breaks trustpub's checks of a mint request: refuses what it should
 /// grant, or rewrites what it should refuse into something trustpub grants.
-#[allow(clippy::result_large_err)]
-fn launder(proxy: &Proxy, body: &[u8]) -> Result<Option<Vec<u8>>, HttpResponse> {
+/// `Err` is the status of a refusal of the proxy's own.
+fn launder(proxy: &Proxy, body: &[u8]) -> Result<Option<Vec<u8>>, u16> {
     let Ok(mut request) = serde_json::from_slice::<Value>(body) else {
         return Ok(Option::None);
     };
@@ -392,8 +335,8 @@ fn launder(proxy: &Proxy, body: &[u8]) -> Result<Option<Vec<u8>>, HttpResponse> 
             .is_some_and(|f| f.iter().any(|v| v == feature))
     };
     match proxy.breakage {
-        SingleUseRefused if wants("single-use-token") => return Err(problem(400)),
-        MultiUseRefused if wants("multi-use-token") => return Err(problem(400)),
+        SingleUseRefused if wants("single-use-token") => return Err(400),
+        MultiUseRefused if wants("multi-use-token") => return Err(400),
         UnknownFeaturesDropped => {
             if let Some(features) = request["features"].as_array_mut() {
                 features.retain(|f| f == "single-use-token" || f == "multi-use-token");
@@ -424,7 +367,7 @@ fn launder(proxy: &Proxy, body: &[u8]) -> Result<Option<Vec<u8>>, HttpResponse> 
     let aud = claims["aud"].as_str().unwrap_or_default().to_owned();
     let issuer = proxy.signer.url().to_owned();
     match proxy.breakage {
-        Es256Refused if header["alg"] == "ES256" => return Err(problem(401)),
+        Es256Refused if header["alg"] == "ES256" => return Err(401),
         ExpiredAccepted if claims["exp"].as_i64().is_some_and(|exp| exp < now) => {
             fresh_times(&mut claims)
         }
