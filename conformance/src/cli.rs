@@ -140,8 +140,17 @@ impl IdentityArgs {
     }
 
     fn bind(&self) -> Result<TcpListener, String> {
-        TcpListener::bind(self.issuer_listen)
-            .map_err(|e| format!("the issuer cannot listen on {}: {e}", self.issuer_listen))
+        TcpListener::bind(self.issuer_listen).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (if `trustpub-conformance issuer` serves there, add --no-issuer)"
+            } else {
+                ""
+            };
+            format!(
+                "the issuer cannot listen on {}: {e}{hint}",
+                self.issuer_listen
+            )
+        })
     }
 }
 

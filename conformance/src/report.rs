@@ -158,6 +158,7 @@ impl Report {
                 "level": r.check.level,
                 "section": r.check.section,
                 "title": r.check.title,
+                "requirements": r.check.requirements,
                 "status": r.status,
                 "reason": r.reason,
             })).collect::<Vec<_>>(),
