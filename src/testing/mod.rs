@@ -134,7 +134,18 @@ impl TestIssuer {
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(move || {
-                        let document = json!({ "issuer": url, "jwks_uri": jwks_url });
+                        // The members GitHub Actions' document has, so that
+                        // servers checking provider metadata accept it too.
+                        let document = json!({
+                            "issuer": url,
+                            "jwks_uri": jwks_url,
+                            "subject_types_supported": ["public"],
+                            "response_types_supported": ["id_token"],
+                            "id_token_signing_alg_values_supported": [
+                                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                "ES256", "ES384", "EdDSA",
+                            ],
+                        });
                         async move { HttpResponse::Ok().json(document) }
                     }),
                 )
