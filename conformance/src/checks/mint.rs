@@ -273,7 +273,12 @@ impl Run<'_> {
             ("mint.multi-use", "multi-use-token"),
         ] {
             if !advertised.is_some_and(|a| a.iter().any(|f| f == feature)) {
-                self.skip(id, format!("{feature} is not advertised in features"));
+                self.skip(
+                    id,
+                    format!(
+                        "{feature} is not advertised (features is absent, malformed or without it)"
+                    ),
+                );
                 continue;
             }
             let extra = Extra::from_iter([("features".to_owned(), json!([feature]))]);

@@ -261,7 +261,7 @@ impl Run<'_> {
             match document.get(name) {
                 Some(Value::String(s)) => strings.push((name, s.clone())),
                 Some(other) => {
-                    problems.push(format!("{name} is {} , not a string", json_type(other)))
+                    problems.push(format!("{name} is {}, not a string", json_type(other)))
                 }
                 None => problems.push(format!("{name} is missing")),
             }
