@@ -164,7 +164,6 @@ What the server under test must be configured with
    every token):
 
 {sample}
-
 3. Package names: allow the publisher {package:?}; do not allow it
    {forbidden:?}. (Only trustpub's optional `packages` extension check uses
    them.)
