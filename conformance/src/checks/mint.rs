@@ -91,7 +91,14 @@ impl Run<'_> {
                 self.expires(&body, before, after);
             }
             Err(problem) => {
-                self.fail("mint.valid", problem);
+                let issuer = &self.options.identity.issuer;
+                self.fail(
+                    "mint.valid",
+                    format!(
+                        "{problem} (is the server configured as `trustpub-conformance setup` says, \
+                         and can it reach {issuer}/jwks?)"
+                    ),
+                );
                 self.skip("mint.expires", "no successful mint (see mint.valid)");
             }
         }
