@@ -3,8 +3,10 @@
 //! Actions claims. For trustpub's tests and the conformance kit; never part
 //! of a release build.
 //!
-//! The RSA keys under `keys/` are test keys, generated for this purpose and
-//! public: they sign nothing but test tokens.
+//! The RSA keys and the P-256 key under `keys/` are test keys, generated for
+//! this purpose and public: they sign nothing but test tokens. They are fixed
+//! so that two processes (the conformance kit's `issuer` and `run`, or a kit
+//! restarted while a server still caches its JWKS) publish the same keys.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +25,7 @@ use crate::oidc::Jwk;
 
 const RSA_1: &[u8] = include_bytes!("keys/rsa1.der");
 const RSA_2: &[u8] = include_bytes!("keys/rsa2.der");
+const EC_1: &[u8] = include_bytes!("keys/ec1.p8");
 
 /// The signing keys of the test issuer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,22 +81,31 @@ pub struct TestIssuer {
 }
 
 impl TestIssuer {
-    /// Starts the issuer on a random loopback port. Must run inside a Tokio
-    /// runtime.
+    /// Starts the issuer on a random loopback port, publishing every key but
+    /// `rsa-2`. Must run inside a Tokio runtime.
     pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let published = [
+            TestKey::Rsa1,
+            TestKey::Ec1,
+            TestKey::RsaAny,
+            TestKey::Ec384,
+            TestKey::Ed1,
+        ];
+        Self::start_on(listener, url, &published)
+    }
+
+    /// Starts the issuer on `listener`, with `url` as its issuer URL (in
+    /// `iss` and in its discovery document), publishing `published`. Must run
+    /// inside a Tokio runtime.
+    pub fn start_on(listener: TcpListener, url: String, published: &[TestKey]) -> Self {
         let rng = SystemRandom::new();
-        let ec_pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .expect("an EC key");
         let keys = Arc::new(Keys {
             rsa1: RsaKeyPair::from_der(RSA_1).expect("test key rsa1"),
             rsa2: RsaKeyPair::from_der(RSA_2).expect("test key rsa2"),
-            ec1: EcdsaKeyPair::from_pkcs8(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                ec_pkcs8.as_ref(),
-                &rng,
-            )
-            .expect("the EC key"),
+            ec1: EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, EC_1, &rng)
+                .expect("test key ec1"),
             ec384: {
                 let alg = &signature::ECDSA_P384_SHA384_FIXED_SIGNING;
                 let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("a P-384 key");
@@ -105,17 +117,9 @@ impl TestIssuer {
             },
         });
         let published = Arc::new(Mutex::new(Published {
-            keys: vec![
-                TestKey::Rsa1,
-                TestKey::Ec1,
-                TestKey::RsaAny,
-                TestKey::Ec384,
-                TestKey::Ed1,
-            ],
+            keys: published.to_vec(),
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
 
         let state = (
             url.clone(),
@@ -130,7 +134,18 @@ impl TestIssuer {
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(move || {
-                        let document = json!({ "issuer": url, "jwks_uri": jwks_url });
+                        // The members GitHub Actions' document has, so that
+                        // servers checking provider metadata accept it too.
+                        let document = json!({
+                            "issuer": url,
+                            "jwks_uri": jwks_url,
+                            "subject_types_supported": ["public"],
+                            "response_types_supported": ["id_token"],
+                            "id_token_signing_alg_values_supported": [
+                                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                "ES256", "ES384", "EdDSA",
+                            ],
+                        });
                         async move { HttpResponse::Ok().json(document) }
                     }),
                 )

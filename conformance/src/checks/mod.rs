@@ -1,0 +1,705 @@
+//! Runs the catalogue against a server, from its upload URL alone.
+//!
+//! Checks run in the order a client meets the protocol: discovery, content
+//! negotiation, audience, minting, trustpub's extensions; the problem-document
+//! checks run last, over every 4xx/5xx answer the PEP's endpoints gave during
+//! the run. A check whose prerequisite failed (no usable discovery document,
+//! no audience) is skipped with that reason, so that one fault fails one
+//! check, not twenty.
+
+mod mint;
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde_json::{Map, Value};
+use trustpub::testing::TestIssuer;
+use url::{Host, Url};
+
+use crate::catalogue::CHECKS;
+use crate::http::{Answer, Client, PEP_MEDIA_TYPE};
+use crate::issuer::Identity;
+use crate::report::{CheckResult, Report, Status};
+
+/// What a run needs: the upload URL, who the kit's tokens say they are, and
+/// where trustpub's burn-token is when it is not next to the mint endpoint.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub upload_url: Url,
+    pub identity: Identity,
+    pub burn_endpoint: Option<Url>,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+/// Characters a discovery key keeps as they are (like Python's `quote_plus`
+/// and `quote(safe="")`): letters, digits and `-._~`.
+const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The discovery key of a (decoded) path, spaces as `%20`.
+pub fn discovery_key(path: &str) -> String {
+    utf8_percent_encode(path, KEY_SAFE).to_string()
+}
+
+/// Runs every check against the server behind `options.upload_url`,
+/// signing tokens with `signer` (the kit's issuer, or one holding the same
+/// keys).
+pub async fn run(options: &Options, signer: &TestIssuer) -> Result<Report, String> {
+    let mut run = Run {
+        options,
+        signer,
+        client: Client::new(options.timeout)?,
+        errors: Vec::new(),
+        results: HashMap::new(),
+    };
+    let started_at = now();
+    let endpoints = run.discovery().await;
+    let audience = run.audience(endpoints.as_ref()).await;
+    run.accept(endpoints.as_ref(), audience.as_deref()).await;
+    match (&endpoints, &audience) {
+        (Some(endpoints), Some(audience)) => run.mint(endpoints, audience).await,
+        (None, _) => run.skip_mint("no usable discovery document (see the discovery checks)"),
+        (Some(_), None) => run.skip_mint("no audience (see audience.shape)"),
+    }
+    run.errors();
+    let results = CHECKS
+        .iter()
+        .map(|check| {
+            let (status, reason) = run
+                .results
+                .remove(check.id)
+                .unwrap_or((Status::Skip, "not reached".to_owned()));
+            CheckResult {
+                check,
+                status,
+                reason,
+            }
+        })
+        .collect();
+    Ok(Report {
+        upload_url: options.upload_url.to_string(),
+        issuer: options.identity.issuer.clone(),
+        started_at,
+        results,
+    })
+}
+
+/// The endpoints a usable discovery document gave.
+struct Endpoints {
+    audience: Url,
+    mint: Url,
+    /// `features`, when present and well formed.
+    features: Option<Vec<String>>,
+}
+
+struct Run<'a> {
+    options: &'a Options,
+    signer: &'a TestIssuer,
+    client: Client,
+    /// Every 4xx/5xx answer of the PEP's endpoints: what was asked, and the
+    /// answer.
+    errors: Vec<(String, Answer)>,
+    results: HashMap<&'static str, (Status, String)>,
+}
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn random_suffix() -> String {
+    format!(
+        "{:016x}",
+        std::collections::hash_map::RandomState::new().hash_one(now())
+    )
+}
+
+impl Run<'_> {
+    fn set(&mut self, id: &'static str, status: Status, reason: impl Into<String>) {
+        debug_assert!(CHECKS.iter().any(|c| c.id == id), "unknown check {id}");
+        self.results.insert(id, (status, reason.into()));
+    }
+
+    fn pass(&mut self, id: &'static str, reason: impl Into<String>) {
+        self.set(id, Status::Pass, reason);
+    }
+
+    fn fail(&mut self, id: &'static str, reason: impl Into<String>) {
+        self.set(id, Status::Fail, reason);
+    }
+
+    fn skip(&mut self, id: &'static str, reason: impl Into<String>) {
+        self.set(id, Status::Skip, reason);
+    }
+
+    /// Passes `id` when `problems` is empty, else fails it with them.
+    fn judge(&mut self, id: &'static str, problems: Vec<String>, passed: impl Into<String>) {
+        if problems.is_empty() {
+            self.pass(id, passed);
+        } else {
+            self.fail(id, problems.join("; "));
+        }
+    }
+
+    /// Keeps a 4xx/5xx answer of a PEP endpoint for the problem checks.
+    fn keep(&mut self, what: &str, answer: &Result<Answer, String>) {
+        if let Ok(answer) = answer
+            && answer.status >= 400
+        {
+            self.errors.push((what.to_owned(), answer.clone()));
+        }
+    }
+
+    async fn get(&mut self, what: &str, url: &Url, accept: Option<&str>) -> Result<Answer, String> {
+        let answer = self.client.get(url, accept).await;
+        self.keep(&format!("{what}: GET {url}"), &answer);
+        answer
+    }
+
+    async fn post(
+        &mut self,
+        what: &str,
+        url: &Url,
+        accept: Option<&str>,
+        body: &Value,
+    ) -> Result<Answer, String> {
+        let answer = self.client.post_json(url, accept, body).await;
+        self.keep(&format!("{what}: POST {url}"), &answer);
+        answer
+    }
+
+    fn discovery_url(&self, key: &str) -> Url {
+        let origin = self.options.upload_url.origin().ascii_serialization();
+        Url::parse(&format!("{origin}/.well-known/pytp?discover={key}"))
+            .expect("an origin and a percent-encoded key make a URL")
+    }
+
+    fn upload_path(&self) -> String {
+        percent_decode_str(self.options.upload_url.path())
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+
+    /// The discovery checks; the endpoints when a client could use them.
+    async fn discovery(&mut self) -> Option<Endpoints> {
+        let path = self.upload_path();
+        let url = self.discovery_url(&discovery_key(&path));
+        let document = self.discovery_document(&url).await;
+        self.not_found().await;
+        self.key_space(&path, document.as_ref()).await;
+        let Some(document) = document else {
+            for id in [
+                "discovery.fields",
+                "discovery.urls-absolute",
+                "discovery.urls-same-host",
+                "discovery.urls-trustworthy",
+                "discovery.features-shape",
+                "discovery.features-consistent",
+            ] {
+                self.skip(id, "no discovery document (see discovery.ok)");
+            }
+            return None;
+        };
+        let features = self.features(&document);
+        let endpoints = self.endpoint_urls(&document)?;
+        let [audience, mint] = endpoints;
+        Some(Endpoints {
+            audience,
+            mint,
+            features,
+        })
+    }
+
+    async fn discovery_document(&mut self, url: &Url) -> Option<Value> {
+        let answer = match self.get("discovery", url, Some(PEP_MEDIA_TYPE)).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.fail("discovery.ok", error);
+                return None;
+            }
+        };
+        if answer.status != 200 {
+            self.fail(
+                "discovery.ok",
+                format!("GET {url} answered {}", answer.summary()),
+            );
+            return None;
+        }
+        match answer.json() {
+            Some(document @ Value::Object(_)) => {
+                self.pass("discovery.ok", format!("GET {url}"));
+                Some(document)
+            }
+            _ => {
+                self.fail(
+                    "discovery.ok",
+                    format!(
+                        "200, but the body is not a JSON object: {}",
+                        answer.summary()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The two endpoint URLs, when both are strings, absolute, on the upload
+    /// URL's host and trustworthy; the three URL checks either way.
+    fn endpoint_urls(&mut self, document: &Value) -> Option<[Url; 2]> {
+        let names = ["audience-endpoint", "token-mint-endpoint"];
+        let mut problems = Vec::new();
+        let mut strings = Vec::new();
+        for name in names {
+            match document.get(name) {
+                Some(Value::String(s)) => strings.push((name, s.clone())),
+                Some(other) => {
+                    problems.push(format!("{name} is {}, not a string", json_type(other)))
+                }
+                None => problems.push(format!("{name} is missing")),
+            }
+        }
+        let fields_ok = problems.is_empty();
+        self.judge("discovery.fields", problems, "");
+
+        if strings.is_empty() {
+            for id in [
+                "discovery.urls-absolute",
+                "discovery.urls-same-host",
+                "discovery.urls-trustworthy",
+            ] {
+                self.skip(id, "no endpoint URL to check (see discovery.fields)");
+            }
+            return None;
+        }
+        let mut absolute = Vec::new();
+        let mut problems = Vec::new();
+        for (name, text) in &strings {
+            match Url::parse(text) {
+                Ok(url) if url.has_host() => absolute.push((*name, url)),
+                Ok(_) => problems.push(format!("{name} {text:?} has no host")),
+                Err(e) => problems.push(format!("{name} {text:?} is not an absolute URL ({e})")),
+            }
+        }
+        let absolute_ok = problems.is_empty();
+        self.judge("discovery.urls-absolute", problems, "");
+        if absolute.is_empty() {
+            for id in ["discovery.urls-same-host", "discovery.urls-trustworthy"] {
+                self.skip(
+                    id,
+                    "no absolute endpoint URL to check (see discovery.urls-absolute)",
+                );
+            }
+            return None;
+        }
+
+        let upload_host = self
+            .options
+            .upload_url
+            .host_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let problems = absolute
+            .iter()
+            .filter(|(_, url)| {
+                url.host_str().unwrap_or_default().to_ascii_lowercase() != upload_host
+            })
+            .map(|(name, url)| {
+                format!(
+                    "{name} {url} is on host {:?}, the upload URL on {upload_host:?}",
+                    url.host_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>();
+        let same_host_ok = problems.is_empty();
+        self.judge("discovery.urls-same-host", problems, "");
+
+        let problems = absolute
+            .iter()
+            .filter(|(_, url)| !trustworthy(url))
+            .map(|(name, url)| format!("{name} {url} is neither https nor http to a loopback host"))
+            .collect::<Vec<_>>();
+        let trustworthy_ok = problems.is_empty();
+        self.judge("discovery.urls-trustworthy", problems, "");
+
+        if !(fields_ok && absolute_ok && same_host_ok && trustworthy_ok) {
+            return None;
+        }
+        let mut urls = absolute.into_iter().map(|(_, url)| url);
+        Some([urls.next()?, urls.next()?])
+    }
+
+    /// The feature checks; the advertised features when well formed.
+    fn features(&mut self, document: &Value) -> Option<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut lists: [Option<Vec<String>>; 2] = [None, None];
+        for (i, name) in ["features", "default-features"].into_iter().enumerate() {
+            match document.get(name) {
+                None => {}
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                    lists[i] = Some(
+                        items
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect(),
+                    );
+                }
+                Some(other) => problems.push(format!("{name} is {other}, not an array of strings")),
+            }
+        }
+        if !problems.is_empty() {
+            self.fail("discovery.features-shape", problems.join("; "));
+            self.skip(
+                "discovery.features-consistent",
+                "features are malformed (see discovery.features-shape)",
+            );
+            return None;
+        }
+        self.pass("discovery.features-shape", "");
+        let [features, defaults] = lists;
+        let explicit = defaults.is_some();
+        let defaults = defaults.unwrap_or_else(|| vec!["multi-use-token".to_owned()]);
+        let mut problems = Vec::new();
+        if defaults.iter().any(|f| f == "single-use-token")
+            && defaults.iter().any(|f| f == "multi-use-token")
+        {
+            problems.push(
+                "default-features holds both single-use-token and multi-use-token".to_owned(),
+            );
+        }
+        if let Some(features) = &features {
+            for default in defaults.iter().filter(|d| !features.contains(d)) {
+                problems.push(if explicit {
+                    format!("default feature {default:?} is not among features {features:?}")
+                } else {
+                    format!(
+                        "default-features is absent, so clients assume [\"multi-use-token\"], which features {features:?} does not offer"
+                    )
+                });
+            }
+        }
+        self.judge("discovery.features-consistent", problems, "");
+        features
+    }
+
+    async fn not_found(&mut self) {
+        let path = format!("/trustpub-conformance-{}/not-served/", random_suffix());
+        let url = self.discovery_url(&discovery_key(&path));
+        match self
+            .get("discovery of an unserved path", &url, Some(PEP_MEDIA_TYPE))
+            .await
+        {
+            Ok(answer) if answer.status == 404 => {
+                self.pass("discovery.not-found", format!("GET {url}"))
+            }
+            Ok(answer) => self.fail(
+                "discovery.not-found",
+                format!("GET {url} answered {}, not 404", answer.summary()),
+            ),
+            Err(error) => self.fail("discovery.not-found", error),
+        }
+    }
+
+    async fn key_space(&mut self, path: &str, document: Option<&Value>) {
+        if !path.contains(' ') {
+            self.skip(
+                "discovery.key-space",
+                "the upload URL's path has no space; run the kit with an upload URL whose path has one (e.g. /my index/) to check it",
+            );
+            return;
+        }
+        let Some(document) = document else {
+            self.skip(
+                "discovery.key-space",
+                "no discovery document (see discovery.ok)",
+            );
+            return;
+        };
+        let key = discovery_key(path);
+        let mut problems = Vec::new();
+        for (form, key) in [("+", key.replace("%20", "+")), ("%20", key)] {
+            let url = self.discovery_url(&key);
+            match self.get("discovery", &url, Some(PEP_MEDIA_TYPE)).await {
+                Ok(answer) if answer.status == 200 && answer.json().as_ref() == Some(document) => {}
+                Ok(answer) if answer.status == 200 => problems.push(format!(
+                    "with {form}, GET {url} answered another document: {}",
+                    answer.summary()
+                )),
+                Ok(answer) => problems.push(format!(
+                    "with {form}, GET {url} answered {}",
+                    answer.summary()
+                )),
+                Err(error) => problems.push(error),
+            }
+        }
+        self.judge(
+            "discovery.key-space",
+            problems,
+            "both forms answer the same document",
+        );
+    }
+
+    /// `audience.shape`; the audience when there is one.
+    async fn audience(&mut self, endpoints: Option<&Endpoints>) -> Option<String> {
+        let Some(endpoints) = endpoints else {
+            self.skip(
+                "audience.shape",
+                "no usable discovery document (see the discovery checks)",
+            );
+            return None;
+        };
+        let url = endpoints.audience.clone();
+        let answer = match self.get("audience", &url, Some(PEP_MEDIA_TYPE)).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.fail("audience.shape", error);
+                return None;
+            }
+        };
+        let audience = (answer.status == 200)
+            .then(|| answer.json())
+            .flatten()
+            .and_then(|v| v.get("audience").and_then(Value::as_str).map(str::to_owned))
+            .filter(|a| !a.is_empty());
+        match &audience {
+            Some(audience) => self.pass("audience.shape", format!("audience {audience:?}")),
+            None => self.fail(
+                "audience.shape",
+                format!(
+                    "GET {url} answered {}; expected 200 and {{\"audience\": \"…\"}}",
+                    answer.summary()
+                ),
+            ),
+        }
+        audience
+    }
+
+    /// The Accept checks, on the discovery and audience endpoints, and (for
+    /// 406) the mint endpoint.
+    async fn accept(&mut self, endpoints: Option<&Endpoints>, audience: Option<&str>) {
+        let mut targets = vec![self.discovery_url(&discovery_key(&self.upload_path()))];
+        if let Some(endpoints) = endpoints {
+            targets.push(endpoints.audience.clone());
+        }
+        let cases: [(&'static str, Option<&str>, u16); 4] = [
+            ("accept.vendor", Some(PEP_MEDIA_TYPE), 200),
+            ("accept.missing", None, 200),
+            ("accept.any", Some("*/*"), 200),
+            ("accept.other-406", Some("text/html"), 406),
+        ];
+        for (id, accept, expected) in cases {
+            let mut problems = Vec::new();
+            for url in &targets {
+                match self.get("content negotiation", url, accept).await {
+                    Ok(answer) if answer.status == expected => {}
+                    Ok(answer) => problems.push(format!("GET {url} answered {}", answer.summary())),
+                    Err(error) => problems.push(error),
+                }
+            }
+            if expected == 406
+                && let (Some(endpoints), Some(audience)) = (endpoints, audience)
+            {
+                let body = serde_json::json!({ "token": self.valid_token(audience) });
+                let url = endpoints.mint.clone();
+                match self.post("content negotiation", &url, accept, &body).await {
+                    Ok(answer) if answer.status == 406 => {}
+                    Ok(answer) => problems.push(format!(
+                        "POST {url} (a valid token) answered {}",
+                        answer.summary()
+                    )),
+                    Err(error) => problems.push(error),
+                }
+            }
+            let header = accept.map_or("no Accept".to_owned(), |a| format!("Accept: {a}"));
+            let checked = format!(
+                "{header} → {expected} on {} endpoint(s)",
+                targets.len() + usize::from(expected == 406 && audience.is_some())
+            );
+            self.judge(id, problems, checked);
+        }
+    }
+
+    /// A valid RS256 token for `audience`, with a fresh `jti`.
+    fn valid_token(&self, audience: &str) -> String {
+        self.signer.sign(&self.claims(audience))
+    }
+
+    fn claims(&self, audience: &str) -> Value {
+        self.options.identity.claims(audience, now()).build()
+    }
+
+    fn skip_mint(&mut self, reason: &str) {
+        for check in CHECKS {
+            let minting = check.id.starts_with("mint.")
+                || check.id.starts_with("trustpub.")
+                || check.id == "audience.exact";
+            if minting {
+                self.skip(check.id, reason);
+            }
+        }
+    }
+
+    /// The problem checks, over every 4xx/5xx answer kept during the run.
+    fn errors(&mut self) {
+        if self.errors.is_empty() {
+            for id in ["errors.problem-document", "errors.content-type"] {
+                self.skip(id, "no 4xx/5xx answer was seen");
+            }
+            return;
+        }
+        let seen = self.errors.len();
+        let mut documents = Vec::new();
+        let mut types = Vec::new();
+        for (what, answer) in &self.errors {
+            if let Some(problem) = problem_document_fault(answer) {
+                documents.push(format!("{what} answered {}: {problem}", answer.summary()));
+            }
+            if answer.media_type().as_deref() != Some("application/problem+json") {
+                types.push(format!(
+                    "{what} answered {} as {}",
+                    answer.status,
+                    answer
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("(no Content-Type)")
+                ));
+            }
+        }
+        let summary = |mut faults: Vec<String>| -> Vec<String> {
+            let more = faults.len().saturating_sub(3);
+            faults.truncate(3);
+            if more > 0 {
+                faults.push(format!("and {more} more of {seen}"));
+            }
+            faults
+        };
+        self.judge(
+            "errors.problem-document",
+            summary(documents),
+            format!("{seen} error answers checked"),
+        );
+        self.judge(
+            "errors.content-type",
+            summary(types),
+            format!("{seen} error answers checked"),
+        );
+    }
+}
+
+/// What is wrong with a problem document, if anything.
+fn problem_document_fault(answer: &Answer) -> Option<String> {
+    let Some(Value::Object(document)) = answer.json() else {
+        return Some("the body is not a JSON object".to_owned());
+    };
+    let mut faults = Vec::new();
+    match document.get("status").and_then(Value::as_u64) {
+        Some(status) if status == u64::from(answer.status) => {}
+        Some(status) => faults.push(format!(
+            "status is {status}, the HTTP status {}",
+            answer.status
+        )),
+        None => faults.push("status is not an integer".to_owned()),
+    }
+    for member in ["title", "type"] {
+        if !document.get(member).is_some_and(Value::is_string) {
+            faults.push(format!("{member} is not a string"));
+        }
+    }
+    (!faults.is_empty()).then(|| faults.join(", "))
+}
+
+fn trustworthy(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(Host::Domain(name)) => {
+                let name = name.to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The members of a mint request besides `token`.
+pub(crate) type Extra = Map<String, Value>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_encode_like_quote_plus_but_with_percent_20() {
+        assert_eq!(discovery_key("/legacy/"), "%2Flegacy%2F");
+        assert_eq!(
+            discovery_key("/my index/a+b~c_d.e-f/"),
+            "%2Fmy%20index%2Fa%2Bb~c_d.e-f%2F"
+        );
+        assert_eq!(discovery_key("/é"), "%2F%C3%A9");
+    }
+
+    #[test]
+    fn trustworthy_means_https_or_loopback_http() {
+        for good in [
+            "https://x.test/",
+            "http://127.0.0.1:1/",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://a.localhost/",
+        ] {
+            assert!(trustworthy(&Url::parse(good).unwrap()), "{good}");
+        }
+        for bad in ["http://x.test/", "http://10.0.0.1/", "ftp://127.0.0.1/"] {
+            assert!(!trustworthy(&Url::parse(bad).unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn problem_documents_need_a_matching_status_a_title_and_a_type() {
+        let answer = |status, body: &str| Answer {
+            status,
+            content_type: Some("application/problem+json".into()),
+            body: body.into(),
+        };
+        assert_eq!(
+            problem_document_fault(&answer(404, r#"{"status":404,"title":"t","type":"/p"}"#)),
+            None
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":400,"title":"t","type":"/p"}"#))
+                .unwrap()
+                .contains("status is 400")
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":404,"type":"/p"}"#))
+                .unwrap()
+                .contains("title")
+        );
+        assert!(
+            problem_document_fault(&answer(404, r#"{"status":"404","title":"t","type":"/p"}"#))
+                .is_some()
+        );
+        assert!(problem_document_fault(&answer(404, "Not Found")).is_some());
+    }
+}

@@ -1,0 +1,9 @@
+//! The PEP 807 conformance kit: a test OIDC issuer, black-box checks of a
+//! server reached through its upload URL, and reports.
+
+pub mod catalogue;
+pub mod checks;
+pub mod cli;
+pub mod http;
+pub mod issuer;
+pub mod report;

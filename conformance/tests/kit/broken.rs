@@ -1,0 +1,410 @@
+//! Proof that every check can fail: trustpub behind a proxy that breaks one
+//! rule at a time, each run of the kit failing exactly the checks that rule
+//! is about. The control (no breakage) shows the proxy itself is faithful.
+//!
+//! Breakages of token verification work by laundering: the proxy rewrites
+//! the token's offending claim (or its signature) and signs it again with the
+//! kit's key, so trustpub accepts what a lax server would have accepted.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use conformance::catalogue::CHECKS;
+use conformance::checks::discovery_key;
+use conformance::http::PEP_MEDIA_TYPE;
+use conformance::report::Status;
+use serde_json::{Value, json};
+use trustpub::testing::TestIssuer;
+
+use crate::support::{audience_of, bind, kit_issuer, registry, run_kit, start_trustpub};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Breakage {
+    None,
+    DiscoveryNotAnObject,
+    VendorTypeRefused,
+    MintEndpointMissing,
+    RelativeUrls,
+    OtherHost,
+    UntrustworthyScheme,
+    EveryPathServed,
+    PlusTakenLiterally,
+    FeaturesNotAnArray,
+    ConflictingDefaults,
+    MissingAcceptRefused,
+    AnyAcceptRefused,
+    AcceptIgnored,
+    ProblemStatusWrong,
+    ProblemServedAsJson,
+    AudienceMisnamed,
+    AudienceByPrefix,
+    AudienceIgnored,
+    TokenNotAString,
+    ShortExpiry,
+    Es256Refused,
+    ExpiredAccepted,
+    FutureAccepted,
+    SignatureIgnored,
+    IssuerIgnored,
+    ReplayAllowed,
+    SingleUseRefused,
+    MultiUseRefused,
+    UnknownFeaturesDropped,
+    PackagesIgnored,
+    BurnFails,
+    BurnAccepted,
+}
+
+use Breakage::*;
+
+/// Each breakage, the registry name it runs under, and the checks it must
+/// fail (all others pass or skip).
+#[rustfmt::skip]
+const CASES: &[(Breakage, &str, &[&str])] = &[
+    (None, "control", &[]),
+    (DiscoveryNotAnObject, "discovery-array", &["discovery.ok"]),
+    (VendorTypeRefused, "vendor-refused", &["discovery.ok", "discovery.not-found", "accept.vendor"]),
+    (MintEndpointMissing, "no-mint-endpoint", &["discovery.fields"]),
+    (RelativeUrls, "relative-urls", &["discovery.urls-absolute"]),
+    (OtherHost, "other-host", &["discovery.urls-same-host"]),
+    (UntrustworthyScheme, "ftp-urls", &["discovery.urls-trustworthy"]),
+    (EveryPathServed, "serves-every-path", &["discovery.not-found"]),
+    (PlusTakenLiterally, "literal-plus", &["discovery.key-space"]),
+    (FeaturesNotAnArray, "features-string", &["discovery.features-shape"]),
+    (ConflictingDefaults, "conflicting-defaults", &["discovery.features-consistent"]),
+    (MissingAcceptRefused, "no-accept-refused", &["accept.missing"]),
+    (AnyAcceptRefused, "any-refused", &["accept.any"]),
+    (AcceptIgnored, "accept-ignored", &["accept.other-406"]),
+    (ProblemStatusWrong, "problem-status", &["errors.problem-document"]),
+    (ProblemServedAsJson, "problem-as-json", &["errors.content-type"]),
+    (AudienceMisnamed, "audience-misnamed", &["audience.shape"]),
+    (AudienceByPrefix, "audience-prefix", &["audience.exact"]),
+    (AudienceIgnored, "audience-ignored", &["audience.exact", "mint.wrong-audience"]),
+    (TokenNotAString, "token-number", &["mint.valid", "mint.es256", "mint.single-use", "mint.multi-use", "trustpub.packages"]),
+    (ShortExpiry, "short-expiry", &["mint.expires"]),
+    (Es256Refused, "no-es256", &["mint.es256"]),
+    (ExpiredAccepted, "expired-accepted", &["mint.expired"]),
+    (FutureAccepted, "future-accepted", &["mint.not-yet-valid"]),
+    (SignatureIgnored, "signature-ignored", &["mint.bad-signature"]),
+    (IssuerIgnored, "issuer-ignored", &["mint.unknown-issuer"]),
+    (ReplayAllowed, "replay-allowed", &["mint.replay"]),
+    (SingleUseRefused, "no-single-use", &["mint.single-use"]),
+    (MultiUseRefused, "no-multi-use", &["mint.multi-use"]),
+    (UnknownFeaturesDropped, "unknown-features-dropped", &["mint.unknown-feature"]),
+    (PackagesIgnored, "packages-ignored", &["trustpub.packages"]),
+    (BurnFails, "burn-fails", &["trustpub.burn-token"]),
+    (BurnAccepted, "burn-accepted", &[]),
+];
+
+struct Proxy {
+    breakage: Breakage,
+    /// trustpub's address.
+    backend: String,
+    /// This proxy's origin (`http://127.0.0.1:<port>`).
+    origin: String,
+    /// The registry's upload path and audience.
+    upload_path: String,
+    audience: String,
+    client: reqwest::Client,
+    signer: Arc<TestIssuer>,
+    /// The identity tokens seen so far (for `ReplayAllowed`).
+    seen: Mutex<HashSet<String>>,
+}
+
+#[tokio::test]
+async fn every_check_fails_against_the_server_that_breaks_its_rule() {
+    let issuer = kit_issuer();
+    let (trustpub_listener, backend) = bind();
+    let mut registries = String::new();
+    let mut proxies = Vec::new();
+    for &(breakage, name, expected) in CASES {
+        let (listener, origin) = bind();
+        let upload_path = format!("/v/{name} index/legacy/");
+        registries.push_str(&registry(
+            issuer.url(),
+            name,
+            &format!("{origin}{upload_path}"),
+        ));
+        let proxy = Proxy {
+            breakage,
+            backend: backend.clone(),
+            origin,
+            upload_path,
+            audience: audience_of(name),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            signer: issuer.clone(),
+            seen: Mutex::default(),
+        };
+        proxies.push((listener, proxy, expected));
+    }
+    let _trustpub = start_trustpub(trustpub_listener, &registries).await;
+
+    let mut wrong = String::new();
+    let mut failed_somewhere = HashSet::new();
+    for (listener, proxy, expected) in proxies {
+        let upload_url = format!("{}{}", proxy.origin, proxy.upload_path);
+        let breakage = proxy.breakage;
+        start_proxy(listener, proxy);
+        let report = run_kit(&upload_url, &issuer).await;
+        let failed: BTreeSet<_> = report.failed().into_iter().collect();
+        let expected: BTreeSet<_> = expected.iter().copied().collect();
+        if failed != expected {
+            wrong.push_str(&format!(
+                "{breakage:?}: failed {failed:?}, expected {expected:?}\n{}\n",
+                report.table()
+            ));
+        }
+        if breakage == BurnAccepted && report.result("trustpub.burn-token").status != Status::Pass {
+            wrong.push_str(&format!(
+                "{breakage:?}: burn-token should pass\n{}\n",
+                report.table()
+            ));
+        }
+        failed_somewhere.extend(failed);
+    }
+    assert!(wrong.is_empty(), "{wrong}");
+    for check in CHECKS {
+        assert!(
+            failed_somewhere.contains(check.id),
+            "{} never failed",
+            check.id
+        );
+    }
+}
+
+fn start_proxy(listener: TcpListener, proxy: Proxy) {
+    let proxy = web::Data::new(proxy);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(proxy.clone())
+            .default_service(web::to(forward))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the proxy listens")
+    .run();
+    tokio::spawn(server);
+}
+
+/// A problem document of the proxy's own.
+fn problem(status: u16) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(status).unwrap())
+        .content_type("application/problem+json")
+        .body(
+            json!({ "type": "/broken", "title": "Refused by the broken proxy", "status": status })
+                .to_string(),
+        )
+}
+
+async fn forward(request: HttpRequest, body: web::Bytes, proxy: web::Data<Proxy>) -> HttpResponse {
+    let path = request.uri().path().to_owned();
+    let mut query = request.uri().query().map(str::to_owned);
+    let accept = request
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok());
+    let discovery = path == "/.well-known/pytp";
+    match proxy.breakage {
+        VendorTypeRefused if accept == Some(PEP_MEDIA_TYPE) => return problem(406),
+        MissingAcceptRefused if accept.is_none() => return problem(406),
+        AnyAcceptRefused if accept == Some("*/*") => return problem(406),
+        BurnFails if path.ends_with("/burn-token") => return problem(500),
+        BurnAccepted if path.ends_with("/burn-token") => return HttpResponse::Accepted().finish(),
+        EveryPathServed if discovery => {
+            query = Some(format!("discover={}", discovery_key(&proxy.upload_path)));
+        }
+        PlusTakenLiterally if discovery => query = query.map(|q| q.replace('+', "%2B")),
+        _ => {}
+    }
+    let mut body = body.to_vec();
+    if path.ends_with("/mint-token") {
+        match launder(&proxy, &body) {
+            Ok(Some(changed)) => body = changed,
+            Ok(Option::None) => {}
+            Err(status) => return problem(status),
+        }
+    }
+
+    let url = format!(
+        "{}{path}{}",
+        proxy.backend,
+        query.map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes()).unwrap();
+    let mut upstream = proxy.client.request(method, url).body(body);
+    for (name, value) in request.headers() {
+        let skip = matches!(name.as_str(), "host" | "content-length")
+            || (proxy.breakage == AcceptIgnored && name.as_str() == "accept");
+        if !skip {
+            upstream = upstream.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = upstream.send().await.expect("trustpub answers");
+    let status = answer.status().as_u16();
+    let mut content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let mut text = answer.text().await.unwrap();
+    rewrite_answer(&proxy, &path, status, &mut content_type, &mut text);
+    HttpResponse::build(StatusCode::from_u16(status).unwrap())
+        .content_type(content_type)
+        .body(text)
+}
+
+/// Breaks trustpub's answers.
+fn rewrite_answer(
+    proxy: &Proxy,
+    path: &str,
+    status: u16,
+    content_type: &mut String,
+    text: &mut String,
+) {
+    let Ok(mut document) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let own = format!("{}/", proxy.origin);
+    match (proxy.breakage, status) {
+        (DiscoveryNotAnObject, 200) if path == "/.well-known/pytp" => document = json!([document]),
+        (MintEndpointMissing, 200) if path == "/.well-known/pytp" => {
+            document
+                .as_object_mut()
+                .unwrap()
+                .remove("token-mint-endpoint");
+        }
+        (RelativeUrls, 200) if path == "/.well-known/pytp" => {
+            *text = text.replace(&own, "/");
+            return;
+        }
+        (OtherHost, 200) if path == "/.well-known/pytp" => {
+            *text = text.replace("http://127.0.0.1:", "http://localhost:");
+            return;
+        }
+        (UntrustworthyScheme, 200) if path == "/.well-known/pytp" => {
+            *text = text.replace("http://127.0.0.1:", "ftp://127.0.0.1:");
+            return;
+        }
+        (FeaturesNotAnArray, 200) if path == "/.well-known/pytp" => {
+            document["features"] = json!("multi-use-token single-use-token");
+        }
+        (ConflictingDefaults, 200) if path == "/.well-known/pytp" => {
+            document["default-features"] = json!(["multi-use-token", "single-use-token"]);
+        }
+        (AudienceMisnamed, 200) if path.ends_with("/audience") => {
+            document = json!({ "aud": document["audience"] });
+        }
+        (TokenNotAString, 200) if path.ends_with("/mint-token") => document["token"] = json!(12345),
+        (ShortExpiry, 200) if path.ends_with("/mint-token") => {
+            document["expires"] = json!(now + 300)
+        }
+        (ProblemStatusWrong, 400..) => document["status"] = json!(418),
+        (ProblemServedAsJson, 400..) => {
+            *content_type = "application/json".to_owned();
+            return;
+        }
+        _ => return,
+    }
+    *text = document.to_string();
+}
+
+/// Breaks trustpub's checks of a mint request: refuses what it should
+/// grant, or rewrites what it should refuse into something trustpub grants.
+/// `Err` is the status of a refusal of the proxy's own.
+fn launder(proxy: &Proxy, body: &[u8]) -> Result<Option<Vec<u8>>, u16> {
+    let Ok(mut request) = serde_json::from_slice::<Value>(body) else {
+        return Ok(Option::None);
+    };
+    let wants = |feature: &str| {
+        request["features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|v| v == feature))
+    };
+    match proxy.breakage {
+        SingleUseRefused if wants("single-use-token") => return Err(400),
+        MultiUseRefused if wants("multi-use-token") => return Err(400),
+        UnknownFeaturesDropped => {
+            if let Some(features) = request["features"].as_array_mut() {
+                features.retain(|f| f == "single-use-token" || f == "multi-use-token");
+            }
+            return Ok(Some(request.to_string().into_bytes()));
+        }
+        PackagesIgnored => {
+            request.as_object_mut().unwrap().remove("packages");
+            return Ok(Some(request.to_string().into_bytes()));
+        }
+        _ => {}
+    }
+    let token = request["token"].as_str().unwrap_or_default().to_owned();
+    let Some((header, mut claims)) = decode(&token) else {
+        return Ok(Option::None);
+    };
+    let replayed = !proxy.seen.lock().unwrap().insert(token);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fresh_times = |claims: &mut Value| {
+        claims["iat"] = json!(now);
+        claims["nbf"] = json!(now);
+        claims["exp"] = json!(now + 300);
+    };
+    let audience = proxy.audience.as_str();
+    let aud = claims["aud"].as_str().unwrap_or_default().to_owned();
+    let issuer = proxy.signer.url().to_owned();
+    match proxy.breakage {
+        Es256Refused if header["alg"] == "ES256" => return Err(401),
+        ExpiredAccepted if claims["exp"].as_i64().is_some_and(|exp| exp < now) => {
+            fresh_times(&mut claims)
+        }
+        FutureAccepted if claims["nbf"].as_i64().is_some_and(|nbf| nbf > now + 60) => {
+            fresh_times(&mut claims)
+        }
+        AudienceIgnored if aud != audience => claims["aud"] = json!(audience),
+        AudienceByPrefix if aud != audience && aud.contains(audience) => {
+            claims["aud"] = json!(audience)
+        }
+        IssuerIgnored if claims["iss"] != issuer.as_str() => claims["iss"] = json!(issuer),
+        ReplayAllowed if replayed => {
+            claims["jti"] = json!(format!(
+                "{}-{}",
+                claims["jti"].as_str().unwrap_or_default(),
+                fresh()
+            ))
+        }
+        SignatureIgnored => {}
+        _ => return Ok(Option::None),
+    }
+    request["token"] = json!(proxy.signer.sign(&claims));
+    Ok(Some(request.to_string().into_bytes()))
+}
+
+/// The header and claims of a JWT, unverified.
+fn decode(token: &str) -> Option<(Value, Value)> {
+    let mut parts = token.split('.');
+    let mut part = || -> Option<Value> {
+        let bytes = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    Some((part()?, part()?))
+}
+
+fn fresh() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,78 @@
+//! A trustpub started in-process on a fresh SQLite database, the kit's
+//! issuer, and a run of the kit.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conformance::checks::{self, Options};
+use conformance::issuer::{self, Identity};
+use conformance::report::Report;
+use trustpub::config::Settings;
+use trustpub::startup::Application;
+use trustpub::testing::TestIssuer;
+use url::Url;
+
+/// The kit's issuer on a random loopback port.
+pub fn kit_issuer() -> Arc<TestIssuer> {
+    let (listener, url) = bind();
+    Arc::new(issuer::start(listener, &url))
+}
+
+/// A registry table trusting `issuer`, from the kit's own trustpub snippet,
+/// renamed so that several can live in one configuration.
+pub fn registry(issuer: &str, name: &str, upload_url: &str) -> String {
+    Identity::new(issuer.to_owned())
+        .trustpub_toml(upload_url)
+        .replace("name = \"conformance\"", &format!("name = \"{name}\""))
+        .replace(
+            &format!("audience = \"{}\"", issuer::SNIPPET_AUDIENCE),
+            &format!("audience = \"{}\"", audience_of(name)),
+        )
+}
+
+/// The audience [`registry`] gives a registry.
+pub fn audience_of(name: &str) -> String {
+    format!("aud-{name}")
+}
+
+/// A running trustpub's database directory, removed on drop.
+pub struct Trustpub {
+    _dir: tempfile::TempDir,
+}
+
+/// A loopback listener on a random port, and its `http://` address.
+pub fn bind() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    (listener, address)
+}
+
+/// Starts trustpub (the real server, from its library) on `listener` with
+/// `registries`, on a fresh SQLite database.
+pub async fn start_trustpub(listener: TcpListener, registries: &str) -> Trustpub {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("trustpub.toml");
+    let config = format!(
+        "[database]\nurl = \"sqlite://{}/trustpub.db\"\n\n[log]\nfilter = \"warn\"\n\n{registries}",
+        dir.path().display()
+    );
+    std::fs::write(&path, config).unwrap();
+    let settings = Settings::load(Some(&path)).expect("a valid configuration");
+    let application = Application::build_with_listener(&settings, listener)
+        .await
+        .expect("trustpub starts");
+    tokio::spawn(application.run_until_stopped());
+    Trustpub { _dir: dir }
+}
+
+/// Runs the kit against `upload_url`, as `issuer`.
+pub async fn run_kit(upload_url: &str, issuer: &TestIssuer) -> Report {
+    let options = Options {
+        upload_url: Url::parse(upload_url).unwrap(),
+        identity: Identity::new(issuer.url().to_owned()),
+        burn_endpoint: None,
+        timeout: Duration::from_secs(10),
+    };
+    checks::run(&options, issuer).await.expect("the kit runs")
+}
