@@ -271,3 +271,63 @@ pub fn package_in_body(
         read => Ok(read),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(toml: &str) -> UpstreamCredential {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn upstream_credentials_are_read_when_used() {
+        // PATH is set wherever tests run; nothing here sets a variable.
+        let path = std::env::var("PATH").unwrap();
+        let basic = credential("scheme = \"basic\"\nusername = \"u\"\nsecret_env = \"PATH\"");
+        assert!(basic.validate().is_ok());
+        assert_eq!(
+            basic.authorization().unwrap(),
+            format!("Basic {}", STANDARD.encode(format!("u:{path}")))
+        );
+        let missing =
+            credential("scheme = \"bearer\"\nsecret_env = \"TRUSTPUB_TEST_SURELY_UNSET_VARIABLE\"");
+        assert!(matches!(missing.authorization(), Err(Error::Config { .. })));
+        for bad in [
+            "scheme = \"basic\"\nsecret_env = \"X\"",
+            "scheme = \"bearer\"\nusername = \"u\"\nsecret_env = \"X\"",
+            "scheme = \"bearer\"",
+            "scheme = \"bearer\"\nsecret_env = \"X\"\nsecret_file = \"/x\"",
+        ] {
+            assert!(credential(bad).validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upload_paths_and_upstream_urls() {
+        let gateway: Gateway =
+            toml::from_str("upstream = \"http://registry.internal:3141/api/\"").unwrap();
+        let upload = UploadUrl::parse("https://pypi.acme.test/legacy/".into()).unwrap();
+        assert_eq!(
+            gateway.upload_paths(Ecosystem::Python, &upload),
+            vec!["/legacy"]
+        );
+        assert_eq!(
+            gateway.upload_paths(Ecosystem::Cargo, &upload),
+            vec!["/legacy/api/v1/crates/new"]
+        );
+        assert_eq!(
+            gateway.upstream_url(&upload, "/legacy/", "").as_str(),
+            "http://registry.internal:3141/api/"
+        );
+        assert_eq!(
+            gateway
+                .upstream_url(&upload, "/legacy/api/v1/crates/new", "a=1")
+                .as_str(),
+            "http://registry.internal:3141/api/api/v1/crates/new?a=1"
+        );
+        assert!(gateway.validate(Ecosystem::Python).is_ok());
+        assert!(gateway.validate(Ecosystem::Generic).is_err());
+        assert!(UpstreamUrl::parse("ftp://x/".into()).is_err());
+    }
+}

@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{AppState, header_str, presented_credential, without_port};
+use super::{AppState, Relayed, header_str, presented_credential, without_port};
 use crate::gateway::{Gateway, METADATA_LIMIT, Read, UploadedPackage, package_in_body};
 use crate::problem::{Error, Result};
 use crate::registry::{Ecosystem, Registry, discovery_path};
@@ -219,7 +219,9 @@ async fn forward(
     {
         relayed.insert_header((CONTENT_TYPE, value.to_owned()));
     }
-    Ok(relayed.streaming(response.bytes_stream()))
+    let mut relayed = relayed.streaming(response.bytes_stream());
+    relayed.extensions_mut().insert(Relayed);
+    Ok(relayed)
 }
 
 /// A generic registry's package, from the configured header or path.

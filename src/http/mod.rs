@@ -167,6 +167,10 @@ fn endpoint(path: &str, allowed: &'static str) -> actix_web::Resource {
     }))
 }
 
+/// Marks a response relayed from a registry behind the gateway: its errors
+/// are the registry's own and reach the client as they are.
+pub(crate) struct Relayed;
+
 /// The safety net: an error response that is not yet a problem document
 /// (one produced inside actix-web itself) is replaced by one with its status.
 pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
@@ -175,7 +179,8 @@ pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
             .headers()
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-        if is_problem {
+        let is_relayed = response.response().extensions().contains::<Relayed>();
+        if is_problem || is_relayed {
             return Ok(ErrorHandlerResponse::Response(
                 response.map_into_left_body(),
             ));

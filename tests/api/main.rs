@@ -8,6 +8,7 @@ mod config;
 mod discovery;
 mod errors;
 mod exchange;
+mod gateway;
 mod helpers;
 mod keys;
 mod nginx;

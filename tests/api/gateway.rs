@@ -1,0 +1,482 @@
+//! The upload gateway: uploads to a registry's upload path on trustpub are
+//! checked and forwarded to the registry behind it, here a recording
+//! stand-in (the end-to-end test with a real pypiserver is in `.ci/e2e`).
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with};
+
+use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+use crate::registry_side::mint;
+
+const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
+
+/// What reached the registry stand-in.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A registry stand-in that records every request and answers `status`.
+struct Upstream {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Upstream {
+    fn start(status: u16) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = received.clone();
+        let server = HttpServer::new(move || {
+            let log = log.clone();
+            App::new()
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .get(name)
+                            .map(|v| v.to_str().unwrap().to_owned())
+                    };
+                    log.lock().unwrap().push(Received {
+                        method: request.method().to_string(),
+                        path: request.uri().to_string(),
+                        authorization: header("authorization"),
+                        content_type: header("content-type"),
+                        body: body.to_vec(),
+                    });
+                    async move {
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                            .content_type("text/plain")
+                            .body(format!("registry says {status}"))
+                    }
+                }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Upstream { port, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// acme (python) with a gateway to `python_upstream`, Basic credentials
+/// with the password in `secrets/password` and a 64 KiB limit; `crates`
+/// (cargo) with a gateway to `cargo_upstream` and a Bearer token in
+/// `secrets/token`.
+fn config(issuer: &str, python_upstream: u16, cargo_upstream: u16, secrets: &str) -> String {
+    format!(
+        r#"{acme}
+[[registries]]
+name = "crates"
+upload_url = "http://127.0.0.1/cargo/"
+audience = "crates-aud"
+ecosystem = "cargo"
+token_prefix = "crates_"
+gateway = {{ upstream = "http://127.0.0.1:{cargo_upstream}/", credential = {{ scheme = "bearer", secret_file = "{secrets}/token" }} }}
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "{issuer}"
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  packages = ["my-crate"]
+"#,
+        acme = acme_registry_with(
+            issuer,
+            &format!(
+                "[registries.gateway]\n\
+                 upstream = \"http://127.0.0.1:{python_upstream}/simple-upload/\"\n\
+                 max_upload_bytes = 65536\n\
+                 credential = {{ scheme = \"basic\", username = \"uploader\", secret_file = \"{secrets}/password\" }}\n"
+            )
+        )
+        .replace(
+            "https://pypi.acme.test/legacy/",
+            "http://127.0.0.1/legacy/"
+        ),
+    )
+}
+
+struct Setup {
+    issuer: TestIssuer,
+    app: TestApp,
+    python: Upstream,
+    cargo: Upstream,
+    secrets: tempfile::TempDir,
+}
+
+async fn prepare_with(python_status: u16) -> Setup {
+    let issuer = TestIssuer::start().await;
+    let python = Upstream::start(python_status);
+    let cargo = Upstream::start(200);
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("token"), "cargo-upstream-token\n").unwrap();
+    std::fs::write(secrets.path().join("password"), UPSTREAM_PASSWORD).unwrap();
+    let app = spawn_app(&config(
+        issuer.url(),
+        python.port,
+        cargo.port,
+        &secrets.path().display().to_string(),
+    ))
+    .await;
+    Setup {
+        issuer,
+        app,
+        python,
+        cargo,
+        secrets,
+    }
+}
+
+async fn prepare() -> Setup {
+    prepare_with(200).await
+}
+
+/// A legacy-API upload body as twine and uv build it: metadata, then the file.
+fn python_upload(name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "trustpubTestBoundary";
+    let mut body = Vec::new();
+    for (field, value) in [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("metadata_version", "2.1"),
+        ("name", name),
+        ("version", "1.0.0"),
+        ("filetype", "bdist_wheel"),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; \
+             filename=\"{name}-1.0.0-py3-none-any.whl\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Setup {
+    async fn upload(&self, credential: Option<&str>, name: &str, file: &[u8]) -> reqwest::Response {
+        let (content_type, body) = python_upload(name, file);
+        let mut request = self
+            .app
+            .request(reqwest::Method::POST, "/legacy/")
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(credential) = credential {
+            request = request.basic_auth("__token__", Some(credential));
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn last_upload_event(&self, registry: &str) -> (String, String, String) {
+        let events = self.app.store.events(registry).await.unwrap();
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "upload")
+            .expect("an upload event");
+        (last.outcome.clone(), last.code.clone(), last.detail.clone())
+    }
+}
+
+#[tokio::test]
+async fn an_upload_in_scope_reaches_the_registry_with_the_registrys_credential() {
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    let file: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let response = setup
+        .upload(Some(&credential), "Widget_Extras", &file)
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "registry says 200");
+
+    let received = setup.python.received();
+    assert_eq!(received.len(), 1);
+    let upload = &received[0];
+    assert_eq!(upload.method, "POST");
+    assert_eq!(upload.path, "/simple-upload/");
+    // The registry's own credential, never the client's.
+    let expected = format!(
+        "Basic {}",
+        STANDARD.encode(format!("uploader:{UPSTREAM_PASSWORD}"))
+    );
+    assert_eq!(upload.authorization.as_deref(), Some(expected.as_str()));
+    // The body arrives byte for byte.
+    let (content_type, body) = python_upload("Widget_Extras", &file);
+    assert_eq!(upload.content_type.as_deref(), Some(content_type.as_str()));
+    assert_eq!(upload.body, body);
+
+    let (outcome, code, detail) = setup.last_upload_event("acme").await;
+    assert_eq!((outcome.as_str(), code.as_str()), ("forwarded", "ok"));
+    assert!(detail.contains("package: Widget_Extras"), "{detail}");
+    assert!(detail.contains("version: 1.0.0"), "{detail}");
+    assert!(detail.contains("upstream status: 200"), "{detail}");
+
+    // A multi-use credential serves another upload.
+    let response = setup.upload(Some(&credential), "widget", b"x").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(setup.python.received().len(), 2);
+}
+
+#[tokio::test]
+async fn what_the_credential_does_not_allow_never_reaches_the_registry() {
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+
+    let response = setup.upload(Some(&credential), "gadget", b"wheel").await;
+    let document = problem(response, 403, "package-not-allowed").await;
+    assert!(document["detail"].as_str().unwrap().contains("gadget"));
+    let (outcome, code, _) = setup.last_upload_event("acme").await;
+    assert_eq!(
+        (outcome.as_str(), code.as_str()),
+        ("refused", "package-not-allowed")
+    );
+
+    problem(
+        setup.upload(None, "widget", b"w").await,
+        401,
+        "missing-credential",
+    )
+    .await;
+    problem(
+        setup.upload(Some("acme_unknown"), "widget", b"w").await,
+        401,
+        "invalid-credential",
+    )
+    .await;
+    // A narrowed credential allows only its names.
+    let narrow = mint(&setup.app, &setup.issuer, json!({ "packages": ["widget"] })).await;
+    problem(
+        setup.upload(Some(&narrow), "widget-extras", b"w").await,
+        403,
+        "package-not-allowed",
+    )
+    .await;
+    // Burned: refused.
+    let response = setup
+        .app
+        .request(reqwest::Method::POST, "/_/trustpub/acme/burn-token")
+        .json(&json!({ "token": credential }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    problem(
+        setup.upload(Some(&credential), "widget", b"w").await,
+        401,
+        "invalid-credential",
+    )
+    .await;
+
+    assert!(
+        setup.python.received().is_empty(),
+        "nothing reached the registry"
+    );
+}
+
+#[tokio::test]
+async fn a_single_use_credential_is_consumed_by_its_upload_even_when_the_registry_refuses() {
+    let setup = prepare_with(409).await;
+    let single = mint(
+        &setup.app,
+        &setup.issuer,
+        json!({ "features": ["single-use-token"] }),
+    )
+    .await;
+    let response = setup.upload(Some(&single), "widget", b"wheel").await;
+    // The registry's answer is relayed as it is.
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.text().await.unwrap(), "registry says 409");
+    let (outcome, _, detail) = setup.last_upload_event("acme").await;
+    assert_eq!(outcome, "forwarded");
+    assert!(detail.contains("upstream status: 409"), "{detail}");
+
+    problem(
+        setup.upload(Some(&single), "widget", b"wheel").await,
+        401,
+        "invalid-credential",
+    )
+    .await;
+    assert_eq!(setup.python.received().len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_uploads_are_refused_before_the_registry() {
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+
+    // Declared larger than the limit.
+    let big = vec![b'x'; 70_000];
+    problem(
+        setup.upload(Some(&credential), "widget", &big).await,
+        413,
+        "upload-too-large",
+    )
+    .await;
+    // The name after the file.
+    let body = "--b\r\nContent-Disposition: form-data; name=\"content\"; filename=\"w.whl\"\r\n\r\n\
+                data\r\n--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nwidget\r\n--b--\r\n";
+    let response = setup
+        .app
+        .request(reqwest::Method::POST, "/legacy/")
+        .basic_auth("__token__", Some(&credential))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "invalid-upload").await;
+    // Not multipart at all.
+    let response = setup
+        .app
+        .request(reqwest::Method::POST, "/legacy/")
+        .basic_auth("__token__", Some(&credential))
+        .json(&json!({ "name": "widget" }))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "invalid-upload").await;
+    assert!(setup.python.received().is_empty());
+
+    // Streamed without a length, past the limit: cut off with 413.
+    let (content_type, body) = python_upload("widget", &vec![b'y'; 200_000]);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let response = setup
+        .app
+        .request(reqwest::Method::POST, "/legacy/")
+        .basic_auth("__token__", Some(&credential))
+        .header("content-type", content_type)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413, "upload-too-large").await;
+
+    // Other methods and paths are not uploads.
+    let response = setup.app.get("/legacy/").send().await.unwrap();
+    problem(response, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_502() {
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    // A registry whose upstream port has nothing listening.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = crate::helpers::spawn_app_on(
+        setup.app.db.clone(),
+        &config(
+            setup.issuer.url(),
+            closed,
+            closed,
+            &setup.secrets.path().display().to_string(),
+        ),
+    )
+    .await;
+    let (content_type, body) = python_upload("widget", b"wheel");
+    let response = app
+        .request(reqwest::Method::POST, "/legacy/")
+        .basic_auth("__token__", Some(&credential))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let document = problem(response, 502, "upstream-unavailable").await;
+    assert!(!document["detail"].as_str().unwrap().contains("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn cargo_publishes_are_read_and_forwarded_with_a_bearer_token() {
+    let setup = prepare().await;
+    let claims = GithubClaims::new(setup.issuer.url(), "crates-aud", trustpub::store::now());
+    let minted = json_ok(
+        setup
+            .app
+            .request(reqwest::Method::POST, "/_/trustpub/crates/mint-token")
+            .json(&json!({ "token": setup.issuer.sign(&claims.build()) }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let credential = minted["token"].as_str().unwrap();
+    let publish = |name: &str| {
+        let metadata = json!({ "name": name, "vers": "0.1.0", "deps": [] }).to_string();
+        let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+        body.extend_from_slice(metadata.as_bytes());
+        body.extend_from_slice(&4u32.to_le_bytes());
+        body.extend_from_slice(b"tgz!");
+        body
+    };
+    // cargo sends the token bare in Authorization.
+    let send = |name: &str| {
+        setup
+            .app
+            .request(reqwest::Method::PUT, "/cargo/api/v1/crates/new")
+            .header("authorization", credential)
+            .body(publish(name))
+            .send()
+    };
+    let response = send("My_Crate").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let received = setup.cargo.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, "PUT");
+    assert_eq!(received[0].path, "/api/v1/crates/new");
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some("Bearer cargo-upstream-token")
+    );
+    assert_eq!(received[0].body, publish("My_Crate"));
+
+    problem(
+        send("other-crate").await.unwrap(),
+        403,
+        "package-not-allowed",
+    )
+    .await;
+    assert_eq!(setup.cargo.received().len(), 1);
+    let event: Value = json!(setup.last_upload_event("crates").await.1);
+    assert_eq!(event, "package-not-allowed");
+}
