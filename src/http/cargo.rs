@@ -14,7 +14,7 @@ use crate::registry::{Registry, discovery_path};
 use crate::store::now;
 
 /// The tokens resource, under any path prefix (a registry URL may have a
-/// path). Bodies are read as JSON even without a `Content-Type`.
+/// path). Bodies are read as JSON whatever their `Content-Type`.
 pub fn resource(json: web::JsonConfig) -> actix_web::Resource {
     endpoint(
         "/{prefix:.*}api/v1/trusted_publishing/tokens",

@@ -14,8 +14,8 @@ use crate::problem::{Error, Result};
 use crate::registry::Registry;
 use crate::store::now;
 
-/// The routes, under `/_/oidc`. Mint bodies are read as JSON even without a
-/// `Content-Type`: uv sends none.
+/// The routes, under `/_/oidc`. Mint bodies are read as JSON whatever their
+/// `Content-Type`, as PyPI reads them: uv sends none.
 pub fn scope(json: web::JsonConfig) -> actix_web::Scope {
     web::scope("/_/oidc")
         .app_data(json.content_type_required(false))

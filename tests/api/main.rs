@@ -3,6 +3,7 @@
 
 mod audience;
 mod cli;
+mod clients;
 mod compose;
 mod config;
 mod discovery;
