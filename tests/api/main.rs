@@ -12,4 +12,5 @@ mod exchange;
 mod helpers;
 mod keys;
 mod ops;
+mod real_clients;
 mod store;
