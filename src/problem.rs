@@ -83,6 +83,19 @@ pub enum Error {
     #[error("the trusted publishers do not allow these packages: {}", .0.join(", "))]
     PackageNotAllowed(Vec<String>),
 
+    // Upload credentials presented to the registry side.
+    #[error(
+        "no upload credential: send `Authorization: Bearer <credential>`, or Basic \
+         authentication with the user `__token__` and the credential as password"
+    )]
+    MissingCredential,
+    #[error("the upload credential is not valid (unknown, expired, revoked or already used)")]
+    InvalidCredential,
+    #[error("introspection is not authorized: {0}")]
+    IntrospectionUnauthorized(&'static str),
+    #[error("no registry is configured for this request: {0}")]
+    NoRegistryForRequest(String),
+
     // Feature negotiation.
     #[error("unknown feature {0:?}; known: multi-use-token, single-use-token")]
     UnknownFeature(String),
@@ -209,6 +222,22 @@ impl Error {
             Error::PackageNotAllowed(_) => {
                 (S::FORBIDDEN, "package-not-allowed", "Packages not allowed")
             }
+            Error::MissingCredential => {
+                (S::UNAUTHORIZED, "missing-credential", "Credential required")
+            }
+            Error::InvalidCredential => {
+                (S::UNAUTHORIZED, "invalid-credential", "Invalid credential")
+            }
+            Error::IntrospectionUnauthorized(_) => (
+                S::UNAUTHORIZED,
+                "introspection-unauthorized",
+                "Introspection not authorized",
+            ),
+            Error::NoRegistryForRequest(_) => (
+                S::FORBIDDEN,
+                "no-registry-for-request",
+                "No registry for this request",
+            ),
             Error::UnknownFeature(_) => (S::BAD_REQUEST, "unknown-feature", "Unknown feature"),
             Error::ConflictingFeatures => (
                 S::BAD_REQUEST,
@@ -296,12 +325,22 @@ impl ResponseError for Error {
             }],
         });
         let mut response = document.error_response();
-        if let Error::MethodNotAllowed { allowed, .. } = self
-            && let Ok(value) = actix_web::http::header::HeaderValue::from_str(allowed)
-        {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::ALLOW, value);
+        use actix_web::http::header::{ALLOW, HeaderValue, WWW_AUTHENTICATE};
+        match self {
+            Error::MethodNotAllowed { allowed, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allowed) {
+                    response.headers_mut().insert(ALLOW, value);
+                }
+            }
+            Error::MissingCredential
+            | Error::InvalidCredential
+            | Error::IntrospectionUnauthorized(_) => {
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"trustpub\""),
+                );
+            }
+            _ => {}
         }
         response
     }

@@ -34,6 +34,113 @@ pub struct Registry {
     pub issuers: Vec<Issuer>,
     #[serde(default)]
     pub publishers: Vec<Publisher>,
+    /// The SHA-256 of the bearer secret that introspection requires; without
+    /// it, introspection is off for this registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspect_secret_sha256: Option<SecretDigest>,
+    #[serde(default)]
+    pub forward_auth: ForwardAuth,
+}
+
+/// The hex SHA-256 of a secret, so that the configuration holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    pub fn parse(value: String) -> Result<Self, String> {
+        hex::decode(value.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Self)
+            .ok_or_else(|| {
+                "must be the SHA-256 of the secret as 64 hex digits \
+                 (e.g. `printf %s \"$SECRET\" | sha256sum`)"
+                    .to_owned()
+            })
+    }
+
+    /// Whether `secret` hashes to this digest, compared in constant time.
+    pub fn matches(&self, secret: &str) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let digest = sha2::Sha256::digest(secret.as_bytes());
+        bool::from(digest.as_slice().ct_eq(&self.0))
+    }
+}
+
+impl From<SecretDigest> for String {
+    fn from(value: SecretDigest) -> String {
+        hex::encode(value.0)
+    }
+}
+
+/// How forward-auth reads a request to this registry (`[registries.forward_auth]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAuth {
+    /// Where the package name sits in an upload's path, e.g.
+    /// `/packages/{package}/`; used when the proxy sends no package header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_path: Option<PackagePath>,
+}
+
+/// A path template with one `{package}` segment. It matches a path that
+/// starts with it; the segment in its place is the package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PackagePath {
+    before: String,
+    after: String,
+}
+
+impl PackagePath {
+    const PLACEHOLDER: &str = "{package}";
+
+    pub fn parse(value: String) -> Result<Self, String> {
+        let fail = || {
+            format!(
+                "{value:?} must be a path starting with '/' holding {{package}} once, \
+                 as a whole segment (e.g. \"/packages/{{package}}/\")"
+            )
+        };
+        let (before, after) = value.split_once(Self::PLACEHOLDER).ok_or_else(fail)?;
+        if !before.starts_with('/')
+            || !before.ends_with('/')
+            || after.contains(Self::PLACEHOLDER)
+            || !(after.is_empty() || after.starts_with('/'))
+        {
+            return Err(fail());
+        }
+        Ok(Self {
+            before: before.to_owned(),
+            after: after.to_owned(),
+        })
+    }
+
+    /// The package named by `path` (percent-decoded), when the path fits.
+    pub fn package_in(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix(&self.before)?;
+        let (segment, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let fits = !segment.is_empty()
+            && (tail.starts_with(&self.after) || (self.after == "/" && tail.is_empty()));
+        fits.then(|| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    }
+}
+
+impl From<PackagePath> for String {
+    fn from(value: PackagePath) -> String {
+        format!(
+            "{}{}{}",
+            value.before,
+            PackagePath::PLACEHOLDER,
+            value.after
+        )
+    }
 }
 
 impl Registry {
@@ -372,7 +479,8 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
     }
 }
 
-macro_rules! string_conversions {
+/// `TryFrom<String>` through each type's `parse`, for serde's `try_from`.
+macro_rules! parsed_from_string {
     ($($ty:ident),*) => {$(
         impl TryFrom<String> for $ty {
             type Error = String;
@@ -380,6 +488,13 @@ macro_rules! string_conversions {
                 Self::parse(value)
             }
         }
+    )*};
+}
+parsed_from_string!(SecretDigest, PackagePath);
+
+macro_rules! string_conversions {
+    ($($ty:ident),*) => {$(
+        parsed_from_string!($ty);
         impl From<$ty> for String {
             fn from(value: $ty) -> String {
                 value.as_str().to_owned()
@@ -437,6 +552,53 @@ mod tests {
         assert_eq!(TokenLifetime::parse(21_600).unwrap().seconds(), 21_600);
         assert!(TokenLifetime::parse(21_601).is_err());
         assert!(TokenLifetime::parse(-1).is_err());
+    }
+
+    #[test]
+    fn secret_digests_are_64_hex_digits_compared_to_hashed_secrets() {
+        // SHA-256 of "s3cret".
+        let digest = SecretDigest::parse(
+            "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0".into(),
+        )
+        .unwrap();
+        assert!(digest.matches("s3cret"));
+        assert!(!digest.matches("s3cret "));
+        assert!(!digest.matches(""));
+        assert!(SecretDigest::parse("abc".into()).is_err());
+        assert!(SecretDigest::parse("zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn package_paths_take_one_whole_segment() {
+        let template = PackagePath::parse("/packages/{package}/".into()).unwrap();
+        assert_eq!(
+            template
+                .package_in("/packages/widget/1.0/widget.tar.gz")
+                .as_deref(),
+            Some("widget")
+        );
+        assert_eq!(
+            template.package_in("/packages/wid%67et").as_deref(),
+            Some("widget")
+        );
+        assert_eq!(template.package_in("/packages/").as_deref(), None);
+        assert_eq!(template.package_in("/other/widget/").as_deref(), None);
+        let middle = PackagePath::parse("/api/{package}/upload".into()).unwrap();
+        assert_eq!(
+            middle.package_in("/api/widget/upload").as_deref(),
+            Some("widget")
+        );
+        assert_eq!(middle.package_in("/api/widget/download").as_deref(), None);
+        assert_eq!(String::from(middle), "/api/{package}/upload");
+        for bad in [
+            "packages/{package}",
+            "/p{package}/",
+            "/{package}x",
+            "/a/",
+            "/{package}/{package}",
+        ] {
+            assert!(PackagePath::parse(bad.into()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

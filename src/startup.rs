@@ -43,6 +43,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
+            max_body_bytes: settings.server.max_body_bytes,
         });
         let max_body_bytes = settings.server.max_body_bytes;
         let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
@@ -132,18 +133,31 @@ fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
     })
 }
 
-/// How often used `jti`s past their expiry are forgotten.
+/// How often used `jti`s and credentials past their expiry are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Forgets used `jti`s once their tokens can no longer be accepted anyway.
+/// Deletes used `jti`s once their tokens can no longer be accepted anyway,
+/// and credentials once they have expired.
 async fn purge_periodically(store: Store) {
-    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    // The first purge comes one interval after start: what it deletes is
+    // no longer valid anyway, so there is no hurry.
+    let mut interval =
+        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
     loop {
         interval.tick().await;
-        match store.purge_used_jtis(now()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "forgot expired jtis"),
-            Err(error) => tracing::warn!(%error, "purging expired jtis failed"),
+        let now = now();
+        let purged = (
+            store.purge_used_jtis(now).await,
+            store.purge_expired_upload_tokens(now).await,
+        );
+        match purged {
+            (Ok(0), Ok(0)) => {}
+            (Ok(jtis), Ok(credentials)) => {
+                tracing::info!(jtis, credentials, "deleted expired jtis and credentials")
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "purging expired jtis and credentials failed")
+            }
         }
     }
 }

@@ -1,15 +1,22 @@
-//! PEP 807 token minting: `POST /_/trustpub/{registry}/mint-token`.
+//! PEP 807 token minting, `POST /_/trustpub/{registry}/mint-token`, and its
+//! counterpart, `POST /_/trustpub/{registry}/burn-token`.
 
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 
 use super::{AppState, endpoint, load_registry};
 use crate::exchange::{self, MintRequest};
 use crate::problem::Result;
 use crate::registry::RegistryName;
 use crate::store::now;
+use crate::tokens;
 
 pub fn resource() -> actix_web::Resource {
     endpoint("/{registry}/mint-token", "POST").route(web::post().to(mint))
+}
+
+pub fn burn_resource() -> actix_web::Resource {
+    endpoint("/{registry}/burn-token", "POST").route(web::post().to(burn))
 }
 
 #[tracing::instrument(skip_all, fields(registry = %name))]
@@ -21,4 +28,29 @@ async fn mint(
     let registry = load_registry(&state, &name).await?;
     let minted = exchange::mint(&state.store, &state.keys, &registry, &request, now()).await?;
     Ok(HttpResponse::Ok().json(minted))
+}
+
+/// A burn request: the upload credential to revoke. Its `Debug` leaves the
+/// credential out.
+#[derive(Deserialize)]
+struct BurnRequest {
+    token: String,
+}
+
+impl std::fmt::Debug for BurnRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BurnRequest { token: [redacted] }")
+    }
+}
+
+/// 202 whether or not the credential existed: the answer is no oracle.
+#[tracing::instrument(skip_all, fields(registry = %name))]
+async fn burn(
+    name: web::Path<RegistryName>,
+    request: web::Json<BurnRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let registry = load_registry(&state, &name).await?;
+    tokens::revoke(&state.store, &registry, &request.token, now()).await?;
+    Ok(HttpResponse::Accepted().finish())
 }

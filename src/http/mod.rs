@@ -6,6 +6,8 @@ mod audience;
 mod cargo;
 mod discovery;
 mod exchange;
+mod forward_auth;
+mod introspect;
 mod negotiation;
 mod ops;
 mod pypi;
@@ -25,6 +27,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub keys: KeyStore,
+    /// `server.max_body_bytes`, for handlers that read their body themselves.
+    pub max_body_bytes: usize,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -41,11 +45,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(ops::healthz())
         .service(ops::readyz())
         .service(discovery::resource().wrap(from_fn(negotiation::negotiate)))
+        // Before the negotiated scope: a proxy forwards the checked request's
+        // own `Accept`, which says nothing about this answer.
+        .service(forward_auth::resource())
         .service(
             web::scope("/_/trustpub")
                 .wrap(from_fn(negotiation::negotiate))
                 .service(audience::resource())
-                .service(exchange::resource()),
+                .service(exchange::resource())
+                .service(exchange::burn_resource())
+                .service(introspect::resource()),
         )
         .service(
             pypi::scope(extractor_configs(max_body_bytes)).wrap(from_fn(negotiation::negotiate)),
@@ -99,6 +108,24 @@ fn request_authority(request: &HttpRequest) -> String {
         Some(bare) => bare.to_owned(),
         None => host,
     }
+}
+
+/// A request header as text, when present and readable.
+fn header_str<'r>(http: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    http.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The value after `scheme` in an `Authorization`-style header, the scheme
+/// compared ignoring case.
+fn scheme_value<'r>(
+    http: &'r HttpRequest,
+    header: actix_web::http::header::HeaderName,
+    scheme: &str,
+) -> Option<&'r str> {
+    let value = header_str(http, header.as_str())?.trim();
+    let (given, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    (given.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
 }
 
 /// A resource whose unmatched methods are answered with 405 and `Allow`.

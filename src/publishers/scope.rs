@@ -47,6 +47,23 @@ fn allows(normalized_pattern: &str, normalized_name: &str) -> bool {
     }
 }
 
+/// Whether `name` is a package name: the characters a pattern may hold,
+/// and no `*`.
+fn is_package_name(name: &str) -> bool {
+    PackagePattern::parse(name.to_owned()).is_ok() && !name.contains('*')
+}
+
+/// Whether a granted scope (normalised names and patterns, as stored with a
+/// credential) covers the package `name`. Something that is not a package
+/// name is covered by nothing.
+pub fn covers(ecosystem: Ecosystem, scope: &[String], name: &str) -> bool {
+    if !is_package_name(name) {
+        return false;
+    }
+    let name = normalize(ecosystem, name);
+    scope.iter().any(|p| allows(p, &name))
+}
+
 /// The scope of a credential. Without a request it is everything `allowed`
 /// (patterns included); with one it is exactly the requested names, each of
 /// which must be allowed — a pattern is never granted when names were asked.
@@ -71,8 +88,7 @@ pub fn grant(
     }
     let mut names = Vec::with_capacity(requested.len());
     for name in requested {
-        let valid = PackagePattern::parse(name.clone()).is_ok() && !name.contains('*');
-        if !valid {
+        if !is_package_name(name) {
             return Err(Error::InvalidPayload(format!(
                 "{name:?} in `packages` is not a package name"
             )));
@@ -150,6 +166,18 @@ mod tests {
             grant(Ecosystem::Python, &refs, Some(&requested)),
             Err(Error::InvalidPayload(_))
         ));
+    }
+
+    #[test]
+    fn a_scope_covers_its_names_and_pattern_matches_only() {
+        let scope = vec!["widget".to_owned(), "widget-*".to_owned()];
+        assert!(covers(Ecosystem::Python, &scope, "Widget"));
+        assert!(covers(Ecosystem::Python, &scope, "widget_extra"));
+        assert!(!covers(Ecosystem::Python, &scope, "widgetx"));
+        assert!(!covers(Ecosystem::Python, &scope, "gadget"));
+        assert!(!covers(Ecosystem::Python, &scope, "widget-*"));
+        assert!(!covers(Ecosystem::Python, &scope, ""));
+        assert!(!covers(Ecosystem::Python, &scope, "widget/../x"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::problem::{Error, Result};
 
 pub use events::{Event, NewEvent};
 pub use registries::SyncReport;
-pub use tokens::{NewUploadToken, UsedJti};
+pub use tokens::{NewUploadToken, StoredUploadToken, UsedJti};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -166,6 +166,16 @@ fn prepare_sqlite(rest: &str) -> Result<String> {
 
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises to JSON")
+}
+
+/// A JSON column read back; one that no longer parses was edited by hand or
+/// written by a newer version.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))
+}
+
+pub(crate) fn corrupt(reason: String) -> Error {
+    Error::Store(sqlx::Error::Decode(reason.into()))
 }
 
 /// The current time as Unix seconds.

@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, now, to_json};
-use crate::problem::{Error, Result};
+use super::{Store, corrupt, from_json, now, to_json};
+use crate::problem::Result;
 use crate::publishers::Publisher;
 use crate::registry::{
     Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, Registry, RegistryName,
-    TokenLifetime, TokenPrefix, UploadUrl,
+    SecretDigest, TokenLifetime, TokenPrefix, UploadUrl,
 };
 
 /// A `SELECT` of a registry's columns, followed by `$tail`.
@@ -18,7 +18,8 @@ macro_rules! select_registries {
     ($tail:literal) => {
         concat!(
             "SELECT name, upload_url, upload_authority, audience, ecosystem, token_lifetime, \
-             token_prefix, features, default_features, pypi_paths FROM registries ",
+             token_prefix, features, default_features, introspect_secret_sha256, forward_auth, \
+             pypi_paths FROM registries ",
             $tail
         )
     };
@@ -63,14 +64,16 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
                  ecosystem, token_lifetime, token_prefix, features, default_features, source, \
-                 created_at, updated_at, pypi_paths) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+                 created_at, updated_at, introspect_secret_sha256, forward_auth, pypi_paths) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
                  ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
                  upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
                  audience = excluded.audience, ecosystem = excluded.ecosystem, \
                  token_lifetime = excluded.token_lifetime, token_prefix = excluded.token_prefix, \
                  features = excluded.features, default_features = excluded.default_features, \
                  source = excluded.source, updated_at = excluded.updated_at, \
+                 introspect_secret_sha256 = excluded.introspect_secret_sha256, \
+                 forward_auth = excluded.forward_auth, \
                  pypi_paths = excluded.pypi_paths",
             )
             .bind(name)
@@ -85,6 +88,13 @@ impl Store {
             .bind(to_json(&registry.default_features))
             .bind(FROM_CONFIG)
             .bind(now)
+            .bind(
+                registry
+                    .introspect_secret_sha256
+                    .clone()
+                    .map(String::from),
+            )
+            .bind(to_json(&registry.forward_auth))
             .bind(i64::from(registry.pypi_paths))
             .execute(&mut *tx)
             .await?;
@@ -216,6 +226,28 @@ impl Store {
         }
     }
 
+    /// The registries whose upload URL is on this (lower-case) host, whatever
+    /// its port.
+    pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
+        let rows = sqlx::query(select_registries!(
+            "WHERE upload_authority = $1 OR upload_authority LIKE $2 ESCAPE '\\' ORDER BY name"
+        ))
+        .bind(host)
+        .bind(format!(
+            "{}:%",
+            host.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            found.push(self.complete(row).await?);
+        }
+        Ok(found)
+    }
+
     /// Builds a registry from its row and loads its issuers and publishers.
     async fn complete(&self, row: AnyRow) -> Result<Registry> {
         let name: String = row.try_get("name")?;
@@ -259,16 +291,12 @@ impl Store {
             )?,
             issuers,
             publishers,
+            introspect_secret_sha256: row
+                .try_get::<Option<String>, _>("introspect_secret_sha256")?
+                .map(SecretDigest::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            forward_auth: from_json(&row.try_get::<String, _>("forward_auth")?)?,
         })
     }
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))
-}
-
-/// A stored value that no longer parses: the store was edited by hand or
-/// written by a newer version.
-fn corrupt(reason: String) -> Error {
-    Error::Store(sqlx::Error::Decode(reason.into()))
 }

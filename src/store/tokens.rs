@@ -23,6 +23,21 @@ pub struct NewUploadToken<'a> {
     pub claims: &'a crate::publishers::Audit,
 }
 
+/// A credential as stored: what it may do and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUploadToken {
+    /// Keys of the publishers that matched when it was minted.
+    pub publishers: Vec<String>,
+    /// Normalised names and trailing-`*` patterns.
+    pub packages: Vec<String>,
+    pub single_use: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub claims: crate::publishers::Audit,
+}
+
 /// The identity token a credential is minted for.
 #[derive(Debug)]
 pub struct UsedJti<'a> {
@@ -193,6 +208,77 @@ impl Store {
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
     pub async fn purge_used_jtis(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The stored credential with this hash, if the registry has one.
+    pub async fn upload_token(
+        &self,
+        registry: &str,
+        hash: &str,
+    ) -> Result<Option<StoredUploadToken>> {
+        let row = sqlx::query(
+            "SELECT publishers, packages, single_use, created_at, expires_at, used_at, \
+             revoked_at, claims FROM upload_tokens WHERE registry = $1 AND hash = $2",
+        )
+        .bind(registry)
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(StoredUploadToken {
+                publishers: super::from_json(&row.try_get::<String, _>("publishers")?)?,
+                packages: super::from_json(&row.try_get::<String, _>("packages")?)?,
+                single_use: row.try_get::<i64, _>("single_use")? != 0,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                used_at: row.try_get("used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+                claims: super::from_json(&row.try_get::<String, _>("claims")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a single-use credential used, if it still can be: not used,
+    /// not revoked, not expired at `now`. One conditional update, so of
+    /// concurrent consumers (on any instance sharing the store) exactly one
+    /// gets `true`.
+    pub async fn consume_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE upload_tokens SET used_at = $3 WHERE registry = $1 AND hash = $2 \
+             AND single_use = 1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(registry)
+        .bind(hash)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes a credential; `false` when the registry has no such
+    /// credential or it was already revoked.
+    pub async fn revoke_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE upload_tokens SET revoked_at = $3 WHERE registry = $1 AND hash = $2 \
+             AND revoked_at IS NULL",
+        )
+        .bind(registry)
+        .bind(hash)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes the credentials that expired before `now`; a credential
+    /// still live at `now` is never touched.
+    pub async fn purge_expired_upload_tokens(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM upload_tokens WHERE expires_at < $1")
             .bind(now)
             .execute(self.writer())
             .await?;

@@ -401,6 +401,11 @@ pub const ACME_AUDIENCE: &str = "acme-pypi";
 /// publisher matching [`GithubClaims`]' defaults, allowed `widget` and
 /// `widget-*`. More `[[registries.publishers]]` appended to it belong to acme.
 pub fn acme_registry(issuer: &str) -> String {
+    acme_registry_with(issuer, "")
+}
+
+/// [`acme_registry`] with `keys` (TOML lines) added to acme's own table.
+pub fn acme_registry_with(issuer: &str, keys: &str) -> String {
     format!(
         r#"
 [[registries]]
@@ -411,6 +416,7 @@ token_lifetime = 900
 token_prefix = "acme_"
 features = ["multi-use-token", "single-use-token"]
 default_features = ["multi-use-token"]
+{keys}
 
   [[registries.issuers]]
   url = "{issuer}"

@@ -3,6 +3,10 @@
 //! find them, the checksum lets them reject look-alikes offline. Only the
 //! SHA-256 of a credential is stored.
 
+mod checks;
+
+pub use checks::{Active, CheckRequest, Inactive, check, revoke};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};

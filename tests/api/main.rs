@@ -13,4 +13,5 @@ mod helpers;
 mod keys;
 mod ops;
 mod real_clients;
+mod registry_side;
 mod store;

@@ -1,0 +1,190 @@
+//! Forward-auth for reverse proxies in front of a registry that knows
+//! nothing of trustpub: `/_/trustpub/auth`, for nginx `auth_request`,
+//! Traefik ForwardAuth, Caddy `forward_auth` and Envoy ext_authz.
+//!
+//! The proxy passes the client's `Authorization`, and says which request it
+//! is checking with forwarded headers. 200 lets the request through; 401 and
+//! 403 refuse it. Every method is served: nginx sends its subrequest with
+//! the method of the request it checks.
+
+use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{AppState, header_str, load_registry, scheme_value};
+use crate::problem::{Error, Result};
+use crate::registry::{Registry, RegistryName, discovery_path};
+use crate::store::now;
+use crate::tokens::{self, CheckRequest, Inactive};
+
+/// The user name Python upload clients send with a token as password.
+const TOKEN_USER: &str = "__token__";
+
+pub fn resource() -> actix_web::Resource {
+    web::resource("/_/trustpub/auth").route(web::route().to(forward_auth))
+}
+
+#[tracing::instrument(skip_all)]
+async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let registry = forwarded_registry(&http, &state).await?;
+    let credential = credential(&http)?;
+    let path = forwarded_path(&http);
+    let package = header_str(&http, "x-trustpub-package")
+        .map(str::to_owned)
+        .or_else(|| {
+            let template = registry.forward_auth.package_path.as_ref()?;
+            template.package_in(path?)
+        });
+    let method = header_str(&http, "x-forwarded-method")
+        .or_else(|| header_str(&http, "x-original-method"))
+        .map(|m| m.to_ascii_uppercase())
+        .unwrap_or_else(|| http.method().as_str().to_owned());
+    let is_upload = [Method::POST, Method::PUT, Method::PATCH]
+        .iter()
+        .any(|m| m.as_str() == method);
+    let outcome = tokens::check(
+        &state.store,
+        &registry,
+        &credential,
+        CheckRequest {
+            package: package.as_deref(),
+            consume: is_upload,
+            via: "forward-auth",
+        },
+        now(),
+    )
+    .await?;
+    let active = match outcome {
+        Ok(active) => active,
+        Err(Inactive::OutOfScope) => {
+            return Err(Error::PackageNotAllowed(vec![package.unwrap_or_default()]));
+        }
+        Err(_) => return Err(Error::InvalidCredential),
+    };
+    let mut response = HttpResponse::Ok();
+    let headers = [
+        ("x-trustpub-registry", Some(active.registry)),
+        ("x-trustpub-packages", Some(active.packages.join(","))),
+        ("x-trustpub-expires", Some(active.expires.to_string())),
+        ("x-trustpub-single-use", Some(active.single_use.to_string())),
+        ("x-trustpub-repository", active.publisher.repository),
+        ("x-trustpub-workflow", active.publisher.workflow),
+        ("x-trustpub-package", package),
+    ];
+    for (name, value) in headers {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.insert_header((HeaderName::from_static(name), value));
+        }
+    }
+    Ok(response.finish())
+}
+
+/// The registry the checked request is for: the proxy's `X-Trustpub-Registry`,
+/// or else the registry whose upload URL has the forwarded host (`X-Forwarded-Host`,
+/// else `Host`; ports ignored) and the longest path prefix of the forwarded path.
+async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Registry> {
+    if let Some(name) = header_str(http, "x-trustpub-registry") {
+        let name = RegistryName::parse(name.to_owned()).map_err(Error::NoRegistryForRequest)?;
+        return load_registry(state, &name)
+            .await
+            .map_err(|error| match error {
+                Error::UnknownRegistry(name) => Error::NoRegistryForRequest(format!(
+                    "X-Trustpub-Registry names no registry: {name:?}"
+                )),
+                other => other,
+            });
+    }
+    let host = header_str(http, "x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .or_else(|| header_str(http, HOST.as_str()))
+        .map(|h| without_port(h.trim()).to_ascii_lowercase())
+        .ok_or_else(|| Error::NoRegistryForRequest("no forwarded host".into()))?;
+    let candidates = state.store.registries_by_host(&host).await?;
+    let path = forwarded_path(http).map(discovery_path);
+    let mut fitting: Vec<(usize, Registry)> = candidates
+        .into_iter()
+        .filter_map(|registry| {
+            let prefix = registry.upload_url.discovery_path();
+            match &path {
+                Some(path) => {
+                    let fits = path == &prefix
+                        || path
+                            .strip_prefix(&prefix)
+                            .is_some_and(|r| r.starts_with('/'));
+                    fits.then_some((prefix.len(), registry))
+                }
+                None => Some((prefix.len(), registry)),
+            }
+        })
+        .collect();
+    fitting.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+    let unique = match fitting.as_slice() {
+        [_] => true,
+        [(longest, _), (next, _), ..] => path.is_some() && longest > next,
+        [] => {
+            return Err(Error::NoRegistryForRequest(format!(
+                "no registry's upload URL is on the host {host:?} with this path"
+            )));
+        }
+    };
+    if !unique {
+        return Err(Error::NoRegistryForRequest(format!(
+            "several registries are on the host {host:?}; forward the request's path \
+             (X-Forwarded-Uri or X-Original-URI) or set X-Trustpub-Registry"
+        )));
+    }
+    Ok(fitting.swap_remove(0).1)
+}
+
+/// The host of a `host[:port]`: proxies forward the port they listen on,
+/// which need not be the upload URL's.
+fn without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// The path of the checked request, without its query.
+fn forwarded_path(http: &HttpRequest) -> Option<&str> {
+    header_str(http, "x-forwarded-uri")
+        .or_else(|| header_str(http, "x-original-uri"))
+        .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
+}
+
+/// The credential from `Authorization`: Bearer, or Basic with the user
+/// `__token__` as Python upload clients send it.
+fn credential(http: &HttpRequest) -> Result<String> {
+    if let Some(token) = scheme_value(http, AUTHORIZATION, "bearer") {
+        return Ok(token.to_owned());
+    }
+    let basic = scheme_value(http, AUTHORIZATION, "basic").ok_or(Error::MissingCredential)?;
+    let decoded = STANDARD
+        .decode(basic)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(Error::MissingCredential)?;
+    match decoded.split_once(':') {
+        Some((TOKEN_USER, password)) if !password.is_empty() => Ok(password.to_owned()),
+        _ => Err(Error::MissingCredential),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_port;
+
+    #[test]
+    fn ports_are_dropped_from_forwarded_hosts() {
+        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
+        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
+        assert_eq!(without_port("[::1]:8080"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
+    }
+}

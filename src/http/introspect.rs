@@ -1,0 +1,111 @@
+//! Introspection for registries, in the shape of RFC 7662:
+//! `POST /_/trustpub/{registry}/introspect`.
+
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, endpoint, load_registry, scheme_value};
+use crate::problem::{Error, Result};
+use crate::registry::RegistryName;
+use crate::store::now;
+use crate::tokens::{self, CheckRequest};
+
+pub fn resource() -> actix_web::Resource {
+    endpoint("/{registry}/introspect", "POST").route(web::post().to(introspect))
+}
+
+/// What a registry asks. Its `Debug` leaves the credential out.
+#[derive(Deserialize)]
+struct IntrospectRequest {
+    token: String,
+    #[serde(default)]
+    package: Option<String>,
+    #[serde(default)]
+    consume: bool,
+}
+
+impl std::fmt::Debug for IntrospectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectRequest")
+            .field("token", &"[redacted]")
+            .field("package", &self.package)
+            .field("consume", &self.consume)
+            .finish()
+    }
+}
+
+#[tracing::instrument(skip_all, fields(registry = %name))]
+async fn introspect(
+    name: web::Path<RegistryName>,
+    http: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let registry = load_registry(&state, &name).await?;
+    let digest =
+        registry
+            .introspect_secret_sha256
+            .as_ref()
+            .ok_or(Error::IntrospectionUnauthorized(
+                "introspection is not enabled for this registry",
+            ))?;
+    let secret = scheme_value(&http, AUTHORIZATION, "bearer").ok_or(
+        Error::IntrospectionUnauthorized("send the registry's secret as `Authorization: Bearer`"),
+    )?;
+    if !digest.matches(secret) {
+        return Err(Error::IntrospectionUnauthorized(
+            "the bearer secret is wrong",
+        ));
+    }
+
+    let limit = state.max_body_bytes;
+    let body = body
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| Error::PayloadTooLarge { limit })?
+        .map_err(|e| Error::InvalidPayload(e.to_string()))?;
+    let request = parse(&http, &body)?;
+    let outcome = tokens::check(
+        &state.store,
+        &registry,
+        &request.token,
+        CheckRequest {
+            package: request.package.as_deref(),
+            consume: request.consume,
+            via: "introspect",
+        },
+        now(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(match outcome {
+        Ok(active) => json!({
+            "active": true,
+            "registry": active.registry,
+            "packages": active.packages,
+            "expires": active.expires,
+            "single_use": active.single_use,
+            "publisher": active.publisher,
+        }),
+        Err(_) => json!({ "active": false }),
+    }))
+}
+
+/// The body as JSON, or form-encoded as RFC 7662 sends it.
+fn parse(http: &HttpRequest, body: &[u8]) -> Result<IntrospectRequest> {
+    let media = http
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media == "application/x-www-form-urlencoded" {
+        serde_urlencoded::from_bytes(body).map_err(|e| Error::InvalidPayload(e.to_string()))
+    } else if media.ends_with("/json") || media.ends_with("+json") {
+        serde_json::from_slice(body).map_err(|e| Error::InvalidPayload(e.to_string()))
+    } else {
+        Err(Error::UnsupportedMediaType)
+    }
+}

@@ -1,0 +1,158 @@
+//! The registry side of a credential's life: checks (introspection and
+//! forward-auth), consumption of single-use credentials, and revocation.
+//! Every check and revocation is recorded as an event.
+
+use serde::Serialize;
+
+use crate::problem::Result;
+use crate::publishers::{Audit, scope};
+use crate::registry::Registry;
+use crate::store::{NewEvent, Store};
+
+/// What a registry or its proxy asks about a presented credential.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRequest<'a> {
+    /// The package about to be published, when known.
+    pub package: Option<&'a str>,
+    /// Whether this check is an upload that consumes a single-use credential.
+    pub consume: bool,
+    /// Who asks, for the event log: `introspect` or `forward-auth`.
+    pub via: &'static str,
+}
+
+/// A credential that is valid for the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Active {
+    pub registry: String,
+    pub packages: Vec<String>,
+    pub expires: i64,
+    pub single_use: bool,
+    /// The claims of the CI job it was minted for.
+    pub publisher: Audit,
+}
+
+/// Why a presented credential is not valid for a request. Told to the event
+/// log, never to the client (no oracle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// Not a credential of this registry (unknown, or another registry's).
+    Unknown,
+    Expired,
+    Revoked,
+    /// A single-use credential already consumed (also: lost the race).
+    Consumed,
+    /// Valid, but not for the package asked about.
+    OutOfScope,
+}
+
+impl Inactive {
+    pub fn code(self) -> &'static str {
+        match self {
+            Inactive::Unknown => "unknown-credential",
+            Inactive::Expired => "credential-expired",
+            Inactive::Revoked => "credential-revoked",
+            Inactive::Consumed => "credential-consumed",
+            Inactive::OutOfScope => "package-not-allowed",
+        }
+    }
+}
+
+/// Checks `presented` against `registry` at `now`, consuming it when the
+/// request asks and it is single-use, and records the check.
+pub async fn check(
+    store: &Store,
+    registry: &Registry,
+    presented: &str,
+    request: CheckRequest<'_>,
+    now: i64,
+) -> Result<std::result::Result<Active, Inactive>> {
+    let hash = super::hash(presented);
+    let stored = store.upload_token(registry.name.as_str(), &hash).await?;
+    let mut consumed = false;
+    let outcome = match &stored {
+        None => Err(Inactive::Unknown),
+        Some(token) if token.revoked_at.is_some() => Err(Inactive::Revoked),
+        Some(token) if token.expires_at <= now => Err(Inactive::Expired),
+        Some(token) if token.single_use && token.used_at.is_some() => Err(Inactive::Consumed),
+        Some(token)
+            if request
+                .package
+                .is_some_and(|p| !scope::covers(registry.ecosystem, &token.packages, p)) =>
+        {
+            Err(Inactive::OutOfScope)
+        }
+        Some(token) if request.consume && token.single_use => {
+            consumed = store
+                .consume_upload_token(registry.name.as_str(), &hash, now)
+                .await?;
+            if consumed {
+                Ok(token)
+            } else {
+                Err(Inactive::Consumed)
+            }
+        }
+        Some(token) => Ok(token),
+    };
+    let package = request.package.unwrap_or("-");
+    let (outcome_name, code) = match outcome {
+        Ok(_) if consumed => ("consumed", "ok"),
+        Ok(_) => ("active", "ok"),
+        Err(reason) => ("inactive", reason.code()),
+    };
+    tracing::info!(registry = %registry.name, via = request.via, package, outcome = outcome_name, code, "credential checked");
+    store
+        .record_event(NewEvent {
+            at: now,
+            registry: registry.name.as_str(),
+            kind: "check",
+            outcome: outcome_name,
+            code,
+            publishers: stored.as_ref().map(|t| t.publishers.clone()),
+            detail: format!("{}; package: {package}", request.via),
+            claims: stored.as_ref().map(|t| t.claims.clone()),
+        })
+        .await?;
+    Ok(outcome.map(|token| Active {
+        registry: registry.name.as_str().to_owned(),
+        packages: token.packages.clone(),
+        expires: token.expires_at,
+        single_use: token.single_use,
+        publisher: token.claims.clone(),
+    }))
+}
+
+/// Revokes `presented` if it is a credential of `registry`. Succeeds whether
+/// or not it was one, so that the answer tells nothing; the event log says.
+pub async fn revoke(store: &Store, registry: &Registry, presented: &str, now: i64) -> Result<()> {
+    let hash = super::hash(presented);
+    let revoked = store
+        .revoke_upload_token(registry.name.as_str(), &hash, now)
+        .await?;
+    let stored = if revoked {
+        store.upload_token(registry.name.as_str(), &hash).await?
+    } else {
+        None
+    };
+    let (outcome, code) = if revoked {
+        ("revoked", "ok")
+    } else {
+        ("ignored", "unknown-credential")
+    };
+    tracing::info!(registry = %registry.name, outcome, "credential revocation");
+    store
+        .record_event(NewEvent {
+            at: now,
+            registry: registry.name.as_str(),
+            kind: "revoke",
+            outcome,
+            code,
+            publishers: stored.as_ref().map(|t| t.publishers.clone()),
+            detail: if revoked {
+                "revoked".to_owned()
+            } else {
+                "not a live credential of this registry (unknown, or already revoked)".to_owned()
+            },
+            claims: stored.map(|t| t.claims),
+        })
+        .await
+}
