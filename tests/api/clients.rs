@@ -404,3 +404,97 @@ async fn client_configuration_is_validated() {
         other => panic!("{other:?}"),
     }
 }
+
+/// uv's burn: `{"token"}`, no `Content-Type`; 202 whether or not the
+/// credential existed.
+#[tokio::test]
+async fn pypi_burn_token_revokes() {
+    let (issuer, app) = prepare().await;
+    let minted = to_host(&app, Method::POST, "pypi.acme.test", "/_/oidc/mint-token")
+        .body(json!({"token": token(&issuer, "acme-pypi")}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let credential = json_ok(minted).await["token"].as_str().unwrap().to_owned();
+    let hash = trustpub::tokens::hash(&credential);
+    for presented in [credential.as_str(), credential.as_str(), "acme_unknown"] {
+        let response = to_host(&app, Method::POST, "pypi.acme.test", "/_/oidc/burn-token")
+            .body(json!({"token": presented}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let stored = app
+        .store
+        .upload_token("acme", &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked_at.is_some());
+    // Another host's registry is not touched, and is not told either.
+    let response = to_host(&app, Method::POST, "elsewhere.test", "/_/oidc/burn-token")
+        .json(&json!({"token": credential}))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404, "no-registry-here").await;
+    let response = to_host(&app, Method::POST, "pypi.acme.test", "/_/oidc/burn-token")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "invalid-payload").await;
+}
+
+/// crates-io-auth-action's post step: `DELETE` with the credential as a
+/// bearer token; 204 whether or not it existed.
+#[tokio::test]
+async fn crates_io_delete_revokes() {
+    let (issuer, app) = prepare().await;
+    let path = "/api/v1/trusted_publishing/tokens";
+    let minted = to_host(&app, Method::POST, "crates.acme.test", path)
+        .json(&json!({"jwt": token(&issuer, "crates.acme.test")}))
+        .send()
+        .await
+        .unwrap();
+    let credential = json_ok(minted).await["token"].as_str().unwrap().to_owned();
+    let hash = trustpub::tokens::hash(&credential);
+
+    // The credential of one cargo registry is not revoked through another.
+    let response = to_host(&app, Method::DELETE, "acme.test", &format!("/cargo{path}"))
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let stored = app
+        .store
+        .upload_token("crates", &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked_at.is_none());
+
+    let response = to_host(&app, Method::DELETE, "crates.acme.test", path)
+        .bearer_auth(&credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let stored = app
+        .store
+        .upload_token("crates", &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.revoked_at.is_some());
+
+    for authorization in [None, Some("Basic X190b2tlbl9fOng="), Some("Bearer ")] {
+        let mut request = to_host(&app, Method::DELETE, "crates.acme.test", path);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        problem(request.send().await.unwrap(), 401, "missing-credential").await;
+    }
+}

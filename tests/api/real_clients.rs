@@ -107,6 +107,13 @@ async fn run(
     output
 }
 
+/// Whether `credential` is one of acme's, unexpired and not revoked.
+async fn is_valid(app: &TestApp, credential: &str) -> bool {
+    let hash = trustpub::tokens::hash(credential);
+    let stored = app.store.upload_token("acme", &hash).await.unwrap();
+    stored.is_some_and(|t| t.revoked_at.is_none() && t.expires_at > trustpub::store::now())
+}
+
 /// The credential a client told GitHub Actions to mask (`::add-mask::`).
 fn masked_credential(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout)
@@ -130,15 +137,12 @@ async fn assert_minted_once(app: &TestApp, issuer: &TestIssuer) {
     );
 }
 
-/// uv forces https for the implicit paths: trustpub serves TLS, and uv
-/// trusts the test CA through `SSL_CERT_FILE`.
-#[tokio::test]
-async fn uv_mints_over_https() {
-    let issuer = TestIssuer::start().await;
-    let ca = TestCa::new();
-    let app = serve(&issuer, Some(&ca)).await;
+/// `uv publish` of the wheel to trustpub's `/legacy/`, with Trusted
+/// Publishing forced (uv tries it by itself only for PyPI's own URLs).
+async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
     let dir = workspace();
-    let output = run(
+    let cache = dir.path().join("cache").display().to_string();
+    run(
         tool("uv"),
         vec![
             "publish".into(),
@@ -149,29 +153,66 @@ async fn uv_mints_over_https() {
             "dist/widget-0.1.0-py3-none-any.whl".into(),
         ],
         dir.path(),
-        &issuer,
+        issuer,
         vec![
             ("SSL_CERT_FILE", ca.path("ca.pem")),
-            (
-                "UV_CACHE_DIR",
-                dir.path().join("cache").display().to_string(),
-            ),
+            ("UV_CACHE_DIR", cache),
         ],
     )
-    .await;
+    .await
+}
+
+/// uv forces https for the implicit paths: trustpub serves TLS, and uv
+/// trusts the test CA through `SSL_CERT_FILE`. After the upload, failed
+/// or not, uv burns the credential.
+#[tokio::test]
+async fn uv_mints_over_https_and_burns() {
+    let issuer = TestIssuer::start().await;
+    let ca = TestCa::new();
+    let app = serve(&issuer, Some(&ca)).await;
+    let output = uv_publish(&app, &issuer, &ca).await;
 
     let credential = masked_credential(&output);
     assert!(
         trustpub::tokens::is_well_formed("acme_", &credential),
         "{credential}"
     );
-    let hash = trustpub::tokens::hash(&credential);
-    assert!(app.store.upload_token_exists("acme", &hash).await.unwrap());
     assert_minted_once(&app, &issuer).await;
     // It went on to upload, which fails without an upload gateway.
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("404"), "{stderr}");
+    // Then it burnt the credential.
+    assert!(!stderr.contains("Failed to invalidate"), "{stderr}");
+    let hash = trustpub::tokens::hash(&credential);
+    let stored = app.store.upload_token("acme", &hash).await.unwrap();
+    assert!(
+        stored.unwrap().revoked_at.is_some(),
+        "uv's burn-token revoked it"
+    );
+    let events = app.store.events("acme").await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.outcome.as_str()),
+        ("revoke", "revoked")
+    );
+}
+
+/// A job that is not a trusted publisher gets trustpub's refusal, and uv
+/// shows it.
+#[tokio::test]
+async fn uv_shows_a_refusal() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_actions_claims(|claims| claims.set("repository_owner_id", "666"));
+    let ca = TestCa::new();
+    let app = serve(&issuer, Some(&ca)).await;
+    let output = uv_publish(&app, &issuer, &ca).await;
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+    assert!(stderr.contains("invalid-publisher"), "{stderr}");
+    assert_eq!(app.store.count_upload_tokens("acme").await.unwrap(), 0);
 }
 
 /// pdm keeps the upload URL's scheme; over https it trusts the test CA
@@ -209,8 +250,7 @@ async fn pdm_mints_over_https() {
     .await;
 
     let credential = masked_credential(&output);
-    let hash = trustpub::tokens::hash(&credential);
-    assert!(app.store.upload_token_exists("acme", &hash).await.unwrap());
+    assert!(is_valid(&app, &credential).await, "pdm burns nothing");
     assert_minted_once(&app, &issuer).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
