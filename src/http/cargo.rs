@@ -5,11 +5,10 @@
 //! does it when the job ends). The registry is the cargo registry whose URL
 //! has the request's host and the path before `/api/v1/`.
 
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-
-use actix_web::http::header::AUTHORIZATION;
 
 use super::{AppState, endpoint, request_authority, scheme_value};
 use crate::exchange::{self, MintRequest};

@@ -417,7 +417,18 @@ token_prefix = "acme_"
 features = ["multi-use-token", "single-use-token"]
 default_features = ["multi-use-token"]
 {keys}
+{trust}  environment = "pypi"
+"#,
+        trust = trusts_widget(issuer, r#"["widget", "widget-*"]"#)
+    )
+}
 
+/// TOML for a registry (appended to its `[[registries]]` table): it trusts
+/// `issuer` as a GitHub issuer, and `octo-org/widget`'s `release.yml`, in any
+/// environment, may publish `packages` (a TOML array).
+pub fn trusts_widget(issuer: &str, packages: &str) -> String {
+    format!(
+        r#"
   [[registries.issuers]]
   url = "{issuer}"
   provider = "github"
@@ -428,8 +439,7 @@ default_features = ["multi-use-token"]
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
-  environment = "pypi"
-  packages = ["widget", "widget-*"]
+  packages = {packages}
 "#
     )
 }

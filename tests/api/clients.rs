@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::json;
 use trustpub::store::now;
-use trustpub::testing::{GithubClaims, TestIssuer, acme_registry};
+use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
 
 use crate::helpers::{TestApp, TestCa, json_ok, problem, spawn_app, spawn_app_with_port};
 
@@ -21,42 +21,17 @@ name = "crates"
 upload_url = "https://crates.acme.test/"
 ecosystem = "cargo"
 token_prefix = "crates_"
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget"]
-
+{crates_trust}
 [[registries]]
 name = "crates-sub"
 upload_url = "https://acme.test/cargo/"
 ecosystem = "cargo"
 audience = "cargo-at-acme"
 token_prefix = "sub_"
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget_sys"]
-"#,
-        acme = acme_registry(issuer).replace(
-            "token_prefix = \"acme_\"",
-            "token_prefix = \"acme_\"\npypi_paths = true"
-        )
+{sub_trust}"#,
+        acme = acme_registry_with(issuer, "pypi_paths = true"),
+        crates_trust = trusts_widget(issuer, r#"["widget"]"#),
+        sub_trust = trusts_widget(issuer, r#"["widget_sys"]"#),
     )
 }
 
@@ -75,6 +50,65 @@ fn to_host(app: &TestApp, method: Method, host: &str, path: &str) -> reqwest::Re
     app.request(method, path)
         .header("host", host)
         .header("accept", "*/*")
+}
+
+/// A JSON POST to the app as if sent to `host`.
+async fn post_json(
+    app: &TestApp,
+    host: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    to_host(app, Method::POST, host, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether the stored credential with this hash is revoked.
+async fn is_revoked(app: &TestApp, registry: &str, hash: &str) -> bool {
+    let stored = app.store.upload_token(registry, hash).await.unwrap();
+    stored
+        .expect("the credential is stored")
+        .revoked_at
+        .is_some()
+}
+
+/// crates-io-auth-action's revocation: `DELETE` with a bearer credential.
+async fn delete_with_bearer(
+    app: &TestApp,
+    host: &str,
+    path: &str,
+    credential: &str,
+) -> reqwest::Response {
+    to_host(app, Method::DELETE, host, path)
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// crates-io-auth-action's mint: `{"jwt"}` with a token for `audience`.
+async fn crates_mint(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    host: &str,
+    path: &str,
+    audience: &str,
+) -> reqwest::Response {
+    post_json(app, host, path, json!({"jwt": token(issuer, audience)})).await
+}
+
+/// PyPI's mint: `{"token"}` with a token for `audience`.
+async fn pypi_mint(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    host: &str,
+    path: &str,
+    audience: &str,
+) -> reqwest::Response {
+    post_json(app, host, path, json!({"token": token(issuer, audience)})).await
 }
 
 #[tokio::test]
@@ -110,11 +144,7 @@ async fn pypi_paths_on_another_host_are_not_found() {
                 .unwrap()
                 .contains(&host.to_ascii_lowercase())
         );
-        let response = to_host(&app, Method::POST, host, "/_/oidc/mint-token")
-            .json(&json!({"token": token(&issuer, "acme-pypi")}))
-            .send()
-            .await
-            .unwrap();
+        let response = pypi_mint(&app, &issuer, host, "/_/oidc/mint-token", "acme-pypi").await;
         problem(response, 404, "no-registry-here").await;
     }
 }
@@ -154,11 +184,14 @@ async fn pypi_mint_answers_pypis_shape_on_both_paths() {
 #[tokio::test]
 async fn pypi_mint_refusals_carry_pypis_error_members() {
     let (issuer, app) = prepare().await;
-    let response = to_host(&app, Method::POST, "pypi.acme.test", "/_/oidc/mint-token")
-        .json(&json!({"token": token(&issuer, "someone-else")}))
-        .send()
-        .await
-        .unwrap();
+    let response = pypi_mint(
+        &app,
+        &issuer,
+        "pypi.acme.test",
+        "/_/oidc/mint-token",
+        "someone-else",
+    )
+    .await;
     let document = problem(response, 401, "invalid-audience").await;
     assert_eq!(document["message"], document["detail"]);
     assert_eq!(document["errors"][0]["code"], "invalid-audience");
@@ -189,16 +222,14 @@ async fn pypi_mint_refusals_carry_pypis_error_members() {
 async fn crates_io_mint_at_the_registry_root_with_the_default_audience() {
     let (issuer, app) = prepare().await;
     // crates-io-auth-action: audience = the registry URL without its scheme.
-    let response = to_host(
+    let response = crates_mint(
         &app,
-        Method::POST,
+        &issuer,
         "crates.acme.test",
         "/api/v1/trusted_publishing/tokens",
+        "crates.acme.test",
     )
-    .json(&json!({"jwt": token(&issuer, "crates.acme.test")}))
-    .send()
-    .await
-    .unwrap();
+    .await;
     let answer = json_ok(response).await;
     let credential = answer["token"].as_str().unwrap();
     assert!(trustpub::tokens::is_well_formed("crates_", credential));
@@ -212,16 +243,14 @@ async fn crates_io_mint_at_the_registry_root_with_the_default_audience() {
     );
 
     // A token for another audience is refused, in crates.io's error shape too.
-    let response = to_host(
+    let response = crates_mint(
         &app,
-        Method::POST,
+        &issuer,
         "crates.acme.test",
         "/api/v1/trusted_publishing/tokens",
+        "https://crates.acme.test",
     )
-    .json(&json!({"jwt": token(&issuer, "https://crates.acme.test")}))
-    .send()
-    .await
-    .unwrap();
+    .await;
     let document = problem(response, 401, "invalid-audience").await;
     assert_eq!(document["errors"][0]["detail"], document["detail"]);
 }
@@ -229,16 +258,14 @@ async fn crates_io_mint_at_the_registry_root_with_the_default_audience() {
 #[tokio::test]
 async fn crates_io_mint_under_a_path_prefix() {
     let (issuer, app) = prepare().await;
-    let response = to_host(
+    let response = crates_mint(
         &app,
-        Method::POST,
+        &issuer,
         "acme.test",
         "/cargo/api/v1/trusted_publishing/tokens",
+        "cargo-at-acme",
     )
-    .json(&json!({"jwt": token(&issuer, "cargo-at-acme")}))
-    .send()
-    .await
-    .unwrap();
+    .await;
     let credential = json_ok(response).await["token"]
         .as_str()
         .unwrap()
@@ -253,11 +280,7 @@ async fn crates_io_mint_under_a_path_prefix() {
         ("pypi.acme.test", "/api/v1/trusted_publishing/tokens"),
         ("pypi.acme.test", "/legacy/api/v1/trusted_publishing/tokens"),
     ] {
-        let response = to_host(&app, Method::POST, host, path)
-            .json(&json!({"jwt": token(&issuer, "cargo-at-acme")}))
-            .send()
-            .await
-            .unwrap();
+        let response = crates_mint(&app, &issuer, host, path, "cargo-at-acme").await;
         problem(response, 404, "no-registry-here").await;
     }
 }
@@ -267,17 +290,9 @@ async fn crates_io_mint_refuses_malformed_requests() {
     let (issuer, app) = prepare().await;
     let path = "/api/v1/trusted_publishing/tokens";
     // PEP 807's member name is not crates.io's.
-    let response = to_host(&app, Method::POST, "crates.acme.test", path)
-        .json(&json!({"token": token(&issuer, "crates.acme.test")}))
-        .send()
-        .await
-        .unwrap();
+    let response = pypi_mint(&app, &issuer, "crates.acme.test", path, "crates.acme.test").await;
     problem(response, 400, "invalid-payload").await;
-    let response = to_host(&app, Method::POST, "crates.acme.test", path)
-        .json(&json!({"jwt": "not.a.jwt"}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(&app, "crates.acme.test", path, json!({"jwt": "not.a.jwt"})).await;
     problem(response, 401, "invalid-token").await;
     let response = to_host(&app, Method::PUT, "crates.acme.test", path)
         .send()
@@ -425,25 +440,17 @@ async fn pypi_burn_token_revokes() {
             .unwrap();
         assert_eq!(response.status(), 202);
     }
-    let stored = app
-        .store
-        .upload_token("acme", &hash)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(stored.revoked_at.is_some());
+    assert!(is_revoked(&app, "acme", &hash).await);
     // Another host's registry is not touched, and is not told either.
-    let response = to_host(&app, Method::POST, "elsewhere.test", "/_/oidc/burn-token")
-        .json(&json!({"token": credential}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(
+        &app,
+        "elsewhere.test",
+        "/_/oidc/burn-token",
+        json!({"token": credential}),
+    )
+    .await;
     problem(response, 404, "no-registry-here").await;
-    let response = to_host(&app, Method::POST, "pypi.acme.test", "/_/oidc/burn-token")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(&app, "pypi.acme.test", "/_/oidc/burn-token", json!({})).await;
     problem(response, 400, "invalid-payload").await;
 }
 
@@ -453,42 +460,19 @@ async fn pypi_burn_token_revokes() {
 async fn crates_io_delete_revokes() {
     let (issuer, app) = prepare().await;
     let path = "/api/v1/trusted_publishing/tokens";
-    let minted = to_host(&app, Method::POST, "crates.acme.test", path)
-        .json(&json!({"jwt": token(&issuer, "crates.acme.test")}))
-        .send()
-        .await
-        .unwrap();
+    let minted = crates_mint(&app, &issuer, "crates.acme.test", path, "crates.acme.test").await;
     let credential = json_ok(minted).await["token"].as_str().unwrap().to_owned();
     let hash = trustpub::tokens::hash(&credential);
 
     // The credential of one cargo registry is not revoked through another.
-    let response = to_host(&app, Method::DELETE, "acme.test", &format!("/cargo{path}"))
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        delete_with_bearer(&app, "acme.test", &format!("/cargo{path}"), &credential).await;
     assert_eq!(response.status(), 204);
-    let stored = app
-        .store
-        .upload_token("crates", &hash)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(stored.revoked_at.is_none());
+    assert!(!is_revoked(&app, "crates", &hash).await);
 
-    let response = to_host(&app, Method::DELETE, "crates.acme.test", path)
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
+    let response = delete_with_bearer(&app, "crates.acme.test", path, &credential).await;
     assert_eq!(response.status(), 204);
-    let stored = app
-        .store
-        .upload_token("crates", &hash)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(stored.revoked_at.is_some());
+    assert!(is_revoked(&app, "crates", &hash).await);
 
     for authorization in [None, Some("Basic X190b2tlbl9fOng="), Some("Bearer ")] {
         let mut request = to_host(&app, Method::DELETE, "crates.acme.test", path);

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use trustpub::testing::{ACTIONS_REQUEST_TOKEN, TestIssuer, acme_registry};
+use trustpub::testing::{ACTIONS_REQUEST_TOKEN, TestIssuer, acme_registry_with};
 
 use crate::helpers::{TestApp, TestCa, spawn_app_with_port};
 
@@ -39,15 +39,10 @@ async fn serve(issuer: &TestIssuer, ca: Option<&TestCa>) -> TestApp {
     let tls = ca.map(TestCa::server_tls).unwrap_or_default();
     let scheme = if ca.is_some() { "https" } else { "http" };
     spawn_app_with_port(|port| {
-        let acme = acme_registry(issuer.url())
-            .replace(
-                "https://pypi.acme.test/legacy/",
-                &format!("{scheme}://127.0.0.1:{port}/legacy/"),
-            )
-            .replace(
-                "token_prefix = \"acme_\"",
-                "token_prefix = \"acme_\"\npypi_paths = true",
-            );
+        let acme = acme_registry_with(issuer.url(), "pypi_paths = true").replace(
+            "https://pypi.acme.test/legacy/",
+            &format!("{scheme}://127.0.0.1:{port}/legacy/"),
+        );
         format!("{tls}\n{acme}")
     })
     .await
