@@ -133,7 +133,8 @@ async fn assert_minted_once(app: &TestApp, issuer: &TestIssuer) {
 }
 
 /// `uv publish` of the wheel to trustpub's `/legacy/`, with Trusted
-/// Publishing forced (uv tries it by itself only for PyPI's own URLs).
+/// Publishing forced: without it, uv in GitHub Actions tries it too, but
+/// falls back to asking for credentials when it fails.
 async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
     let dir = workspace();
     let cache = dir.path().join("cache").display().to_string();
