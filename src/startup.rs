@@ -102,8 +102,8 @@ impl Application {
 
 /// The TLS configuration from `[server.tls]`: the PEM certificate chain and
 /// private key, checked against each other now rather than at the first
-/// handshake.
-fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
+/// handshake (and by `check-config`).
+pub fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 

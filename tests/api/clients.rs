@@ -367,6 +367,32 @@ async fn tls_files_that_do_not_load_are_configuration_errors() {
     }
 }
 
+/// `check-config` loads the TLS files too, and shows where they are.
+#[test]
+fn check_config_checks_the_tls_files() {
+    let ca = TestCa::new();
+    let run = |config: String| {
+        std::fs::write(ca.dir.path().join("t.toml"), config).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"))
+            .args(["check-config", "--config", "t.toml"])
+            .current_dir(ca.dir.path())
+            .env_remove("TRUSTPUB_CONFIG")
+            .env_remove("TRUSTPUB_DATABASE__URL")
+            .output()
+            .unwrap()
+    };
+    let output = run(ca.server_tls());
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("[server.tls]"), "{stdout}");
+    assert!(stdout.contains("cert.pem"), "{stdout}");
+
+    let output = run(ca.server_tls().replace("key.pem", "ca.pem"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("server.tls.key"), "{stderr}");
+}
+
 /// The audience and host rules of the configuration.
 #[tokio::test]
 async fn client_configuration_is_validated() {
