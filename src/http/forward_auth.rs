@@ -8,7 +8,7 @@
 //! the method of the request it checks.
 
 use actix_web::http::Method;
-use actix_web::http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
+use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -82,8 +82,8 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
 }
 
 /// The registry the checked request is for: the proxy's `X-Trustpub-Registry`,
-/// or else the registry whose upload URL has the forwarded host (`X-Forwarded-Host`,
-/// else `Host`; ports ignored) and the longest path prefix of the forwarded path.
+/// or else the registry whose upload URL has the forwarded host (ports
+/// ignored) and the longest path prefix of the forwarded path.
 async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Registry> {
     if let Some(name) = header_str(http, "x-trustpub-registry") {
         let name = RegistryName::parse(name.to_owned()).map_err(Error::NoRegistryForRequest)?;
@@ -96,11 +96,8 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
                 other => other,
             });
     }
-    let host = header_str(http, "x-forwarded-host")
-        .and_then(|h| h.split(',').next())
-        .or_else(|| header_str(http, HOST.as_str()))
-        .map(|h| without_port(h.trim()).to_ascii_lowercase())
-        .ok_or_else(|| Error::NoRegistryForRequest("no forwarded host".into()))?;
+    // As discovery reads it: `Forwarded`, else `X-Forwarded-Host`, else `Host`.
+    let host = without_port(http.connection_info().host()).to_ascii_lowercase();
     let candidates = state.store.registries_by_host(&host).await?;
     let path = forwarded_path(http).map(discovery_path);
     let mut fitting: Vec<(usize, Registry)> = candidates

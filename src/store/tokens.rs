@@ -248,30 +248,44 @@ impl Store {
     /// concurrent consumers (on any instance sharing the store) exactly one
     /// gets `true`.
     pub async fn consume_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
+        self.update_upload_token(
             "UPDATE upload_tokens SET used_at = $3 WHERE registry = $1 AND hash = $2 \
              AND single_use = 1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
+            registry,
+            hash,
+            now,
         )
-        .bind(registry)
-        .bind(hash)
-        .bind(now)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     /// Revokes a credential; `false` when the registry has no such
     /// credential or it was already revoked.
     pub async fn revoke_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
+        self.update_upload_token(
             "UPDATE upload_tokens SET revoked_at = $3 WHERE registry = $1 AND hash = $2 \
              AND revoked_at IS NULL",
+            registry,
+            hash,
+            now,
         )
-        .bind(registry)
-        .bind(hash)
-        .bind(now)
-        .execute(self.writer())
-        .await?;
+        .await
+    }
+
+    /// Runs a conditional update of one credential (`$1` registry, `$2`
+    /// hash, `$3` now); `true` when it changed the row.
+    async fn update_upload_token(
+        &self,
+        sql: &'static str,
+        registry: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(sql)
+            .bind(registry)
+            .bind(hash)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -320,3 +320,24 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Va
     );
     document
 }
+
+/// A small HTTP server on a random loopback port that answers every request
+/// with `answer(its port)`: a misbehaving issuer, a registry stand-in.
+pub fn serve(answer: impl Fn(u16) -> actix_web::HttpResponse + Clone + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    let server = actix_web::HttpServer::new(move || {
+        let answer = answer.clone();
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            let response = answer(port);
+            async move { response }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the server listens")
+    .run();
+    tokio::spawn(server);
+    port
+}

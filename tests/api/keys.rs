@@ -2,14 +2,14 @@
 
 use std::net::TcpListener;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use trustpub::store::now;
 use trustpub::testing::{
     ACME_AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry as config,
 };
 
-use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+use crate::helpers::{TestApp, json_ok, problem, serve, spawn_app};
 
 fn claims(issuer: &str) -> Value {
     GithubClaims::new(issuer, ACME_AUDIENCE, now()).build()
@@ -88,18 +88,7 @@ async fn an_issuer_that_cannot_be_reached_is_502() {
 /// A misbehaving issuer on a random port; `route` answers its discovery
 /// document.
 async fn bad_issuer(route: fn(u16) -> HttpResponse) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        App::new().default_service(web::to(move || async move { route(port) }))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    format!("http://127.0.0.1:{port}")
+    format!("http://127.0.0.1:{}", serve(route))
 }
 
 #[tokio::test]

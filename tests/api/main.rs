@@ -11,6 +11,7 @@ mod errors;
 mod exchange;
 mod helpers;
 mod keys;
+mod nginx;
 mod ops;
 mod real_clients;
 mod registry_side;

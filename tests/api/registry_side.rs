@@ -144,7 +144,7 @@ fn event(kind: &str, outcome: &str, code: &str) -> (String, String, String) {
 
 /// Stores a credential of acme directly, to test times the server's clock
 /// has not reached.
-async fn stored_credential(app: &TestApp, created_at: i64, expires_at: i64) -> String {
+pub async fn stored_credential(app: &TestApp, created_at: i64, expires_at: i64) -> String {
     let credential = Credential::generate(&TokenPrefix::parse("acme_".into()).unwrap());
     let packages = vec!["widget".to_owned()];
     let jti = format!("stored-{}", credential.hash());

@@ -1,0 +1,268 @@
+//! Forward-auth end to end: Debian's nginx, started by the test, protects a
+//! registry location with `auth_request` against trustpub. The "registry"
+//! behind it is a small HTTP server that counts what reaches it.
+//!
+//! nginx must be installed (`.ci/setup` installs it); the test fails, not
+//! skips, without it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpResponse;
+use serde_json::json;
+use trustpub::store::now;
+
+use crate::helpers::{TestApp, json_ok, serve};
+use crate::registry_side::{burn, mint, prepare, stored_credential};
+
+/// nginx in the foreground with its own prefix; stopped on drop.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    /// SIGTERM, so that the master stops its workers too (SIGKILL would
+    /// leave them running).
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|p| p.is_file());
+    on_path.expect("nginx is not installed; run .ci/setup (it installs Debian's nginx-light)")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The configuration a registry operator would write (see the README), with
+/// the test's ports and a private prefix.
+fn nginx_config(dir: &Path, port: u16, trustpub: &str, upstream: u16) -> String {
+    let dir = dir.display();
+    let user = if is_root() { "user root;" } else { "" };
+    format!(
+        r#"{user}
+worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+
+  server {{
+    listen 127.0.0.1:{port};
+    server_name pypi.acme.test;
+
+    # Uploads: only with a credential trustpub lets through.
+    location /legacy/ {{
+      auth_request /_trustpub_auth;
+      proxy_pass http://127.0.0.1:{upstream};
+    }}
+
+    location = /_trustpub_auth {{
+      internal;
+      proxy_pass {trustpub}/_/trustpub/auth;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Method $request_method;
+      proxy_set_header X-Original-URI $request_uri;
+    }}
+
+    # Discovery, audience, minting and burning on the registry's own host.
+    location /_/trustpub/ {{ proxy_pass {trustpub}; }}
+    location = /.well-known/pytp {{ proxy_pass {trustpub}; }}
+  }}
+}}
+"#
+    )
+}
+
+async fn start_nginx(trustpub: &str, upstream: u16) -> Nginx {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(&config, nginx_config(dir.path(), port, trustpub, upstream)).unwrap();
+    let child = Command::new(nginx_binary())
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&config)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let nginx = Nginx { child, port, dir };
+    // nginx binds its own socket: wait until it accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "nginx did not start: {log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nginx
+}
+
+/// A registry stand-in that answers 201 to everything and counts requests.
+fn start_upstream() -> (u16, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let port = serve(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        HttpResponse::Created().body("stored")
+    });
+    (port, hits)
+}
+
+struct Setup {
+    app: TestApp,
+    issuer: trustpub::testing::TestIssuer,
+    nginx: Nginx,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let (issuer, app) = prepare().await;
+        let (upstream, hits) = start_upstream();
+        let nginx = start_nginx(&app.address, upstream).await;
+        Setup {
+            app,
+            issuer,
+            nginx,
+            hits,
+        }
+    }
+
+    /// An upload through nginx, as twine or uv send it: Basic auth with
+    /// `__token__`, to the registry's host.
+    async fn upload(&self, path: &str, credential: Option<&str>) -> u16 {
+        let mut request = self
+            .app
+            .client
+            .post(format!("http://127.0.0.1:{}{path}", self.nginx.port))
+            .header("Host", "pypi.acme.test")
+            .body("a wheel");
+        if let Some(credential) = credential {
+            request = request.basic_auth("__token__", Some(credential));
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
+    let setup = Setup::new().await;
+
+    // Minting works through nginx, on the registry's host.
+    let minted = json_ok(
+        setup
+            .app
+            .client
+            .post(format!(
+                "http://127.0.0.1:{}/_/trustpub/acme/mint-token",
+                setup.nginx.port
+            ))
+            .header("Host", "pypi.acme.test")
+            .json(&json!({ "token": setup.issuer.sign(
+                &trustpub::testing::GithubClaims::new(
+                    setup.issuer.url(),
+                    trustpub::testing::ACME_AUDIENCE,
+                    now(),
+                )
+                .build()
+            ) }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let multi = minted["token"].as_str().unwrap().to_owned();
+
+    // No credential, or a wrong one: refused, the registry never sees it.
+    assert_eq!(setup.upload("/legacy/", None).await, 401);
+    assert_eq!(setup.upload("/legacy/", Some("acme_forged")).await, 401);
+    assert_eq!(setup.hits(), 0);
+
+    // A multi-use credential serves several uploads.
+    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 201);
+    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 201);
+    assert_eq!(setup.hits(), 2);
+
+    // Never for a package outside its scope, when the path names it.
+    assert_eq!(
+        setup
+            .upload("/legacy/packages/gadget/1.0/", Some(&multi))
+            .await,
+        403
+    );
+    assert_eq!(
+        setup
+            .upload("/legacy/packages/widget-cli/1.0/", Some(&multi))
+            .await,
+        201
+    );
+    assert_eq!(setup.hits(), 3);
+
+    // Revoked: refused at once.
+    assert_eq!(burn(&setup.app, "acme", &multi).await.status(), 202);
+    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 401);
+
+    // A single-use credential serves its first upload only.
+    let single = mint(
+        &setup.app,
+        &setup.issuer,
+        json!({ "features": ["single-use-token"] }),
+    )
+    .await;
+    assert_eq!(setup.upload("/legacy/", Some(&single)).await, 201);
+    assert_eq!(setup.upload("/legacy/", Some(&single)).await, 401);
+    assert_eq!(setup.hits(), 4);
+
+    // Expired: refused.
+    let t = now();
+    let expired = stored_credential(&setup.app, t - 1000, t - 1).await;
+    assert_eq!(setup.upload("/legacy/", Some(&expired)).await, 401);
+    assert_eq!(setup.hits(), 4);
+}
