@@ -111,7 +111,10 @@ async fn main() {
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "trustpub did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "trustpub did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -151,9 +154,9 @@ async fn main() {
     });
     let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) })
         .chain(file)
-        .chain(futures_util::stream::once(async move {
-            Ok(Bytes::from(tail))
-        }));
+        .chain(futures_util::stream::once(
+            async move { Ok(Bytes::from(tail)) },
+        ));
 
     let pid = server.id();
     let (rss_before, _) = memory(pid);
@@ -177,8 +180,15 @@ async fn main() {
     let _ = server.wait();
 
     assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
-    assert_eq!(received.load(Ordering::Relaxed), length, "the sink got it all");
-    println!("upload through the gateway: {megabytes} MiB in {elapsed:.2} s ({:.0} MiB/s)", megabytes as f64 / elapsed);
+    assert_eq!(
+        received.load(Ordering::Relaxed),
+        length,
+        "the sink got it all"
+    );
+    println!(
+        "upload through the gateway: {megabytes} MiB in {elapsed:.2} s ({:.0} MiB/s)",
+        megabytes as f64 / elapsed
+    );
     println!(
         "trustpub RSS: {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
         rss_before as f64 / 1024.0,

@@ -27,7 +27,8 @@ enum Command {
     Serve(ConfigArg),
     /// Apply the database migrations and exit.
     Migrate(ConfigArg),
-    /// Validate the configuration and print it, secrets redacted.
+    /// Validate the configuration (TLS files included) and print it, secrets
+    /// redacted.
     CheckConfig(ConfigArg),
 }
 
@@ -59,6 +60,9 @@ impl Cli {
             }
             Command::CheckConfig(arg) => {
                 let settings = Settings::load(arg.config.as_deref())?;
+                if let Some(tls) = &settings.server.tls {
+                    crate::startup::load_tls(tls)?;
+                }
                 print!("{}", settings.to_redacted_toml());
                 eprintln!(
                     "configuration is valid: {} registries",

@@ -38,6 +38,20 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     pub shutdown_timeout: u64,
+    /// Serve https with these PEM files; plain http when absent (for
+    /// deployments behind a proxy that terminates TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[server.tls]`: the certificate chain and private key, PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The server's certificate, followed by any intermediates.
+    pub cert: std::path::PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +129,7 @@ impl Default for Settings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 max_body_bytes: 64 * 1024,
                 shutdown_timeout: 30,
+                tls: None,
             },
             database: DatabaseSettings {
                 url: DatabaseUrl::new("sqlite://data/trustpub.db"),
@@ -163,7 +178,7 @@ impl Settings {
 
     /// Extracts and validates the settings.
     pub fn from_figment(figment: &Figment) -> Result<Self> {
-        let settings: Settings = figment.extract().map_err(|error| {
+        let mut settings: Settings = figment.extract().map_err(|error| {
             let error = error
                 .into_iter()
                 .next()
@@ -175,6 +190,11 @@ impl Settings {
             };
             Error::config(key, error.kind.to_string())
         })?;
+        for (i, registry) in settings.registries.iter_mut().enumerate() {
+            registry.resolve_defaults().map_err(|(field, reason)| {
+                Error::config(format!("registries.{i}.{field}"), reason)
+            })?;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -206,6 +226,7 @@ impl Settings {
         let mut names = HashSet::new();
         let mut audiences = HashSet::new();
         let mut upload_keys = HashSet::new();
+        let mut pypi_hosts = HashSet::new();
         for (i, registry) in self.registries.iter().enumerate() {
             let key = |field: &str| format!("registries.{i}.{field}");
             if !names.insert(registry.name.as_str()) {
@@ -237,6 +258,18 @@ impl Settings {
                     format!(
                         "{} has the same host and upload path as another registry",
                         registry.upload_url
+                    ),
+                ));
+            }
+            // The implicit paths carry no registry name: the host picks it.
+            if registry.pypi_paths
+                && !pypi_hosts.insert(registry.upload_url.authority().to_ascii_lowercase())
+            {
+                return Err(Error::config(
+                    key("pypi_paths"),
+                    format!(
+                        "another registry already serves PyPI's paths on {}",
+                        registry.upload_url.authority()
                     ),
                 ));
             }

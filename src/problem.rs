@@ -28,6 +28,10 @@ pub enum Error {
     UnknownRegistry(String),
     #[error("no registry offers Trusted Publishing for the upload path {0:?}")]
     NotDiscoverable(String),
+    /// The implicit paths of PyPI and crates.io carry no registry name: the
+    /// host (and, for cargo, the path prefix) must select one.
+    #[error("{0}")]
+    NoRegistryHere(String),
     #[error("the `discover` query parameter is missing or empty")]
     MissingDiscoverKey,
     #[error("the query string is invalid: {0}")]
@@ -170,6 +174,7 @@ impl Error {
                 "not-discoverable",
                 "Trusted Publishing is not offered for this upload URL",
             ),
+            Error::NoRegistryHere(_) => (S::NOT_FOUND, "no-registry-here", "No registry here"),
             Error::MissingDiscoverKey => (
                 S::BAD_REQUEST,
                 "missing-discover-key",
@@ -295,7 +300,8 @@ impl Error {
 
 /// The members a trustpub problem document carries beyond RFC 9457's:
 /// our `code`, and PyPI's legacy `message` and `errors`, which twine and
-/// gh-action-pypi-publish read (and crash without).
+/// gh-action-pypi-publish read (and crash without). Each of `errors` also
+/// has crates.io's `detail`, which crates-io-auth-action shows.
 #[derive(Debug, Serialize)]
 struct Extensions {
     code: &'static str,
@@ -307,6 +313,7 @@ struct Extensions {
 struct LegacyError {
     code: &'static str,
     description: String,
+    detail: String,
 }
 
 impl ResponseError for Error {
@@ -333,7 +340,8 @@ impl ResponseError for Error {
             message: detail.clone(),
             errors: [LegacyError {
                 code,
-                description: detail,
+                description: detail.clone(),
+                detail,
             }],
         });
         let mut response = document.error_response();

@@ -12,9 +12,17 @@ use crate::publishers::Publisher;
 pub struct Registry {
     pub name: RegistryName,
     pub upload_url: UploadUrl,
+    /// Required, except for cargo registries, whose audience defaults to
+    /// the upload URL without its scheme (what crates-io-auth-action asks
+    /// for): see [`Registry::resolve_defaults`].
+    #[serde(default = "Audience::unset")]
     pub audience: Audience,
     #[serde(default)]
     pub ecosystem: Ecosystem,
+    /// Serve PyPI's implicit paths (`/_/oidc/…` at the host root) for this
+    /// registry on its upload URL's host; at most one registry per host.
+    #[serde(default)]
+    pub pypi_paths: bool,
     #[serde(default)]
     pub token_lifetime: TokenLifetime,
     pub token_prefix: TokenPrefix,
@@ -138,6 +146,28 @@ impl From<PackagePath> for String {
     }
 }
 
+impl Registry {
+    /// Fills in what the configuration may leave out: a cargo registry's
+    /// audience. An unset audience on any other registry is an error naming
+    /// the key.
+    pub fn resolve_defaults(&mut self) -> Result<(), (&'static str, String)> {
+        if !self.audience.is_unset() {
+            return Ok(());
+        }
+        match self.ecosystem {
+            Ecosystem::Cargo => {
+                self.audience = Audience::parse(self.upload_url.without_scheme())
+                    .map_err(|reason| ("audience", reason))?;
+                Ok(())
+            }
+            _ => Err((
+                "audience",
+                "missing; only cargo registries have a default audience".to_owned(),
+            )),
+        }
+    }
+}
+
 /// A registry's name: a slug used in paths (`/_/trustpub/{name}/…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -198,6 +228,23 @@ impl UploadUrl {
         self.0.host_str().unwrap_or_default()
     }
 
+    /// The URL without its scheme and without a trailing slash, as
+    /// crates-io-auth-action turns a registry URL into an audience:
+    /// `https://crates.acme.test/` gives `crates.acme.test`.
+    pub fn without_scheme(&self) -> String {
+        let url = self.0.as_str();
+        url.split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The URL's path without a trailing slash (`""` for the root), to which
+    /// the crates.io API paths are appended.
+    pub fn path_prefix(&self) -> &str {
+        self.0.path().trim_end_matches('/')
+    }
+
     /// The path as a discovery key is compared: see [`discovery_path`].
     pub fn discovery_path(&self) -> String {
         discovery_path(self.0.path())
@@ -227,6 +274,16 @@ pub fn discovery_path(path: &str) -> String {
 pub struct Audience(String);
 
 impl Audience {
+    /// An audience not given in the configuration, until
+    /// [`Registry::resolve_defaults`] fills it in. Never stored.
+    pub fn unset() -> Self {
+        Self(String::new())
+    }
+
+    pub fn is_unset(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn parse(value: String) -> Result<Self, String> {
         if value.trim().is_empty() || value.trim() != value {
             Err(format!(
@@ -566,5 +623,15 @@ mod tests {
         assert_eq!(root.authority(), "pypi.acme.test");
         assert!(UploadUrl::parse("https://pypi.acme.test/legacy/?x=1".into()).is_err());
         assert!(UploadUrl::parse("http://pypi.acme.test/legacy/".into()).is_err());
+    }
+
+    #[test]
+    fn cargo_audience_is_the_url_without_scheme() {
+        let url = UploadUrl::parse("https://crates.acme.test/".into()).unwrap();
+        assert_eq!(url.without_scheme(), "crates.acme.test");
+        assert_eq!(url.path_prefix(), "");
+        let url = UploadUrl::parse("http://127.0.0.1:8443/cargo/".into()).unwrap();
+        assert_eq!(url.without_scheme(), "127.0.0.1:8443/cargo");
+        assert_eq!(url.path_prefix(), "/cargo");
     }
 }

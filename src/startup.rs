@@ -7,7 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
+use crate::config::{Settings, TlsSettings};
 use crate::http::{self, AppState};
 use crate::oidc::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
@@ -51,6 +51,7 @@ impl Application {
                 .map_err(|e| Error::io("building the upstream client", std::io::Error::other(e)))?,
         });
         let max_body_bytes = settings.server.max_body_bytes;
+        let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(http::problem_safety_net())
@@ -59,11 +60,15 @@ impl Application {
                 .configure(|cfg| http::configure(cfg, max_body_bytes))
         })
         .shutdown_timeout(settings.server.shutdown_timeout)
-        .disable_signals()
-        .listen(listener)
+        .disable_signals();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .map_err(|e| Error::io("starting the HTTP server", e))?
         .run();
-        tracing::info!(port, "trustpub is listening");
+        tracing::info!(port, scheme, "trustpub is listening");
         Ok(Application {
             port,
             server,
@@ -98,6 +103,39 @@ impl Application {
             .ok();
         served.map_err(|e| Error::io("serving HTTP", e))
     }
+}
+
+/// The TLS configuration from `[server.tls]`: the PEM certificate chain and
+/// private key, checked against each other now rather than at the first
+/// handshake (and by `check-config`).
+pub fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::config("server.tls.cert", format!("{}: {e}", tls.cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::config(
+            "server.tls.cert",
+            format!("{} holds no PEM certificate", tls.cert.display()),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| Error::config("server.tls.key", format!("{}: {e}", tls.key.display())))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::config("server.tls", e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| {
+        Error::config(
+            "server.tls",
+            format!("the certificate and key do not fit: {e}"),
+        )
+    })
 }
 
 /// How often used `jti`s and credentials past their expiry are deleted.

@@ -31,10 +31,10 @@ async fn mint(
 }
 
 /// A burn request: the upload credential to revoke. Its `Debug` leaves the
-/// credential out.
+/// credential out. PyPI's `/_/oidc/burn-token` takes the same body.
 #[derive(Deserialize)]
-struct BurnRequest {
-    token: String,
+pub(super) struct BurnRequest {
+    pub(super) token: String,
 }
 
 impl std::fmt::Debug for BurnRequest {

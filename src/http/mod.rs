@@ -3,6 +3,7 @@
 //! document.
 
 mod audience;
+mod cargo;
 mod discovery;
 mod exchange;
 mod forward_auth;
@@ -10,6 +11,7 @@ mod gateway;
 mod introspect;
 mod negotiation;
 mod ops;
+mod pypi;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
@@ -57,6 +59,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .service(exchange::burn_resource())
                 .service(introspect::resource()),
         )
+        .service(
+            pypi::scope(extractor_configs(max_body_bytes)).wrap(from_fn(negotiation::negotiate)),
+        )
+        .service(
+            cargo::resource(extractor_configs(max_body_bytes))
+                .wrap(from_fn(negotiation::negotiate)),
+        )
         .default_service(web::to(fallback));
 }
 
@@ -84,6 +93,22 @@ async fn load_registry(state: &AppState, name: &RegistryName) -> Result<Registry
         .registry(name.as_str())
         .await?
         .ok_or_else(|| Error::UnknownRegistry(name.to_string()))
+}
+
+/// The host the request was sent to, as registries' upload URLs name it:
+/// lower-case `host[:port]`, without the scheme's default port. Forwarded
+/// headers of a reverse proxy are honoured, as in discovery.
+fn request_authority(request: &HttpRequest) -> String {
+    let info = request.connection_info();
+    let host = info.host().to_ascii_lowercase();
+    let default_port = match info.scheme() {
+        "https" => ":443",
+        _ => ":80",
+    };
+    match host.strip_suffix(default_port) {
+        Some(bare) => bare.to_owned(),
+        None => host,
+    }
 }
 
 /// Paths of no endpoint: uploads, when a registry's gateway takes them

@@ -19,7 +19,7 @@ macro_rules! select_registries {
         concat!(
             "SELECT name, upload_url, upload_authority, audience, ecosystem, token_lifetime, \
              token_prefix, features, default_features, introspect_secret_sha256, forward_auth, \
-             gateway FROM registries ",
+             gateway, pypi_paths FROM registries ",
             $tail
         )
     };
@@ -64,8 +64,9 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
                  ecosystem, token_lifetime, token_prefix, features, default_features, source, \
-                 created_at, updated_at, introspect_secret_sha256, forward_auth, gateway) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
+                 created_at, updated_at, introspect_secret_sha256, forward_auth, gateway, \
+                 pypi_paths) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16) \
                  ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
                  upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
                  audience = excluded.audience, ecosystem = excluded.ecosystem, \
@@ -73,7 +74,8 @@ impl Store {
                  features = excluded.features, default_features = excluded.default_features, \
                  source = excluded.source, updated_at = excluded.updated_at, \
                  introspect_secret_sha256 = excluded.introspect_secret_sha256, \
-                 forward_auth = excluded.forward_auth, gateway = excluded.gateway",
+                 forward_auth = excluded.forward_auth, gateway = excluded.gateway, \
+                 pypi_paths = excluded.pypi_paths",
             )
             .bind(name)
             .bind(registry.upload_url.as_str())
@@ -95,6 +97,7 @@ impl Store {
             )
             .bind(to_json(&registry.forward_auth))
             .bind(registry.gateway.as_ref().map(to_json))
+            .bind(i64::from(registry.pypi_paths))
             .execute(&mut *tx)
             .await?;
             report.registries_upserted += 1;
@@ -183,6 +186,48 @@ impl Store {
         Ok(found)
     }
 
+    /// The registry that serves PyPI's implicit paths on this host
+    /// (lower-case `host[:port]`), if any.
+    pub async fn registry_for_pypi_host(&self, authority: &str) -> Result<Option<Registry>> {
+        self.registry_where(
+            select_registries!("WHERE upload_authority = $1 AND pypi_paths = 1 ORDER BY name"),
+            authority,
+            None,
+        )
+        .await
+    }
+
+    /// The cargo registry whose URL has this host (lower-case `host[:port]`)
+    /// and path (compared as [`crate::registry::discovery_path`] does).
+    pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
+        self.registry_where(
+            select_registries!(
+                "WHERE upload_authority = $1 AND upload_path = $2 AND ecosystem = 'cargo' \
+                 ORDER BY name"
+            ),
+            authority,
+            Some(path),
+        )
+        .await
+    }
+
+    /// The first registry a query selects by authority (and path).
+    async fn registry_where(
+        &self,
+        query: &'static str,
+        authority: &str,
+        path: Option<&str>,
+    ) -> Result<Option<Registry>> {
+        let mut query = sqlx::query(query).bind(authority);
+        if let Some(path) = path {
+            query = query.bind(path);
+        }
+        match query.fetch_optional(self.pool()).await? {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
@@ -238,6 +283,7 @@ impl Store {
             audience: Audience::parse(row.try_get("audience")?).map_err(corrupt)?,
             ecosystem: Ecosystem::parse(&row.try_get::<String, _>("ecosystem")?)
                 .map_err(corrupt)?,
+            pypi_paths: row.try_get::<i64, _>("pypi_paths")? != 0,
             token_lifetime: TokenLifetime::parse(row.try_get("token_lifetime")?)
                 .map_err(corrupt)?,
             token_prefix: TokenPrefix::parse(row.try_get("token_prefix")?).map_err(corrupt)?,

@@ -1,5 +1,6 @@
 //! Test helpers (feature `test-helpers`): an OIDC issuer that runs as a real
-//! HTTP server with a real JWKS and real signatures, and a builder of GitHub
+//! HTTP server with a real JWKS and real signatures, GitHub Actions' token
+//! endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`) on it, and a builder of GitHub
 //! Actions claims. For trustpub's tests and the conformance kit; never part
 //! of a release build.
 //!
@@ -12,7 +13,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::JsonWebKeySet;
@@ -70,6 +71,19 @@ struct Published {
     keys: Vec<TestKey>,
 }
 
+/// The bearer token the test issuer's GitHub Actions token endpoint wants:
+/// what `ACTIONS_ID_TOKEN_REQUEST_TOKEN` holds in a job.
+pub const ACTIONS_REQUEST_TOKEN: &str = "test-actions-request-token";
+
+/// What the GitHub Actions token endpoint has done.
+#[derive(Default)]
+struct Actions {
+    /// The audience of each token handed out, in order.
+    audiences: Vec<String>,
+    /// Changes made to the default claims of every token handed out.
+    claims: Option<fn(GithubClaims) -> GithubClaims>,
+}
+
 /// An OIDC issuer on `http://127.0.0.1:<port>`, serving
 /// `/.well-known/openid-configuration` and `/jwks`.
 pub struct TestIssuer {
@@ -77,7 +91,9 @@ pub struct TestIssuer {
     keys: Arc<Keys>,
     published: Arc<Mutex<Published>>,
     jwks_fetches: Arc<AtomicUsize>,
-    server: actix_web::dev::ServerHandle,
+    actions: Arc<Mutex<Actions>>,
+    /// `None` for the copy that signs inside the server.
+    server: Option<actix_web::dev::ServerHandle>,
 }
 
 impl TestIssuer {
@@ -120,6 +136,7 @@ impl TestIssuer {
             keys: published.to_vec(),
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let actions = Arc::new(Mutex::new(Actions::default()));
 
         let state = (
             url.clone(),
@@ -127,8 +144,19 @@ impl TestIssuer {
             published.clone(),
             jwks_fetches.clone(),
         );
+        // The issuer signs the tokens of the Actions endpoint itself; it
+        // shares the keys, not the server.
+        let signer = Arc::new(TestIssuer {
+            url: url.clone(),
+            keys: keys.clone(),
+            published: published.clone(),
+            jwks_fetches: jwks_fetches.clone(),
+            actions: actions.clone(),
+            server: None,
+        });
         let server = HttpServer::new(move || {
             let (url, keys, published, fetches) = state.clone();
+            let signer = signer.clone();
             let jwks_url = format!("{url}/jwks");
             App::new()
                 .route(
@@ -157,6 +185,13 @@ impl TestIssuer {
                         async move { HttpResponse::Ok().json(set) }
                     }),
                 )
+                .route(
+                    "/actions/id-token",
+                    web::get().to(move |request: HttpRequest| {
+                        let answer = signer.actions_token(&request);
+                        async move { answer }
+                    }),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -170,8 +205,58 @@ impl TestIssuer {
             keys,
             published,
             jwks_fetches,
-            server: handle,
+            actions,
+            server: Some(handle),
         }
+    }
+
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL` for this issuer: GitHub Actions' token
+    /// endpoint, which already has a query, as GitHub's has; clients append
+    /// `&audience=…`. Wants `Authorization: bearer` [`ACTIONS_REQUEST_TOKEN`]
+    /// and answers `{"value": "<JWT>"}`: [`GithubClaims`]' defaults for the
+    /// requested audience, signed with `rsa-1`.
+    pub fn actions_token_url(&self) -> String {
+        format!("{}/actions/id-token?api-version=2.0", self.url)
+    }
+
+    /// Changes every token the Actions endpoint hands out from now on.
+    pub fn set_actions_claims(&self, change: fn(GithubClaims) -> GithubClaims) {
+        self.actions.lock().unwrap().claims = Some(change);
+    }
+
+    /// The audiences the Actions endpoint handed out tokens for, in order.
+    pub fn actions_audiences(&self) -> Vec<String> {
+        self.actions.lock().unwrap().audiences.clone()
+    }
+
+    fn actions_token(&self, request: &HttpRequest) -> HttpResponse {
+        let authorized = request
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .is_some_and(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("bearer") && token == ACTIONS_REQUEST_TOKEN
+            });
+        if !authorized {
+            return HttpResponse::Unauthorized().json(json!({ "message": "bad bearer token" }));
+        }
+        let audience = url::form_urlencoded::parse(request.query_string().as_bytes())
+            .find(|(name, _)| name == "audience")
+            .map(|(_, value)| value.into_owned());
+        let Some(audience) = audience else {
+            return HttpResponse::BadRequest().json(json!({ "message": "no audience" }));
+        };
+        let change = {
+            let mut actions = self.actions.lock().unwrap();
+            actions.audiences.push(audience.clone());
+            actions.claims
+        };
+        let mut claims = GithubClaims::new(&self.url, &audience, crate::store::now());
+        if let Some(change) = change {
+            claims = change(claims);
+        }
+        HttpResponse::Ok().json(json!({ "value": self.sign(&claims.build()) }))
     }
 
     /// The issuer URL, as tokens carry it in `iss`.
@@ -279,8 +364,9 @@ impl TestIssuer {
 
 impl Drop for TestIssuer {
     fn drop(&mut self) {
-        let stop = self.server.stop(false);
-        drop(stop);
+        if let Some(server) = &self.server {
+            drop(server.stop(false));
+        }
     }
 }
 
@@ -346,7 +432,18 @@ token_prefix = "acme_"
 features = ["multi-use-token", "single-use-token"]
 default_features = ["multi-use-token"]
 {keys}
+{trust}  environment = "pypi"
+"#,
+        trust = trusts_widget(issuer, r#"["widget", "widget-*"]"#)
+    )
+}
 
+/// TOML for a registry (appended to its `[[registries]]` table): it trusts
+/// `issuer` as a GitHub issuer, and `octo-org/widget`'s `release.yml`, in any
+/// environment, may publish `packages` (a TOML array).
+pub fn trusts_widget(issuer: &str, packages: &str) -> String {
+    format!(
+        r#"
   [[registries.issuers]]
   url = "{issuer}"
   provider = "github"
@@ -357,8 +454,7 @@ default_features = ["multi-use-token"]
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
-  environment = "pypi"
-  packages = ["widget", "widget-*"]
+  packages = {packages}
 "#
     )
 }

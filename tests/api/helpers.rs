@@ -167,12 +167,34 @@ pub async fn spawn_app(config: &str) -> TestApp {
 /// Boots trustpub with `config` on an existing database: a restart, or a
 /// second instance.
 pub async fn spawn_app_on(db: std::sync::Arc<TestDatabase>, config: &str) -> TestApp {
-    let settings = settings(config, &db).expect("a valid test configuration");
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    spawn_app_listening(db, listener, config).await
+}
+
+/// Boots trustpub with a configuration that names its own port: `config`
+/// is given the port before the server starts.
+pub async fn spawn_app_with_port(config: impl FnOnce(u16) -> String) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().unwrap().port();
+    let db = std::sync::Arc::new(TestDatabase::new().await);
+    spawn_app_listening(db, listener, &config(port)).await
+}
+
+async fn spawn_app_listening(
+    db: std::sync::Arc<TestDatabase>,
+    listener: TcpListener,
+    config: &str,
+) -> TestApp {
+    let settings = settings(config, &db).expect("a valid test configuration");
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let application = Application::build_with_listener(&settings, listener)
         .await
         .expect("the application builds");
-    let address = format!("http://127.0.0.1:{}", application.port());
+    let address = format!("{scheme}://127.0.0.1:{}", application.port());
     let store = application.store().clone();
     tokio::spawn(application.run_until_stopped());
     TestApp {
@@ -183,6 +205,70 @@ pub async fn spawn_app_on(db: std::sync::Arc<TestDatabase>, config: &str) -> Tes
             .unwrap(),
         store,
         db,
+    }
+}
+
+/// A certificate authority made for one test, and a server certificate it
+/// issued for `127.0.0.1` and `localhost`, as PEM files in a temporary
+/// directory: `ca.pem` for clients (`SSL_CERT_FILE`), `cert.pem` and
+/// `key.pem` for `[server.tls]`.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "trustpub test CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "trustpub test server");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = server.signed_by(&key, &ca).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        TestCa {
+            dir,
+            ca_pem: ca.pem(),
+        }
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).display().to_string()
+    }
+
+    /// The `[server.tls]` section serving this CA's server certificate.
+    pub fn server_tls(&self) -> String {
+        format!(
+            "[server.tls]\ncert = {:?}\nkey = {:?}\n",
+            self.path("cert.pem"),
+            self.path("key.pem")
+        )
+    }
+
+    /// A client that trusts this CA (and only it).
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap()
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod audience;
 mod cli;
+mod clients;
 mod compose;
 mod config;
 mod discovery;
@@ -13,5 +14,6 @@ mod helpers;
 mod keys;
 mod nginx;
 mod ops;
+mod real_clients;
 mod registry_side;
 mod store;
