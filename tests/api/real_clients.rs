@@ -3,10 +3,11 @@
 //! Each runs as in a GitHub Actions job: `GITHUB_ACTIONS`,
 //! `ACTIONS_ID_TOKEN_REQUEST_URL` and `_TOKEN` point at the test issuer's
 //! token endpoint. They fetch the audience from trustpub, a token for it
-//! from the issuer, mint a credential, and try to upload with it. No
-//! upload gateway exists yet, so the upload itself fails (trustpub answers
-//! the upload path with 404); everything up to the upload request is
-//! asserted.
+//! from the issuer, mint a credential, and upload with it. Where the
+//! registry has no upload gateway the upload itself fails (trustpub answers
+//! the upload path with 404) and everything up to the upload request is
+//! asserted; `uv_publishes_through_the_gateway_to_pypiserver` goes all the
+//! way to a real registry.
 //!
 //! twine is not among them: it tries Trusted Publishing only for PyPI's own
 //! URLs. (gh-action-pypi-publish runs twine in a container and needs a
@@ -36,10 +37,15 @@ fn tool(name: &str) -> PathBuf {
 /// trustpub serving acme's PyPI paths on its own address, over https with
 /// `ca`'s certificate when given, plain http otherwise.
 async fn serve(issuer: &TestIssuer, ca: Option<&TestCa>) -> TestApp {
+    serve_with(issuer, ca, "").await
+}
+
+/// [`serve`], with `keys` (TOML) added to acme's table.
+async fn serve_with(issuer: &TestIssuer, ca: Option<&TestCa>, keys: &str) -> TestApp {
     let tls = ca.map(TestCa::server_tls).unwrap_or_default();
     let scheme = if ca.is_some() { "https" } else { "http" };
     spawn_app_with_port(|port| {
-        let acme = acme_registry_with(issuer.url(), "pypi_paths = true").replace(
+        let acme = acme_registry_with(issuer.url(), &format!("pypi_paths = true\n{keys}")).replace(
             "https://pypi.acme.test/legacy/",
             &format!("{scheme}://127.0.0.1:{port}/legacy/"),
         );
@@ -50,10 +56,15 @@ async fn serve(issuer: &TestIssuer, ca: Option<&TestCa>) -> TestApp {
 
 /// A scratch folder with a wheel of `widget` in `dist/`.
 fn workspace() -> tempfile::TempDir {
+    workspace_of("widget")
+}
+
+/// A scratch folder with a wheel of `package` 0.1.0 in `dist/`.
+fn workspace_of(package: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let made = std::process::Command::new(tool("python"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/make_dist.py"))
-        .args(["widget", "0.1.0"])
+        .args([package, "0.1.0"])
         .arg(dir.path().join("dist"))
         .output()
         .unwrap();
@@ -136,7 +147,17 @@ async fn assert_minted_once(app: &TestApp, issuer: &TestIssuer) {
 /// Publishing forced: without it, uv in GitHub Actions tries it too, but
 /// falls back to asking for credentials when it fails.
 async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
-    let dir = workspace();
+    uv_publish_package(app, issuer, ca, "widget").await
+}
+
+/// [`uv_publish`] of a wheel of `package`.
+async fn uv_publish_package(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    ca: &TestCa,
+    package: &str,
+) -> Output {
+    let dir = workspace_of(package);
     let cache = dir.path().join("cache").display().to_string();
     run(
         tool("uv"),
@@ -146,7 +167,7 @@ async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
             "always".into(),
             "--publish-url".into(),
             format!("{}/legacy/", app.address),
-            "dist/widget-0.1.0-py3-none-any.whl".into(),
+            format!("dist/{package}-0.1.0-py3-none-any.whl"),
         ],
         dir.path(),
         issuer,
@@ -284,4 +305,169 @@ async fn maturin_mints_over_http() {
     assert_minted_once(&app, &issuer).await;
     assert!(!output.status.success());
     assert!(stderr.contains("404"), "{stderr}");
+}
+
+/// pypiserver, the real registry, on a random port: uploads need Basic
+/// authentication as `uploader` (an htpasswd file), downloads are open.
+struct Pypiserver {
+    process: std::process::Child,
+    port: u16,
+    packages: tempfile::TempDir,
+    _auth: tempfile::TempDir,
+}
+
+impl Drop for Pypiserver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+const PYPISERVER_PASSWORD: &str = "pypiserver-upload-password";
+
+impl Pypiserver {
+    async fn start() -> Self {
+        let auth = tempfile::tempdir().unwrap();
+        let htpasswd = auth.path().join("htpasswd");
+        let made = std::process::Command::new(tool("python"))
+            .arg("-c")
+            .arg(
+                "import sys\nfrom passlib.apache import HtpasswdFile\n\
+                 f = HtpasswdFile(sys.argv[1], new=True)\n\
+                 f.set_password('uploader', sys.argv[2])\nf.save()",
+            )
+            .arg(&htpasswd)
+            .arg(PYPISERVER_PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        std::fs::write(auth.path().join("password"), PYPISERVER_PASSWORD).unwrap();
+        let packages = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = std::process::Command::new(tool("pypi-server"))
+            .args(["run", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--passwords")
+            .arg(&htpasswd)
+            .args(["--authenticate", "update"])
+            .arg(packages.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pypiserver starts");
+        let server = Pypiserver {
+            process,
+            port,
+            packages,
+            _auth: auth,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(server.url("/simple/")).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pypiserver did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The gateway table that forwards acme's uploads here.
+    fn gateway(&self) -> String {
+        format!(
+            "[registries.gateway]\nupstream = \"{}\"\n\
+             credential = {{ scheme = \"basic\", username = \"uploader\", secret_file = {:?} }}\n",
+            self.url("/"),
+            self._auth.path().join("password").display().to_string()
+        )
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(self.packages.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+/// The whole way: `uv publish --trusted-publishing always` in a simulated
+/// GitHub Actions job mints from trustpub and uploads through its gateway
+/// into a pypiserver that knows nothing of trustpub; the wheel then
+/// installs from pypiserver. A package outside the credential's scope is
+/// refused and never reaches pypiserver.
+#[tokio::test]
+async fn uv_publishes_through_the_gateway_to_pypiserver() {
+    let registry = Pypiserver::start().await;
+    let issuer = TestIssuer::start().await;
+    let ca = TestCa::new();
+    let app = serve_with(&issuer, Some(&ca), &registry.gateway()).await;
+
+    let output = uv_publish(&app, &issuer, &ca).await;
+    assert!(output.status.success(), "uv publish failed");
+    assert_eq!(registry.files(), ["widget-0.1.0-py3-none-any.whl"]);
+    let events = app.store.events("acme").await.unwrap();
+    let upload = events
+        .iter()
+        .find(|e| e.kind == "upload")
+        .expect("an upload event");
+    assert_eq!(
+        (upload.outcome.as_str(), upload.code.as_str()),
+        ("forwarded", "ok")
+    );
+    assert!(
+        upload.detail.contains("upstream status: 200"),
+        "{}",
+        upload.detail
+    );
+    // uv burnt the credential after the upload.
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.outcome.as_str()),
+        ("revoke", "revoked")
+    );
+
+    // The wheel installs from pypiserver.
+    let target = tempfile::tempdir().unwrap();
+    let installed = std::process::Command::new(tool("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+        ])
+        .args(["--index-url", &registry.url("/simple/")])
+        .arg("--target")
+        .arg(target.path())
+        .arg("widget==0.1.0")
+        .env("PIP_FIND_LINKS", "")
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(target.path().join("widget/__init__.py").is_file());
+
+    // gadget is not among acme's packages for this publisher.
+    let output = uv_publish_package(&app, &issuer, &ca, "gadget").await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+    assert_eq!(registry.files(), ["widget-0.1.0-py3-none-any.whl"]);
 }
