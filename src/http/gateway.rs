@@ -115,7 +115,7 @@ async fn forward(
         return Err(Error::UploadTooLarge { limit });
     }
     let credential = presented_credential(http)?;
-    let content_type = header_str(http, CONTENT_TYPE.as_str()).unwrap_or_default();
+    let content_type = header_str(http, CONTENT_TYPE.as_str());
 
     // Read until the package is known; everything read is kept to forward.
     let mut prefix: Vec<Bytes> = Vec::new();
@@ -129,6 +129,7 @@ async fn forward(
             };
         }
         if registry.ecosystem != Ecosystem::Generic {
+            let content_type = content_type.unwrap_or_default();
             match package_in_body(registry.ecosystem, content_type, &prefix, complete)? {
                 Read::Found(package) => break package,
                 Read::NeedMore if read > METADATA_LIMIT as u64 => {
@@ -194,8 +195,10 @@ async fn forward(
     let mut request = state
         .upstream
         .request(method, url)
-        .header(CONTENT_TYPE.as_str(), content_type)
         .body(reqwest::Body::wrap_stream(body));
+    if let Some(content_type) = content_type {
+        request = request.header(CONTENT_TYPE.as_str(), content_type);
+    }
     if let Some(length) = declared {
         request = request.header(CONTENT_LENGTH.as_str(), length);
     }

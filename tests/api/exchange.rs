@@ -4,7 +4,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use trustpub::store::now;
 use trustpub::testing::{
-    ACME_AUDIENCE as AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry,
+    ACME_AUDIENCE as AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry, trusts_widget,
 };
 
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
@@ -38,20 +38,9 @@ name = "multi-only"
 upload_url = "https://pypi.acme.test/multi/"
 audience = "multi-only"
 token_prefix = "multi_"
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget"]
-"#,
-        acme = acme_registry(issuer)
+{multi_trust}"#,
+        acme = acme_registry(issuer),
+        multi_trust = trusts_widget(issuer, r#"["widget"]"#),
     )
 }
 

@@ -9,7 +9,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
 
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
 use crate::registry_side::mint;
@@ -91,19 +91,7 @@ audience = "crates-aud"
 ecosystem = "cargo"
 token_prefix = "crates_"
 gateway = {{ upstream = "http://127.0.0.1:{cargo_upstream}/", credential = {{ scheme = "bearer", secret_file = "{secrets}/token" }} }}
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["my-crate"]
-"#,
+{crates_trust}"#,
         acme = acme_registry_with(
             issuer,
             &format!(
@@ -117,6 +105,7 @@ gateway = {{ upstream = "http://127.0.0.1:{cargo_upstream}/", credential = {{ sc
             "https://pypi.acme.test/legacy/",
             "http://127.0.0.1/legacy/"
         ),
+        crates_trust = trusts_widget(issuer, r#"["my-crate"]"#),
     )
 }
 

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use trustpub::publishers::Audit;
 use trustpub::registry::TokenPrefix;
 use trustpub::store::{NewEvent, NewUploadToken, UsedJti, now};
-use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{
+    ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with, trusts_widget,
+};
 use trustpub::tokens::Credential;
 
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
@@ -34,19 +36,7 @@ upload_url = "https://other.acme.test/"
 audience = "other-aud"
 token_prefix = "other_"
 introspect_secret_sha256 = "{other}"
-
-  [[registries.issuers]]
-  url = "{issuer}"
-  provider = "github"
-
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{issuer}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget"]
-
+{other_trust}
 [[registries]]
 name = "closed"
 upload_url = "https://pypi.acme.test/legacy/closed/"
@@ -62,6 +52,7 @@ token_prefix = "closed_"
             )
         ),
         other = digest(OTHER_SECRET),
+        other_trust = trusts_widget(issuer, r#"["widget"]"#),
     )
 }
 
