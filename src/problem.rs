@@ -95,6 +95,10 @@ pub enum Error {
     IntrospectionUnauthorized(&'static str),
     #[error("no registry is configured for this request: {0}")]
     NoRegistryForRequest(String),
+    #[error(
+        "the path {0:?} has `.` or `..` segments, `;` or `\\`: the package it names cannot be told"
+    )]
+    PathNotAllowed(String),
 
     // The upload gateway.
     #[error("the upload cannot be read: {0}")]
@@ -241,6 +245,7 @@ impl Error {
                 "introspection-unauthorized",
                 "Introspection not authorized",
             ),
+            Error::PathNotAllowed(_) => (S::FORBIDDEN, "path-not-allowed", "Path not allowed"),
             Error::NoRegistryForRequest(_) => (
                 S::FORBIDDEN,
                 "no-registry-for-request",

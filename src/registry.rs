@@ -122,6 +122,7 @@ impl PackagePath {
     }
 
     /// The package named by `path` (percent-decoded), when the path fits.
+    /// A path that is not [`is_plain_path`] names none: refuse it first.
     pub fn package_in(&self, path: &str) -> Option<String> {
         let rest = path.strip_prefix(&self.before)?;
         let (segment, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -133,6 +134,18 @@ impl PackagePath {
                 .into_owned()
         })
     }
+}
+
+/// Whether a request path means what it says to every server on the way:
+/// no `.` or `..` segment (also percent-encoded), no `;` parameters, no
+/// backslash. A registry resolving `/packages/widget/../evil/` uploads
+/// `evil`, whatever a template read in it.
+pub fn is_plain_path(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    !decoded.contains([';', '\\'])
+        && !decoded
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 impl From<PackagePath> for String {
@@ -593,6 +606,18 @@ mod tests {
         );
         assert_eq!(middle.package_in("/api/widget/download").as_deref(), None);
         assert_eq!(String::from(middle), "/api/{package}/upload");
+        for plain in ["/packages/widget/1.0/w.tar.gz", "/a.b/c..d/", "/"] {
+            assert!(is_plain_path(plain), "{plain}");
+        }
+        for tricky in [
+            "/packages/widget/../evil/",
+            "/packages/widget/%2e%2e/evil",
+            "/a/./b",
+            "/a;b=c",
+            "/a%5cb",
+        ] {
+            assert!(!is_plain_path(tricky), "{tricky}");
+        }
         for bad in [
             "packages/{package}",
             "/p{package}/",

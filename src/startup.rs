@@ -46,6 +46,10 @@ impl Application {
             max_body_bytes: settings.server.max_body_bytes,
             upstream: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
+                // A registry that stops answering gets a 502, not a hang.
+                .read_timeout(Duration::from_secs(300))
+                // Uploads carry the registry's credential: straight there.
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::io("building the upstream client", std::io::Error::other(e)))?,

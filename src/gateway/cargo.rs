@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{METADATA_LIMIT, Read, UploadedPackage};
+use super::{Found, METADATA_LIMIT, Read, UploadedPackage};
 use crate::problem::{Error, Result};
 
 /// The publish endpoint, below the registry's API root.
@@ -41,9 +41,13 @@ pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
     };
     let metadata: Metadata = serde_json::from_slice(json)
         .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
-    Ok(Read::Found(UploadedPackage {
-        name: metadata.name,
-        version: metadata.vers,
+    Ok(Read::Found(Found {
+        package: UploadedPackage {
+            name: metadata.name,
+            version: metadata.vers,
+        },
+        content_type: None,
+        counter: None,
     }))
 }
 
@@ -65,8 +69,8 @@ mod tests {
         let chunks: Vec<Bytes> = body.chunks(5).map(Bytes::copy_from_slice).collect();
         match package(&chunks).unwrap() {
             Read::Found(found) => {
-                assert_eq!(found.name, "my_crate");
-                assert_eq!(found.version.as_deref(), Some("0.1.0"));
+                assert_eq!(found.package.name, "my_crate");
+                assert_eq!(found.package.version.as_deref(), Some("0.1.0"));
             }
             other => panic!("{other:?}"),
         }

@@ -21,6 +21,7 @@ use crate::problem::{Error, Result};
 use crate::registry::{Ecosystem, PackagePath, UploadUrl};
 
 pub use cargo::CARGO_PUBLISH_PATH;
+pub use python::PartCounter;
 
 /// The largest part of an upload read before the package is known: the
 /// metadata that clients send before the file.
@@ -58,7 +59,8 @@ impl Gateway {
     }
 
     /// The request paths that are uploads, compared as discovery compares
-    /// paths (decoded, without trailing slashes).
+    /// paths (decoded, without trailing slashes). For `generic` registries,
+    /// the paths below them are uploads too.
     pub fn upload_paths(&self, ecosystem: Ecosystem, upload_url: &UploadUrl) -> Vec<String> {
         if !self.paths.is_empty() {
             return self
@@ -72,6 +74,18 @@ impl Gateway {
             Ecosystem::Cargo => vec![format!("{base}{CARGO_PUBLISH_PATH}")],
             Ecosystem::Python | Ecosystem::Generic => vec![base],
         }
+    }
+
+    /// Whether a request to `path` is an upload to this gateway.
+    pub fn takes(&self, ecosystem: Ecosystem, upload_url: &UploadUrl, path: &str) -> bool {
+        let path = crate::registry::discovery_path(path);
+        self.upload_paths(ecosystem, upload_url).iter().any(|p| {
+            *p == path
+                || (ecosystem == Ecosystem::Generic
+                    && path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|r| r.starts_with('/')))
+        })
     }
 
     /// Where an upload to `path` goes: the upstream URL, with what follows
@@ -122,6 +136,10 @@ impl Gateway {
         }?;
         if let Some(credential) = &self.credential {
             credential.validate()?;
+            // Read now, so that a missing secret stops the start, not uploads.
+            credential
+                .authorization()
+                .map_err(|error| ("credential", error.to_string()))?;
         }
         Ok(())
     }
@@ -139,6 +157,13 @@ impl UpstreamUrl {
             return Err(format!(
                 "{value:?} must be an http or https URL with a host"
             ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "must not hold a user or password: give the registry's credential as \
+                 `credential`, whose secret stays out of the configuration"
+                    .into(),
+            );
         }
         Ok(Self(url))
     }
@@ -241,9 +266,19 @@ pub struct UploadedPackage {
 #[derive(Debug)]
 pub enum Read {
     /// The package is known.
-    Found(UploadedPackage),
+    Found(Found),
     /// More of the body is needed.
     NeedMore,
+}
+
+/// The package of an upload, and how to forward the upload.
+#[derive(Debug)]
+pub struct Found {
+    pub package: UploadedPackage,
+    /// The `Content-Type` to send upstream in place of the client's.
+    pub content_type: Option<String>,
+    /// Checks the whole body as it streams, from its first byte.
+    pub counter: Option<PartCounter>,
 }
 
 /// Reads the package from the start of a body, as the ecosystem's upload
@@ -329,5 +364,6 @@ mod tests {
         assert!(gateway.validate(Ecosystem::Python).is_ok());
         assert!(gateway.validate(Ecosystem::Generic).is_err());
         assert!(UpstreamUrl::parse("ftp://x/".into()).is_err());
+        assert!(UpstreamUrl::parse("http://user:pass@x/".into()).is_err());
     }
 }

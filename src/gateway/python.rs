@@ -1,60 +1,142 @@
 //! Python's legacy upload API: a `multipart/form-data` POST whose fields
-//! carry the metadata (`name`, `version`, …) and the file (`content`).
-//! twine, uv, pdm, maturin and gh-action-pypi-publish all send the metadata
-//! fields before the file, so the name is known after a few kilobytes.
+//! carry the metadata (`:action`, `name`, `version`, …) and the file
+//! (`content`). twine, uv, pdm, maturin and gh-action-pypi-publish all send
+//! the metadata fields before the file, so the name is known after a few
+//! kilobytes.
+//!
+//! The registry behind the gateway parses the same body with its own
+//! parser, so trustpub reads it strictly, to leave no room for the two to
+//! disagree on what is uploaded: exactly one `:action` (`file_upload`), one
+//! `name`, at most one `version`, every part named, one file part
+//! (`content`) whose file name is a distribution of `name`, and nothing
+//! after it. The boundary is forwarded in a canonical `Content-Type`, and
+//! [`PartCounter`] refuses, while the body streams, any part beyond those
+//! read here.
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 
-use super::{Read, UploadedPackage};
+use super::{Found, Read, UploadedPackage};
 use crate::problem::{Error, Result};
+use crate::publishers::scope::normalize;
+use crate::registry::Ecosystem;
 
-/// The file's field, after which no metadata is looked for.
+/// The file's field, the last part of an upload.
 const FILE_FIELD: &str = "content";
+/// The only action an upload credential allows.
+const UPLOAD_ACTION: &str = "file_upload";
 
 pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> Result<Read> {
-    let boundary = multer::parse_boundary(content_type).map_err(|_| {
-        Error::InvalidUpload("a Python upload is multipart/form-data with a boundary".into())
-    })?;
+    let invalid = |reason: &str| Error::InvalidUpload(reason.to_owned());
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| invalid("a Python upload is multipart/form-data with a boundary"))?;
+    if boundary.is_empty() || boundary.contains(['"', '\r', '\n', '\\']) {
+        return Err(invalid(
+            "the multipart boundary has characters it may not have",
+        ));
+    }
     let chunks: Vec<Result<Bytes, std::io::Error>> = prefix.iter().cloned().map(Ok).collect();
-    let mut multipart = multer::Multipart::new(futures_util::stream::iter(chunks), boundary);
+    let mut multipart =
+        multer::Multipart::new(futures_util::stream::iter(chunks), boundary.clone());
     // Everything is in memory, so every future is ready when first polled.
     let fields = async {
-        let (mut name, mut version) = (None, None);
-        let mut file_reached = false;
+        let mut seen = Fields::default();
         while let Some(field) = multipart.next_field().await? {
-            match field.name() {
-                Some("name") => name = Some(field.text().await?),
-                Some("version") => version = Some(field.text().await?),
-                Some(FILE_FIELD) => file_reached = true,
-                _ => {}
+            seen.parts += 1;
+            let Some(name) = field.name().map(str::to_owned) else {
+                return Ok(Err("every part must have a plain `name`"));
+            };
+            if name == FILE_FIELD {
+                seen.file_name = Some(field.file_name().map(str::to_owned));
+                return Ok(Ok(seen));
             }
-            if file_reached || (name.is_some() && version.is_some()) {
-                break;
+            if field.file_name().is_some() {
+                return Ok(Err("the only file an upload may carry is `content`"));
             }
+            let slot = match name.as_str() {
+                ":action" => &mut seen.action,
+                "name" => &mut seen.name,
+                "version" => &mut seen.version,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Ok(Err(
+                    "`:action`, `name` and `version` may each be given once",
+                ));
+            }
+            *slot = Some(field.text().await?);
         }
-        Ok::<_, multer::Error>((name, version, file_reached))
+        Ok::<_, multer::Error>(Ok(seen))
     }
     .now_or_never();
-    let (name, version, file_reached) = match fields {
-        Some(Ok(found)) => found,
+    let seen = match fields {
+        Some(Ok(Ok(seen))) => seen,
+        Some(Ok(Err(reason))) => return Err(invalid(reason)),
         Some(Err(error)) if !complete && is_incomplete(&error) => return Ok(Read::NeedMore),
         Some(Err(error)) => return Err(Error::InvalidUpload(error.to_string())),
         None => return Ok(Read::NeedMore),
     };
-    match name {
-        Some(name) if name.trim().is_empty() => {
-            Err(Error::InvalidUpload("the `name` field is empty".into()))
-        }
-        Some(name) => Ok(Read::Found(UploadedPackage {
-            name: name.trim().to_owned(),
-            version,
-        })),
-        None if file_reached => Err(Error::InvalidUpload(
-            "the `name` field must come before the file (`content`)".into(),
-        )),
-        None => Ok(Read::NeedMore),
+    let Some(file_name) = seen.file_name else {
+        return if complete {
+            Err(invalid("the upload has no file (`content`)"))
+        } else {
+            Ok(Read::NeedMore)
+        };
+    };
+    if seen.action.as_deref() != Some(UPLOAD_ACTION) {
+        return Err(invalid(
+            "`:action` must be `file_upload`, given once, before the file",
+        ));
     }
+    let name = seen
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid("the `name` field must come, not empty, before the file"))?;
+    let file_name = file_name.ok_or_else(|| invalid("the file (`content`) has no file name"))?;
+    let distribution = distribution(&file_name).ok_or_else(|| {
+        invalid("the file name is not a wheel (.whl) or an sdist (.tar.gz, .zip)")
+    })?;
+    if normalize(Ecosystem::Python, distribution) != normalize(Ecosystem::Python, &name) {
+        return Err(Error::InvalidUpload(format!(
+            "the file {file_name:?} is not a distribution of {name:?}"
+        )));
+    }
+    Ok(Read::Found(Found {
+        package: UploadedPackage {
+            name,
+            version: seen.version,
+        },
+        content_type: Some(format!("multipart/form-data; boundary=\"{boundary}\"")),
+        counter: Some(PartCounter::new(&boundary, seen.parts)),
+    }))
+}
+
+#[derive(Default)]
+struct Fields {
+    parts: usize,
+    action: Option<String>,
+    name: Option<String>,
+    version: Option<String>,
+    /// Set when the file's part is reached: its file name, if it has one.
+    file_name: Option<Option<String>>,
+}
+
+/// The distribution name of a wheel (`name-version(-build)-py-abi-plat.whl`)
+/// or sdist (`name-version.tar.gz`, `.zip`) file name.
+fn distribution(file_name: &str) -> Option<&str> {
+    if file_name.contains(['/', '\\']) {
+        return None;
+    }
+    if let Some(stem) = file_name.strip_suffix(".whl") {
+        return stem.split('-').next().filter(|n| !n.is_empty());
+    }
+    let stem = file_name
+        .strip_suffix(".tar.gz")
+        .or_else(|| file_name.strip_suffix(".zip"))?;
+    stem.rsplit_once('-')
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty())
 }
 
 /// Whether parsing stopped only because the body is not all there yet.
@@ -67,6 +149,66 @@ fn is_incomplete(error: &multer::Error) -> bool {
     )
 }
 
+/// Counts, as the body streams by, the parts it starts: every `--boundary`
+/// at the start of the body or of a line and not followed by `--`. More
+/// parts than the metadata showed means something follows the file, which
+/// the registry's parser might read as metadata: the upload is cut off.
+#[derive(Debug)]
+pub struct PartCounter {
+    delimiter: Vec<u8>,
+    allowed: usize,
+    counted: usize,
+    /// Bytes not yet scanned, and the one before them.
+    pending: Vec<u8>,
+    /// The offset in the body of `pending[0]`.
+    base: usize,
+    /// The offset of the next place a delimiter could start.
+    next: usize,
+}
+
+impl PartCounter {
+    /// A counter for a body with this boundary and `parts` parts.
+    pub(super) fn new(boundary: &str, parts: usize) -> Self {
+        PartCounter {
+            delimiter: format!("--{boundary}").into_bytes(),
+            allowed: parts,
+            counted: 0,
+            pending: Vec::new(),
+            base: 0,
+            next: 0,
+        }
+    }
+
+    /// Scans the next chunk of the body; an error once it starts a part too
+    /// many.
+    pub fn scan(&mut self, chunk: &[u8]) -> Result<()> {
+        // A delimiter and the two bytes that tell a closing one.
+        let window = self.delimiter.len() + 2;
+        self.pending.extend_from_slice(chunk);
+        while self.next - self.base + window <= self.pending.len() {
+            let at = self.next - self.base;
+            let starts_line = self.next == 0 || self.pending[at - 1] == b'\n';
+            if starts_line
+                && self.pending[at..].starts_with(&self.delimiter)
+                && &self.pending[at + self.delimiter.len()..at + window] != b"--"
+            {
+                self.counted += 1;
+                if self.counted > self.allowed {
+                    return Err(Error::InvalidUpload(
+                        "nothing may follow the file (`content`) in an upload".into(),
+                    ));
+                }
+            }
+            self.next += 1;
+        }
+        // Keep the byte before the next place, to tell a line start.
+        let done = (self.next - self.base).saturating_sub(1);
+        self.pending.drain(..done);
+        self.base += done;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,10 +219,31 @@ mod tests {
         format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
     }
 
-    fn file() -> String {
-        "--XyZ\r\nContent-Disposition: form-data; name=\"content\"; filename=\"w.whl\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\nPK\x03\x04 the wheel\r\n--XyZ--\r\n"
-            .to_owned()
+    fn file(file_name: &str) -> String {
+        format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nPK\x03\x04 the wheel\r\n--XyZ--\r\n"
+        )
+    }
+
+    fn upload(fields: &[(&str, &str)], file_name: &str) -> String {
+        let mut body: String = fields.iter().map(|(n, v)| field(n, v)).collect();
+        body.push_str(&file(file_name));
+        body
+    }
+
+    fn honest() -> String {
+        upload(
+            &[
+                (":action", "file_upload"),
+                ("protocol_version", "1"),
+                ("name", "Widget_Extras"),
+                ("version", "1.0"),
+                ("classifiers", "A"),
+                ("classifiers", "B"),
+            ],
+            "widget_extras-1.0-py3-none-any.whl",
+        )
     }
 
     fn read(body: &str, complete: bool) -> Result<Read> {
@@ -93,47 +256,110 @@ mod tests {
         package(TYPE, &chunks, complete)
     }
 
-    #[test]
-    fn the_name_and_version_come_from_the_metadata_before_the_file() {
-        let body = format!(
-            "{}{}{}{}{}",
-            field(":action", "file_upload"),
-            field("protocol_version", "1"),
-            field("name", "Widget_Extras"),
-            field("version", "1.0"),
-            file()
-        );
-        match read(&body, true).unwrap() {
-            Read::Found(found) => {
-                assert_eq!(found.name, "Widget_Extras");
-                assert_eq!(found.version.as_deref(), Some("1.0"));
-            }
-            other => panic!("{other:?}"),
-        }
-        // Only the metadata has arrived: enough.
-        let cut = body.find("PK").unwrap();
-        assert!(matches!(read(&body[..cut], false).unwrap(), Read::Found(_)));
-        // Not even the name has arrived: wait.
-        let cut = body.find("Widget").unwrap();
-        assert!(matches!(read(&body[..cut], false).unwrap(), Read::NeedMore));
-        // ... and at the end of the body, that is an error.
-        assert!(read(&body[..cut], true).is_err());
+    fn refused(body: &str) -> bool {
+        matches!(read(body, true), Err(Error::InvalidUpload(_)))
     }
 
     #[test]
-    fn a_name_after_the_file_or_no_name_is_refused() {
-        let body = format!("{}{}", field("version", "1.0"), file());
-        assert!(matches!(read(&body, true), Err(Error::InvalidUpload(_))));
-        let body = format!(
-            "{}{}{}",
-            field("version", "1.0"),
-            file(),
-            field("name", "w")
+    fn the_name_and_version_come_from_the_metadata_before_the_file() {
+        let body = honest();
+        match read(&body, true).unwrap() {
+            Read::Found(found) => {
+                assert_eq!(found.package.name, "Widget_Extras");
+                assert_eq!(found.package.version.as_deref(), Some("1.0"));
+                assert_eq!(
+                    found.content_type.as_deref(),
+                    Some("multipart/form-data; boundary=\"XyZ\"")
+                );
+                assert_eq!(found.counter.unwrap().allowed, 7);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The file's headers have arrived: enough.
+        let cut = body.find("PK").unwrap();
+        assert!(matches!(read(&body[..cut], false).unwrap(), Read::Found(_)));
+        // Not yet the file: wait.
+        let cut = body.find("content").unwrap();
+        assert!(matches!(read(&body[..cut], false).unwrap(), Read::NeedMore));
+        // ... and at the end of the body, that is an error.
+        assert!(read(&body[..cut], true).is_err());
+        // sdists too.
+        let sdist = upload(
+            &[(":action", "file_upload"), ("name", "zope.interface")],
+            "zope_interface-6.0.tar.gz",
         );
-        assert!(matches!(read(&body, true), Err(Error::InvalidUpload(_))));
-        let body = format!("{}{}", field("name", " "), file());
-        assert!(matches!(read(&body, true), Err(Error::InvalidUpload(_))));
+        assert!(matches!(read(&sdist, true).unwrap(), Read::Found(_)));
+    }
+
+    #[test]
+    fn anything_a_registry_could_read_otherwise_is_refused() {
+        let action = (":action", "file_upload");
+        let wheel = "widget-1.0-py3-none-any.whl";
+        // No action, another action, two actions.
+        assert!(refused(&upload(&[("name", "widget")], wheel)));
+        assert!(refused(&upload(
+            &[(":action", "remove_pkg"), ("name", "widget")],
+            wheel
+        )));
+        assert!(refused(&upload(
+            &[action, action, ("name", "widget")],
+            wheel
+        )));
+        // Two names, an empty one, none before the file.
+        assert!(refused(&upload(
+            &[action, ("name", "widget"), ("name", "victim")],
+            wheel
+        )));
+        assert!(refused(&upload(&[action, ("name", " ")], wheel)));
+        assert!(refused(&upload(&[action, ("version", "1.0")], wheel)));
+        // A file of another project, a path, a file type that is not a distribution.
+        assert!(refused(&upload(
+            &[action, ("name", "widget")],
+            "evil-9.9-py3-none-any.whl"
+        )));
+        assert!(refused(&upload(
+            &[action, ("name", "widget")],
+            "../widget-1.0-py3-none-any.whl"
+        )));
+        assert!(refused(&upload(
+            &[action, ("name", "widget")],
+            "widget-1.0.exe"
+        )));
+        // Parts without a plain name, a second file.
+        let unnamed = format!(
+            "--XyZ\r\nContent-Disposition: form-data; NAME=\"name\"\r\n\r\nvictim\r\n{}",
+            upload(&[action, ("name", "widget")], wheel)
+        );
+        assert!(refused(&unnamed));
+        let signature = format!(
+            "{}--XyZ\r\nContent-Disposition: form-data; name=\"gpg_signature\"; filename=\"evil.asc\"\r\n\r\nsig\r\n{}",
+            field(":action", "file_upload"),
+            upload(&[("name", "widget")], wheel)
+        );
+        assert!(refused(&signature));
         assert!(package("application/json", &[Bytes::from_static(b"{}")], true).is_err());
-        assert!(read("garbage", true).is_err());
+        assert!(refused("garbage"));
+    }
+
+    #[test]
+    fn the_part_counter_cuts_off_parts_after_the_file() {
+        let body = honest();
+        let scan = |body: &str, parts: usize, chunk: usize| {
+            let mut counter = PartCounter::new("XyZ", parts);
+            body.as_bytes()
+                .chunks(chunk)
+                .try_for_each(|c| counter.scan(c))
+        };
+        for chunk in [1, 2, 5, 7, 64, 4096] {
+            assert!(scan(&body, 7, chunk).is_ok(), "chunk {chunk}");
+            assert!(scan(&body, 6, chunk).is_err(), "chunk {chunk}");
+            // A metadata part after the file.
+            let smuggled =
+                body.replace("--XyZ--\r\n", "") + &field("name", "victim") + "--XyZ--\r\n";
+            assert!(scan(&smuggled, 7, chunk).is_err(), "chunk {chunk}");
+        }
+        // The boundary inside a line is data, not a delimiter.
+        let inline = body.replace("the wheel", "the --XyZ wheel");
+        assert!(scan(&inline, 7, 3).is_ok());
     }
 }

@@ -26,17 +26,17 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
     let registry = forwarded_registry(&http, &state).await?;
     let credential = presented_credential(&http)?;
     let path = forwarded_path(&http);
-    let package = header_str(&http, "x-trustpub-package")
-        .map(str::to_owned)
-        .or_else(|| {
-            let template = registry.forward_auth.package_path.as_ref()?;
-            template.package_in(path?)
-        });
+    let package = match (header_str(&http, "x-trustpub-package"), path) {
+        (Some(package), _) => Some(package.to_owned()),
+        (None, Some(path)) => package_from_path(registry.forward_auth.package_path.as_ref(), path)?,
+        (None, None) => None,
+    };
     let method = header_str(&http, "x-forwarded-method")
         .or_else(|| header_str(&http, "x-original-method"))
         .map(|m| m.to_ascii_uppercase())
         .unwrap_or_else(|| http.method().as_str().to_owned());
-    let is_upload = [Method::POST, Method::PUT, Method::PATCH]
+    // Everything but reads is a write: it consumes a single-use credential.
+    let is_upload = ![Method::GET, Method::HEAD, Method::OPTIONS]
         .iter()
         .any(|m| m.as_str() == method);
     let outcome = tokens::check(
@@ -130,9 +130,26 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
     Ok(fitting.swap_remove(0).1)
 }
 
-/// The path of the checked request, without its query.
+/// The path of the checked request, without its query: nginx's
+/// `X-Original-URI` (set in its configuration), else the `X-Forwarded-Uri`
+/// Traefik and Caddy set.
 fn forwarded_path(http: &HttpRequest) -> Option<&str> {
-    header_str(http, "x-forwarded-uri")
-        .or_else(|| header_str(http, "x-original-uri"))
+    header_str(http, "x-original-uri")
+        .or_else(|| header_str(http, "x-forwarded-uri"))
         .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
+}
+
+/// The package a path names through a registry's template; a path that
+/// could name another package to the registry than to trustpub is refused.
+pub(super) fn package_from_path(
+    template: Option<&crate::registry::PackagePath>,
+    path: &str,
+) -> Result<Option<String>> {
+    let Some(template) = template else {
+        return Ok(None);
+    };
+    if !crate::registry::is_plain_path(path) {
+        return Err(Error::PathNotAllowed(path.to_owned()));
+    }
+    Ok(template.package_in(path))
 }

@@ -4,8 +4,7 @@
 //! registry with the registry's own credential. The registry's answer is
 //! relayed. See `src/gateway/` for the configuration and the protocols.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
@@ -13,10 +12,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::forward_auth::package_from_path;
 use super::{AppState, Relayed, header_str, presented_credential, without_port};
-use crate::gateway::{Gateway, METADATA_LIMIT, Read, UploadedPackage, package_in_body};
+use crate::gateway::{
+    Found, Gateway, METADATA_LIMIT, PartCounter, Read, UploadedPackage, package_in_body,
+};
 use crate::problem::{Error, Result};
-use crate::registry::{Ecosystem, Registry, discovery_path};
+use crate::registry::{Ecosystem, Registry};
 use crate::store::{NewEvent, now};
 use crate::tokens::{self, Active, CheckRequest, Inactive};
 
@@ -27,7 +29,7 @@ pub async fn registry_for(http: &HttpRequest, state: &AppState) -> Result<Option
         return Ok(None);
     }
     let host = without_port(http.connection_info().host()).to_ascii_lowercase();
-    let path = discovery_path(http.path());
+    let path = http.path();
     let mut found: Vec<Registry> = state
         .store
         .registries_by_host(&host)
@@ -36,7 +38,7 @@ pub async fn registry_for(http: &HttpRequest, state: &AppState) -> Result<Option
         .filter(|r| {
             r.gateway
                 .as_ref()
-                .is_some_and(|g| g.upload_paths(r.ecosystem, &r.upload_url).contains(&path))
+                .is_some_and(|g| g.takes(r.ecosystem, &r.upload_url, path))
         })
         .collect();
     match found.len() {
@@ -114,51 +116,46 @@ async fn forward(
     if declared.is_some_and(|length| length > limit) {
         return Err(Error::UploadTooLarge { limit });
     }
+    // Before a byte of the body is read: a live credential of this registry.
     let credential = presented_credential(http)?;
-    let content_type = header_str(http, CONTENT_TYPE.as_str());
-
-    // Read until the package is known; everything read is kept to forward.
-    let mut prefix: Vec<Bytes> = Vec::new();
-    let mut read: u64 = 0;
-    let mut complete = false;
-    let package = loop {
-        if let Some(name) = named_outside_body(http, registry.ecosystem, gateway) {
-            break UploadedPackage {
-                name,
-                version: None,
-            };
-        }
-        if registry.ecosystem != Ecosystem::Generic {
-            let content_type = content_type.unwrap_or_default();
-            match package_in_body(registry.ecosystem, content_type, &prefix, complete)? {
-                Read::Found(package) => break package,
-                Read::NeedMore if read > METADATA_LIMIT as u64 => {
-                    return Err(Error::InvalidUpload(format!(
-                        "no package name within the first {METADATA_LIMIT} bytes"
-                    )));
-                }
-                Read::NeedMore => {}
-            }
-        } else {
-            return Err(Error::InvalidUpload(
-                "this registry's uploads name their package in a header or the path, \
-                 and this one does not"
-                    .into(),
-            ));
-        }
-        match payload.next().await {
-            Some(Ok(chunk)) => {
-                read += chunk.len() as u64;
-                if read > limit {
-                    return Err(Error::UploadTooLarge { limit });
-                }
-                prefix.push(chunk);
-            }
-            Some(Err(error)) => return Err(Error::InvalidUpload(error.to_string())),
-            None => complete = true,
-        }
+    if !tokens::is_live(&state.store, registry, &credential, now()).await? {
+        return Err(Error::InvalidCredential);
+    }
+    let upstream_authorization = match &gateway.credential {
+        Some(credential) => Some(credential.authorization().map_err(|error| {
+            tracing::error!(registry = %registry.name, %error, "the registry's credential cannot be read");
+            Error::UpstreamUnavailable("its credential cannot be read".into())
+        })?),
+        None => None,
     };
-    outcome.package = Some(package.clone());
+
+    let mut prefix = Vec::new();
+    let (mut found, complete) = match generic_package(http, registry.ecosystem, gateway)? {
+        Some(package) => {
+            let found = Found {
+                package,
+                content_type: None,
+                counter: None,
+            };
+            (found, false)
+        }
+        None => tokio::time::timeout(
+            METADATA_DEADLINE,
+            read_package(http, &mut payload, registry.ecosystem, limit, &mut prefix),
+        )
+        .await
+        .map_err(|_| {
+            Error::InvalidUpload(format!(
+                "the package was not named within {} s",
+                METADATA_DEADLINE.as_secs()
+            ))
+        })??,
+    };
+    let read = prefix.iter().map(|c| c.len() as u64).sum::<u64>();
+    if let Some(counter) = &mut found.counter {
+        prefix.iter().try_for_each(|chunk| counter.scan(chunk))?;
+    }
+    outcome.package = Some(found.package.clone());
 
     // The check consumes a single-use credential before anything reaches
     // the registry, so that of concurrent uploads only one is forwarded.
@@ -167,7 +164,7 @@ async fn forward(
         registry,
         &credential,
         CheckRequest {
-            package: Some(&package.name),
+            package: Some(&found.package.name),
             consume: true,
             via: "gateway",
         },
@@ -176,17 +173,15 @@ async fn forward(
     .await?;
     let active = match checked {
         Ok(active) => active,
-        Err(Inactive::OutOfScope) => return Err(Error::PackageNotAllowed(vec![package.name])),
+        Err(Inactive::OutOfScope) => {
+            return Err(Error::PackageNotAllowed(vec![found.package.name]));
+        }
         Err(_) => return Err(Error::InvalidCredential),
     };
     outcome.active = Some(active);
 
-    let too_large = Arc::new(AtomicBool::new(false));
-    let rest = if complete {
-        None
-    } else {
-        Some(pump(payload, read, limit, too_large.clone()))
-    };
+    let cut = Arc::new(Mutex::new(None));
+    let rest = (!complete).then(|| pump(payload, read, limit, found.counter, cut.clone()));
     let body = futures_util::stream::iter(prefix.into_iter().map(Ok::<_, std::io::Error>))
         .chain(futures_util::stream::iter(rest).flatten());
     let url = gateway.upstream_url(&registry.upload_url, http.path(), http.query_string());
@@ -196,20 +191,22 @@ async fn forward(
         .upstream
         .request(method, url)
         .body(reqwest::Body::wrap_stream(body));
+    let content_type = found
+        .content_type
+        .or_else(|| header_str(http, CONTENT_TYPE.as_str()).map(str::to_owned));
     if let Some(content_type) = content_type {
         request = request.header(CONTENT_TYPE.as_str(), content_type);
     }
     if let Some(length) = declared {
         request = request.header(CONTENT_LENGTH.as_str(), length);
     }
-    if let Some(credential) = &gateway.credential {
-        request = request.header("authorization", credential.authorization()?);
+    if let Some(authorization) = upstream_authorization {
+        request = request.header("authorization", authorization);
     }
     let response = request.send().await.map_err(|error| {
-        if too_large.load(Ordering::SeqCst) {
-            Error::UploadTooLarge { limit }
-        } else {
-            Error::UpstreamUnavailable(error.to_string())
+        match cut.lock().map(|mut cut| cut.take()).ok().flatten() {
+            Some(reason) => reason,
+            None => Error::UpstreamUnavailable(error.to_string()),
         }
     })?;
     let status = response.status().as_u16();
@@ -227,48 +224,119 @@ async fn forward(
     Ok(relayed)
 }
 
-/// A generic registry's package, from the configured header or path.
-fn named_outside_body(
+/// How long a client may take to send the metadata that names its package.
+const METADATA_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the body into `prefix` until the ecosystem's protocol names the
+/// package; says too whether that was the whole body. Parsing starts again
+/// from the first byte when the prefix has doubled (or the body ended), so
+/// a slow trickle costs little.
+async fn read_package(
+    http: &HttpRequest,
+    payload: &mut web::Payload,
+    ecosystem: Ecosystem,
+    limit: u64,
+    prefix: &mut Vec<Bytes>,
+) -> Result<(Found, bool)> {
+    let content_type = header_str(http, CONTENT_TYPE.as_str()).unwrap_or_default();
+    let (mut read, mut parsed_at, mut complete) = (0u64, 0u64, false);
+    loop {
+        if complete || read >= 2 * parsed_at.max(1024) || read > METADATA_LIMIT as u64 {
+            parsed_at = read;
+            match package_in_body(ecosystem, content_type, prefix, complete)? {
+                Read::Found(found) => return Ok((found, complete)),
+                Read::NeedMore if read > METADATA_LIMIT as u64 => {
+                    return Err(Error::InvalidUpload(format!(
+                        "no package name within the first {METADATA_LIMIT} bytes"
+                    )));
+                }
+                Read::NeedMore => {}
+            }
+        }
+        match payload.next().await {
+            Some(Ok(chunk)) => {
+                read += chunk.len() as u64;
+                if read > limit {
+                    return Err(Error::UploadTooLarge { limit });
+                }
+                prefix.push(chunk);
+            }
+            Some(Err(error)) => return Err(Error::InvalidUpload(error.to_string())),
+            None => complete = true,
+        }
+    }
+}
+
+/// A generic registry's package, from the configured header or path; `None`
+/// for the ecosystems whose uploads name it in the body.
+fn generic_package(
     http: &HttpRequest,
     ecosystem: Ecosystem,
     gateway: &Gateway,
-) -> Option<String> {
+) -> Result<Option<UploadedPackage>> {
     if ecosystem != Ecosystem::Generic {
-        return None;
+        return Ok(None);
     }
-    gateway
+    let from_header = gateway
         .package_header
         .as_deref()
         .and_then(|name| header_str(http, name))
-        .map(str::to_owned)
-        .or_else(|| gateway.package_path.as_ref()?.package_in(http.path()))
+        .map(str::to_owned);
+    let name = match from_header {
+        Some(name) => Some(name),
+        None => package_from_path(gateway.package_path.as_ref(), http.path())?,
+    };
+    name.map(|name| {
+        Some(UploadedPackage {
+            name,
+            version: None,
+        })
+    })
+    .ok_or_else(|| {
+        Error::InvalidUpload(
+            "this upload does not name its package where this registry's uploads do".into(),
+        )
+    })
 }
+
+/// Why the pump cut an upload off.
+type Cut = Arc<Mutex<Option<Error>>>;
 
 /// Moves the rest of the client's body to a channel that the upstream
 /// request reads (the payload cannot leave this worker's thread), counting
-/// bytes against the limit; the channel's bound keeps memory bounded.
+/// bytes against the limit and parts with `counter`; the channel's bound
+/// keeps memory bounded. A violation ends the stream with an error, which
+/// aborts the request to the registry, and is left in `cut`.
 fn pump(
     mut payload: web::Payload,
     already: u64,
     limit: u64,
-    too_large: Arc<AtomicBool>,
+    mut counter: Option<PartCounter>,
+    cut: Cut,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     actix_web::rt::spawn(async move {
         let mut sent = already;
         while let Some(chunk) = payload.next().await {
-            let item = match chunk {
-                Ok(chunk) => {
+            let checked = chunk
+                .map_err(|error| Error::InvalidUpload(error.to_string()))
+                .and_then(|chunk| {
                     sent += chunk.len() as u64;
                     if sent > limit {
-                        too_large.store(true, Ordering::SeqCst);
-                        Err(std::io::Error::other("the upload is larger than the limit"))
-                    } else {
-                        Ok(chunk)
+                        return Err(Error::UploadTooLarge { limit });
                     }
+                    if let Some(counter) = &mut counter {
+                        counter.scan(&chunk)?;
+                    }
+                    Ok(chunk)
+                });
+            let item = checked.map_err(|error| {
+                let message = error.to_string();
+                if let Ok(mut cut) = cut.lock() {
+                    *cut = Some(error);
                 }
-                Err(error) => Err(std::io::Error::other(error.to_string())),
-            };
+                std::io::Error::other(message)
+            });
             let stop = item.is_err();
             if sender.send(item).await.is_err() || stop {
                 return;

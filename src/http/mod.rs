@@ -147,7 +147,15 @@ fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
         };
     }
     match header_str(http, authorization.as_str()).map(str::trim) {
-        Some(bare) if !bare.is_empty() && !bare.contains(' ') => Ok(bare.to_owned()),
+        Some(bare)
+            if !bare.is_empty()
+                && !bare.contains(' ')
+                && !["bearer", "basic"]
+                    .iter()
+                    .any(|s| bare.eq_ignore_ascii_case(s)) =>
+        {
+            Ok(bare.to_owned())
+        }
         _ => Err(Error::MissingCredential),
     }
 }

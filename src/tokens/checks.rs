@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::problem::Result;
 use crate::publishers::{Audit, scope};
 use crate::registry::Registry;
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Store, StoredUploadToken};
 
 /// What a registry or its proxy asks about a presented credential.
 #[derive(Debug, Clone, Copy)]
@@ -69,19 +69,17 @@ pub async fn check(
     let hash = super::hash(presented);
     let stored = store.upload_token(registry.name.as_str(), &hash).await?;
     let mut consumed = false;
-    let outcome = match &stored {
-        None => Err(Inactive::Unknown),
-        Some(token) if token.revoked_at.is_some() => Err(Inactive::Revoked),
-        Some(token) if token.expires_at <= now => Err(Inactive::Expired),
-        Some(token) if token.single_use && token.used_at.is_some() => Err(Inactive::Consumed),
-        Some(token)
-            if request
-                .package
-                .is_some_and(|p| !scope::covers(registry.ecosystem, &token.packages, p)) =>
-        {
-            Err(Inactive::OutOfScope)
+    let usable = stored.as_ref().ok_or(Inactive::Unknown).and_then(|token| {
+        live(token, now)?;
+        match request.package {
+            Some(p) if !scope::covers(registry.ecosystem, &token.packages, p) => {
+                Err(Inactive::OutOfScope)
+            }
+            _ => Ok(token),
         }
-        Some(token) if request.consume && token.single_use => {
+    });
+    let outcome = match usable {
+        Ok(token) if request.consume && token.single_use => {
             consumed = store
                 .consume_upload_token(registry.name.as_str(), &hash, now)
                 .await?;
@@ -91,7 +89,7 @@ pub async fn check(
                 Err(Inactive::Consumed)
             }
         }
-        Some(token) => Ok(token),
+        other => other,
     };
     let package = request.package.unwrap_or("-");
     let (outcome_name, code) = match outcome {
@@ -119,6 +117,34 @@ pub async fn check(
         single_use: token.single_use,
         publisher: token.claims.clone(),
     }))
+}
+
+/// Whether a stored credential can still be used at `now`, whatever for.
+fn live(token: &StoredUploadToken, now: i64) -> std::result::Result<(), Inactive> {
+    if token.revoked_at.is_some() {
+        Err(Inactive::Revoked)
+    } else if token.expires_at <= now {
+        Err(Inactive::Expired)
+    } else if token.single_use && token.used_at.is_some() {
+        Err(Inactive::Consumed)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `presented` is a live credential of `registry`, without
+/// recording anything: a cheap gate before reading an upload, which the
+/// real check follows.
+pub async fn is_live(
+    store: &Store,
+    registry: &Registry,
+    presented: &str,
+    now: i64,
+) -> Result<bool> {
+    let stored = store
+        .upload_token(registry.name.as_str(), &super::hash(presented))
+        .await?;
+    Ok(stored.is_some_and(|token| live(&token, now).is_ok()))
 }
 
 /// Revokes `presented` if it is a credential of `registry`. Succeeds whether

@@ -5,7 +5,7 @@
 
 mod checks;
 
-pub use checks::{Active, CheckRequest, Inactive, check, revoke};
+pub use checks::{Active, CheckRequest, Inactive, check, is_live, revoke};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

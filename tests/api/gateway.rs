@@ -146,6 +146,8 @@ async fn prepare() -> Setup {
 
 /// A legacy-API upload body as twine and uv build it: metadata, then the file.
 fn python_upload(name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    // Wheel file names spell a project's `-` as `_`.
+    let wheel_name = name.replace('-', "_");
     let boundary = "trustpubTestBoundary";
     let mut body = Vec::new();
     for (field, value) in [
@@ -166,7 +168,7 @@ fn python_upload(name: &str, file: &[u8]) -> (String, Vec<u8>) {
     body.extend_from_slice(
         format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; \
-             filename=\"{name}-1.0.0-py3-none-any.whl\"\r\n\
+             filename=\"{wheel_name}-1.0.0-py3-none-any.whl\"\r\n\
              Content-Type: application/octet-stream\r\n\r\n"
         )
         .as_bytes(),
@@ -225,7 +227,15 @@ async fn an_upload_in_scope_reaches_the_registry_with_the_registrys_credential()
     assert_eq!(upload.authorization.as_deref(), Some(expected.as_str()));
     // The body arrives byte for byte.
     let (content_type, body) = python_upload("Widget_Extras", &file);
-    assert_eq!(upload.content_type.as_deref(), Some(content_type.as_str()));
+    // With the boundary trustpub read, in a canonical Content-Type.
+    assert_eq!(
+        content_type,
+        "multipart/form-data; boundary=trustpubTestBoundary"
+    );
+    assert_eq!(
+        upload.content_type.as_deref(),
+        Some("multipart/form-data; boundary=\"trustpubTestBoundary\"")
+    );
     assert_eq!(upload.body, body);
 
     let (outcome, code, detail) = setup.last_upload_event("acme").await;

@@ -95,6 +95,11 @@ http {{
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Method $request_method;
       proxy_set_header X-Original-URI $request_uri;
+      # Set here, never taken from the client.
+      proxy_set_header X-Trustpub-Registry acme;
+      proxy_set_header X-Trustpub-Package "";
+      proxy_set_header X-Forwarded-Uri "";
+      proxy_set_header Forwarded "";
     }}
 
     # Discovery, audience, minting and burning on the registry's own host.
@@ -174,12 +179,25 @@ impl Setup {
     /// An upload through nginx, as twine or uv send it: Basic auth with
     /// `__token__`, to the registry's host.
     async fn upload(&self, path: &str, credential: Option<&str>) -> u16 {
+        self.upload_with(path, credential, &[]).await
+    }
+
+    /// [`Setup::upload`] with extra headers, as a client could add them.
+    async fn upload_with(
+        &self,
+        path: &str,
+        credential: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> u16 {
         let mut request = self
             .app
             .client
             .post(format!("http://127.0.0.1:{}{path}", self.nginx.port))
             .header("Host", "pypi.acme.test")
             .body("a wheel");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(credential) = credential {
             request = request.basic_auth("__token__", Some(credential));
         }
@@ -243,6 +261,30 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
             .await,
         201
     );
+    assert_eq!(setup.hits(), 3);
+
+    // Headers a client adds to choose the registry, the package or the path
+    // are not believed: the nginx configuration sets or clears them.
+    let other =
+        crate::registry_side::mint_on(&setup.app, &setup.issuer, "other", "other-aud", json!({}))
+            .await;
+    for headers in [
+        &[("X-Trustpub-Registry", "other")][..],
+        &[("Forwarded", "host=other.acme.test")][..],
+        &[("X-Forwarded-Host", "other.acme.test")][..],
+    ] {
+        assert_eq!(
+            setup.upload_with("/legacy/", Some(&other), headers).await,
+            401
+        );
+    }
+    for headers in [
+        &[("X-Trustpub-Package", "widget")][..],
+        &[("X-Forwarded-Uri", "/legacy/packages/widget/1.0/")][..],
+    ] {
+        let path = "/legacy/packages/gadget/1.0/";
+        assert_eq!(setup.upload_with(path, Some(&multi), headers).await, 403);
+    }
     assert_eq!(setup.hits(), 3);
 
     // Revoked: refused at once.

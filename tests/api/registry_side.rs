@@ -593,6 +593,26 @@ async fn forward_auth_lets_valid_credentials_through_with_their_scope() {
         .await
         .unwrap();
     problem(response, 403, "package-not-allowed").await;
+    for tricky in [
+        "/legacy/packages/widget/../gadget/1.0/",
+        "/legacy/packages/widget/%2E%2e/gadget/",
+        "/legacy/packages/widget;x=/1.0/",
+    ] {
+        let response = forward(&app, "PUT", &credential)
+            .header("X-Original-URI", tricky)
+            .send()
+            .await
+            .unwrap();
+        problem(response, 403, "path-not-allowed").await;
+    }
+    // nginx's X-Original-URI is believed before X-Forwarded-Uri.
+    let response = forward(&app, "PUT", &credential)
+        .header("X-Original-URI", "/legacy/packages/gadget/1.0/")
+        .header("X-Forwarded-Uri", "/legacy/packages/widget/1.0/")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403, "package-not-allowed").await;
     let response = forward(&app, "PUT", &credential)
         .header("X-Original-URI", "/legacy/packages/widget-cli/1.0/w.tar.gz")
         .send()
@@ -705,7 +725,7 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
     let (issuer, app) = prepare().await;
     let single = mint(&app, &issuer, json!({ "features": ["single-use-token"] })).await;
     // Reads do not consume.
-    for method in ["GET", "HEAD"] {
+    for method in ["GET", "HEAD", "OPTIONS"] {
         let response = forward(&app, method, &single).send().await.unwrap();
         assert_eq!(response.status(), 200, "{method}");
     }
@@ -715,6 +735,12 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
         last_event(&app, "acme").await,
         event("check", "consumed", "ok")
     );
+    // Every other method writes, and consumes too.
+    let written = mint(&app, &issuer, json!({ "features": ["single-use-token"] })).await;
+    let response = forward(&app, "DELETE", &written).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = forward(&app, "DELETE", &written).send().await.unwrap();
+    problem(response, 401, "invalid-credential").await;
     for method in ["POST", "GET"] {
         let response = forward(&app, method, &single).send().await.unwrap();
         problem(response, 401, "invalid-credential").await;
