@@ -479,3 +479,125 @@ async fn cargo_publishes_are_read_and_forwarded_with_a_bearer_token() {
     let event: Value = json!(setup.last_upload_event("crates").await.1);
     assert_eq!(event, "package-not-allowed");
 }
+
+#[tokio::test]
+async fn uploads_a_registry_could_read_otherwise_never_reach_it() {
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    let send = |body: Vec<u8>| {
+        setup
+            .app
+            .request(reqwest::Method::POST, "/legacy/")
+            .basic_auth("__token__", Some(&credential))
+            .header(
+                "content-type",
+                "multipart/form-data; boundary=trustpubTestBoundary",
+            )
+            .body(body)
+            .send()
+    };
+    // A second `name` after the file, in a body small enough to arrive at
+    // once, and after a file large enough to stream.
+    for size in [10, 40_000] {
+        let (_, honest) = python_upload("widget", &vec![b'w'; size]);
+        let mut smuggled = honest[..honest.len() - "--trustpubTestBoundary--\r\n".len()].to_vec();
+        smuggled.extend_from_slice(
+            b"--trustpubTestBoundary\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n\
+              victim\r\n--trustpubTestBoundary--\r\n",
+        );
+        let response = send(smuggled).await.unwrap();
+        problem(response, 400, "invalid-upload").await;
+    }
+    // Another action than an upload.
+    let (_, upload) = python_upload("widget", b"w");
+    let removal = String::from_utf8(upload)
+        .unwrap()
+        .replace("file_upload", "remove_pkg");
+    problem(
+        send(removal.into_bytes()).await.unwrap(),
+        400,
+        "invalid-upload",
+    )
+    .await;
+    // The file of another project under an allowed name.
+    let (_, upload) = python_upload("widget", b"w");
+    let other = String::from_utf8(upload)
+        .unwrap()
+        .replace("widget-1.0.0-py3", "victim-1.0.0-py3");
+    problem(
+        send(other.into_bytes()).await.unwrap(),
+        400,
+        "invalid-upload",
+    )
+    .await;
+
+    assert!(
+        setup.python.received().is_empty(),
+        "nothing reached the registry"
+    );
+    let (outcome, code, _) = setup.last_upload_event("acme").await;
+    assert_eq!(
+        (outcome.as_str(), code.as_str()),
+        ("refused", "invalid-upload")
+    );
+}
+
+#[tokio::test]
+async fn a_generic_registry_names_its_package_in_a_header_or_the_path() {
+    let issuer = TestIssuer::start().await;
+    let upstream = Upstream::start(201);
+    let app = spawn_app(&format!(
+        r#"
+[[registries]]
+name = "files"
+upload_url = "http://127.0.0.1/files/"
+audience = "files-aud"
+ecosystem = "generic"
+token_prefix = "files_"
+gateway = {{ upstream = "http://127.0.0.1:{port}/store/", package_path = "/files/{{package}}/" }}
+{trust}"#,
+        port = upstream.port,
+        trust = trusts_widget(issuer.url(), r#"["widget"]"#),
+    ))
+    .await;
+    let claims = GithubClaims::new(issuer.url(), "files-aud", trustpub::store::now());
+    let minted = json_ok(
+        app.request(reqwest::Method::POST, "/_/trustpub/files/mint-token")
+            .json(&json!({ "token": issuer.sign(&claims.build()) }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let credential = minted["token"].as_str().unwrap();
+    let put = |path: &str| {
+        app.request(reqwest::Method::PUT, path)
+            .bearer_auth(credential)
+            .body("the file")
+            .send()
+    };
+    let response = put("/files/widget/1.0/widget.tar.gz").await.unwrap();
+    assert_eq!(response.status(), 201);
+    let received = upstream.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, "/store/widget/1.0/widget.tar.gz");
+    assert_eq!(received[0].body, b"the file");
+    assert_eq!(received[0].authorization, None);
+
+    problem(
+        put("/files/gadget/1.0/g.tar.gz").await.unwrap(),
+        403,
+        "package-not-allowed",
+    )
+    .await;
+    problem(
+        put("/files/widget/..%2F..%2Fgadget/g.tar.gz")
+            .await
+            .unwrap(),
+        403,
+        "path-not-allowed",
+    )
+    .await;
+    problem(put("/files/").await.unwrap(), 400, "invalid-upload").await;
+    assert_eq!(upstream.received().len(), 1);
+}
