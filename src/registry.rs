@@ -252,12 +252,6 @@ impl UploadUrl {
             .to_owned()
     }
 
-    /// The URL's path without a trailing slash (`""` for the root), to which
-    /// the crates.io API paths are appended.
-    pub fn path_prefix(&self) -> &str {
-        self.0.path().trim_end_matches('/')
-    }
-
     /// The path as a discovery key is compared: see [`discovery_path`].
     pub fn discovery_path(&self) -> String {
         discovery_path(self.0.path())
@@ -654,9 +648,7 @@ mod tests {
     fn cargo_audience_is_the_url_without_scheme() {
         let url = UploadUrl::parse("https://crates.acme.test/".into()).unwrap();
         assert_eq!(url.without_scheme(), "crates.acme.test");
-        assert_eq!(url.path_prefix(), "");
         let url = UploadUrl::parse("http://127.0.0.1:8443/cargo/".into()).unwrap();
         assert_eq!(url.without_scheme(), "127.0.0.1:8443/cargo");
-        assert_eq!(url.path_prefix(), "/cargo");
     }
 }

@@ -31,7 +31,6 @@ pub struct StoredUploadToken {
     /// Normalised names and trailing-`*` patterns.
     pub packages: Vec<String>,
     pub single_use: bool,
-    pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -221,7 +220,7 @@ impl Store {
         hash: &str,
     ) -> Result<Option<StoredUploadToken>> {
         let row = sqlx::query(
-            "SELECT publishers, packages, single_use, created_at, expires_at, used_at, \
+            "SELECT publishers, packages, single_use, expires_at, used_at, \
              revoked_at, claims FROM upload_tokens WHERE registry = $1 AND hash = $2",
         )
         .bind(registry)
@@ -233,7 +232,6 @@ impl Store {
                 publishers: super::from_json(&row.try_get::<String, _>("publishers")?)?,
                 packages: super::from_json(&row.try_get::<String, _>("packages")?)?,
                 single_use: row.try_get::<i64, _>("single_use")? != 0,
-                created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
                 used_at: row.try_get("used_at")?,
                 revoked_at: row.try_get("revoked_at")?,

@@ -1,6 +1,7 @@
 //! The upload gateway: uploads to a registry's upload path on trustpub are
 //! checked and forwarded to the registry behind it, here a recording
-//! stand-in (the end-to-end test with a real pypiserver is in `.ci/e2e`).
+//! stand-in (the end-to-end test with a real pypiserver and uv is
+//! `uv_publishes_through_the_gateway_to_pypiserver` in `real_clients.rs`).
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
