@@ -8,27 +8,17 @@ use crate::problem::{Error, Result};
 use crate::publishers::{Audit, matching, scope};
 use crate::registry::{Feature, Registry};
 use crate::store::{NewEvent, NewUploadToken, Store, UsedJti};
-use crate::tokens::Credential;
+use crate::tokens::{Credential, Secret};
 
 /// A mint request: PEP 807's `token` and `features`, and trustpub's
-/// `packages` to narrow the scope. Its `Debug` leaves the token out.
-#[derive(Deserialize)]
+/// `packages` to narrow the scope.
+#[derive(Debug, Deserialize)]
 pub struct MintRequest {
-    pub token: String,
+    pub token: Secret,
     #[serde(default)]
     pub features: Option<Vec<String>>,
     #[serde(default)]
     pub packages: Option<Vec<String>>,
-}
-
-impl std::fmt::Debug for MintRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MintRequest")
-            .field("token", &"[redacted]")
-            .field("features", &self.features)
-            .field("packages", &self.packages)
-            .finish()
-    }
 }
 
 /// A minted credential, as answered. Deliberately not `Debug`: it holds the
@@ -92,7 +82,7 @@ async fn mint_checked(
     // Cheap checks of the request first: nothing is consumed for them.
     let single_use = single_use(registry, request.features.as_deref())?;
 
-    let token = verified.insert(verify(keys, registry, &request.token, now).await?);
+    let token = verified.insert(verify(keys, registry, request.token.expose(), now).await?);
     let matched = matching(registry, token)?;
     let allowed: Vec<_> = matched
         .publishers

@@ -15,7 +15,7 @@ use crate::exchange::{self, MintRequest};
 use crate::problem::{Error, Result};
 use crate::registry::{Registry, discovery_path};
 use crate::store::now;
-use crate::tokens;
+use crate::tokens::{self, Secret};
 
 /// The tokens resource, under any path prefix (a registry URL may have a
 /// path). Bodies are read as JSON whatever their `Content-Type`.
@@ -30,9 +30,9 @@ pub fn resource(json: web::JsonConfig) -> actix_web::Resource {
 }
 
 /// crates.io's request: the CI identity token as `jwt`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct TokenRequest {
-    jwt: String,
+    jwt: Secret,
 }
 
 #[tracing::instrument(skip_all, fields(registry))]

@@ -9,7 +9,7 @@ use crate::exchange::{self, MintRequest};
 use crate::problem::Result;
 use crate::registry::RegistryName;
 use crate::store::now;
-use crate::tokens;
+use crate::tokens::{self, Secret};
 
 pub fn resource() -> actix_web::Resource {
     endpoint("/{registry}/mint-token", "POST").route(web::post().to(mint))
@@ -30,17 +30,11 @@ async fn mint(
     Ok(HttpResponse::Ok().json(minted))
 }
 
-/// A burn request: the upload credential to revoke. Its `Debug` leaves the
-/// credential out. PyPI's `/_/oidc/burn-token` takes the same body.
-#[derive(Deserialize)]
+/// A burn request: the upload credential to revoke. PyPI's
+/// `/_/oidc/burn-token` takes the same body.
+#[derive(Debug, Deserialize)]
 pub(super) struct BurnRequest {
-    pub(super) token: String,
-}
-
-impl std::fmt::Debug for BurnRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BurnRequest { token: [redacted] }")
-    }
+    pub(super) token: Secret,
 }
 
 /// 202 whether or not the credential existed: the answer is no oracle.
@@ -51,6 +45,6 @@ async fn burn(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let registry = load_registry(&state, &name).await?;
-    tokens::revoke(&state.store, &registry, &request.token, now()).await?;
+    tokens::revoke(&state.store, &registry, request.token.expose(), now()).await?;
     Ok(HttpResponse::Accepted().finish())
 }

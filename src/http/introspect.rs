@@ -10,30 +10,20 @@ use super::{AppState, endpoint, load_registry, scheme_value};
 use crate::problem::{Error, Result};
 use crate::registry::RegistryName;
 use crate::store::now;
-use crate::tokens::{self, CheckRequest};
+use crate::tokens::{self, CheckRequest, Secret};
 
 pub fn resource() -> actix_web::Resource {
     endpoint("/{registry}/introspect", "POST").route(web::post().to(introspect))
 }
 
 /// What a registry asks. Its `Debug` leaves the credential out.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct IntrospectRequest {
-    token: String,
+    token: Secret,
     #[serde(default)]
     package: Option<String>,
     #[serde(default)]
     consume: bool,
-}
-
-impl std::fmt::Debug for IntrospectRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntrospectRequest")
-            .field("token", &"[redacted]")
-            .field("package", &self.package)
-            .field("consume", &self.consume)
-            .finish()
-    }
 }
 
 #[tracing::instrument(skip_all, fields(registry = %name))]
@@ -70,7 +60,7 @@ async fn introspect(
     let outcome = tokens::check(
         &state.store,
         &registry,
-        &request.token,
+        request.token.expose(),
         CheckRequest {
             package: request.package.as_deref(),
             consume: request.consume,

@@ -69,7 +69,7 @@ async fn burn(
 ) -> Result<HttpResponse> {
     let registry = registry_for_host(&request, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
-    tokens::revoke(&state.store, &registry, &body.token, now()).await?;
+    tokens::revoke(&state.store, &registry, body.token.expose(), now()).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 

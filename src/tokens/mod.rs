@@ -18,6 +18,24 @@ const RANDOM_BYTES: usize = 32;
 const RANDOM_CHARS: usize = 43;
 const CHECKSUM_CHARS: usize = 8;
 
+/// A token a client sent — an identity token, or an upload credential —
+/// read from a request body. Its `Debug` never shows it.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// A freshly minted upload credential. Shown once, to the client that minted
 /// it; never logged.
 pub struct Credential(String);
@@ -88,6 +106,19 @@ mod tests {
         assert_eq!(format!("{a:?}"), "Credential([redacted])");
         assert_eq!(a.hash().len(), 64);
         assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn secrets_from_requests_never_show_in_debug_output() {
+        let request: crate::exchange::MintRequest =
+            serde_json::from_str(r#"{"token": "eyJ.the.jwt", "packages": ["widget"]}"#).unwrap();
+        assert_eq!(request.token.expose(), "eyJ.the.jwt");
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("widget"),
+            "{shown}"
+        );
     }
 
     #[test]
