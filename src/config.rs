@@ -61,6 +61,16 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// Largest number of pooled connections.
     pub max_connections: u32,
+    /// Seconds a registry read from the store is used before it is read
+    /// again; 0 reads it for every request.
+    #[serde(default = "DatabaseSettings::default_registry_cache_ttl")]
+    pub registry_cache_ttl: u64,
+}
+
+impl DatabaseSettings {
+    fn default_registry_cache_ttl() -> u64 {
+        2
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,6 +144,7 @@ impl Default for Settings {
             database: DatabaseSettings {
                 url: DatabaseUrl::new("sqlite://data/trustpub.db"),
                 max_connections: 10,
+                registry_cache_ttl: DatabaseSettings::default_registry_cache_ttl(),
             },
             log: LogSettings {
                 format: LogFormat::Human,

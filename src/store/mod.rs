@@ -55,6 +55,8 @@ pub struct Store {
     writer: AnyPool,
     /// Mints queued for the task that writes them in batches.
     minter: tokens::MintQueue,
+    /// Registries recently read by name (`database.registry_cache_ttl`).
+    registries: registries::Cache,
     backend: Backend,
 }
 
@@ -105,6 +107,9 @@ impl Store {
         Ok(Store {
             pool,
             minter: tokens::start_writer(writer.clone()),
+            registries: registries::Cache::new(std::time::Duration::from_secs(
+                settings.registry_cache_ttl,
+            )),
             writer,
             backend,
         })

@@ -1,6 +1,8 @@
 //! Registries, their issuers and their trusted publishers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,6 +26,47 @@ macro_rules! select_registries {
         )
     };
 }
+/// Registries by name, with the time they were read, each used for `ttl`.
+/// Only a start with another configuration changes registries; another
+/// instance sharing the database sees that change `ttl` later at most.
+#[derive(Debug, Clone)]
+pub(super) struct Cache {
+    ttl: Duration,
+    entries: Arc<RwLock<HashMap<String, (Instant, Option<Registry>)>>>,
+}
+
+impl Cache {
+    pub(super) fn new(ttl: Duration) -> Self {
+        Cache {
+            ttl,
+            entries: Arc::default(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Option<Registry>> {
+        let entries = self.entries.read().ok()?;
+        let (read_at, registry) = entries.get(name)?;
+        (read_at.elapsed() < self.ttl).then(|| registry.clone())
+    }
+
+    fn put(&self, name: &str, registry: Option<Registry>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            // Names that are not registries must not grow it without end.
+            entries.retain(|_, (read_at, _)| read_at.elapsed() < self.ttl);
+            entries.insert(name.to_owned(), (Instant::now(), registry));
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+}
+
 /// Rows written from the configuration file carry this source.
 const FROM_CONFIG: &str = "config";
 
@@ -155,19 +198,28 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.registries.clear();
         Ok(report)
     }
 
-    /// The registry with this name, with its issuers and publishers.
+    /// The registry with this name, with its issuers and publishers. Read
+    /// from the store at most once per `database.registry_cache_ttl` and
+    /// name: a token exchange needs the registry for every request, and
+    /// three queries each time cost more than the signature check.
     pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
+        if let Some(cached) = self.registries.get(name) {
+            return Ok(cached);
+        }
         let row = sqlx::query(select_registries!("WHERE name = $1"))
             .bind(name)
             .fetch_optional(self.pool())
             .await?;
-        match row {
-            Some(row) => Ok(Some(self.complete(row).await?)),
-            None => Ok(None),
-        }
+        let registry = match row {
+            Some(row) => Some(self.complete(row).await?),
+            None => None,
+        };
+        self.registries.put(name, registry.clone());
+        Ok(registry)
     }
 
     /// The registries whose upload URL has this path (compared as

@@ -6,10 +6,15 @@ use serde_json::json;
 
 use crate::helpers::{REGISTRIES, TestDatabase, json_ok, problem, spawn_app, spawn_app_on};
 
+/// Instances that read registries from the store for every request.
+fn uncached(config: &str) -> String {
+    format!("[database]\nregistry_cache_ttl = 0\n{config}")
+}
+
 #[tokio::test]
 async fn registries_and_publishers_follow_the_file_across_restarts() {
     let db = Arc::new(TestDatabase::new().await);
-    let first = spawn_app_on(db.clone(), REGISTRIES).await;
+    let first = spawn_app_on(db.clone(), &uncached(REGISTRIES)).await;
     let acme = first.store.registry("acme").await.unwrap().unwrap();
     assert_eq!(acme.publishers.len(), 1);
     assert_eq!(acme.issuers.len(), 1);
@@ -28,7 +33,7 @@ async fn registries_and_publishers_follow_the_file_across_restarts() {
             "packages = [\"gadget\"]",
         )
         .replace("name = \"beta\"", "name = \"gamma\"");
-    let restarted = spawn_app_on(db.clone(), &edited).await;
+    let restarted = spawn_app_on(db.clone(), &uncached(&edited)).await;
 
     let acme = restarted.store.registry("acme").await.unwrap().unwrap();
     assert_eq!(acme.audience.as_str(), "acme-pypi-2");
@@ -67,6 +72,29 @@ async fn registries_and_publishers_follow_the_file_across_restarts() {
     let emptied = spawn_app_on(db.clone(), "").await;
     assert!(emptied.store.registry("acme").await.unwrap().is_none());
     assert!(emptied.store.registry("gamma").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn another_instance_sees_registry_changes_after_its_cache_ttl() {
+    let db = Arc::new(TestDatabase::new().await);
+    let cached = format!("[database]\nregistry_cache_ttl = 3600\n{REGISTRIES}");
+    let first = spawn_app_on(db.clone(), &cached).await;
+    let audience = || async {
+        let response = first.get("/_/trustpub/acme/audience").send().await.unwrap();
+        json_ok(response).await["audience"].clone()
+    };
+    assert_eq!(audience().await, "acme-pypi");
+    let edited = REGISTRIES.replace("audience = \"acme-pypi\"", "audience = \"acme-pypi-2\"");
+    let restarted = spawn_app_on(db.clone(), &edited).await;
+    // The instance that synced reads the change at once ...
+    let response = restarted
+        .get("/_/trustpub/acme/audience")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_ok(response).await["audience"], "acme-pypi-2");
+    // ... the other one keeps what it read until its TTL is over.
+    assert_eq!(audience().await, "acme-pypi");
 }
 
 #[tokio::test]
