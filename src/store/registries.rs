@@ -32,8 +32,11 @@ macro_rules! select_registries {
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
-    entries: Arc<RwLock<HashMap<String, (Instant, Option<Registry>)>>>,
+    entries: Arc<RwLock<HashMap<String, Cached>>>,
 }
+
+/// A registry (or its absence) and when it was read.
+type Cached = (Instant, Option<Registry>);
 
 impl Cache {
     pub(super) fn new(ttl: Duration) -> Self {
