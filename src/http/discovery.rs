@@ -63,7 +63,7 @@ async fn discover(
     // Registries may share a path on different hosts: the request's host
     // (as forwarded by a proxy, if any) picks one of them.
     if candidates.len() > 1 {
-        let host = request.connection_info().host().to_ascii_lowercase();
+        let host = super::request_authority(&request);
         candidates.retain(|(authority, _)| *authority == host);
     }
     match candidates.as_slice() {

@@ -97,6 +97,17 @@ async fn the_request_host_picks_among_registries_sharing_a_path() {
             ),
         );
     }
+    // The scheme's default port, written out, is the same host.
+    let response = app
+        .get("/.well-known/pytp?discover=%2Flegacy%2F")
+        .header("Host", "pypi.acme.test:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_ok(response).await["audience-endpoint"],
+        "https://pypi.acme.test/_/trustpub/acme/audience"
+    );
     // Behind a proxy, the forwarded host is the request's host.
     let response = app
         .get("/.well-known/pytp?discover=%2Flegacy%2F")
