@@ -85,8 +85,9 @@ pub enum Error {
 
     // Upload credentials presented to the registry side.
     #[error(
-        "no upload credential: send `Authorization: Bearer <credential>`, or Basic \
-         authentication with the user `__token__` and the credential as password"
+        "no upload credential: send `Authorization: Bearer <credential>`, Basic \
+         authentication with the user `__token__` and the credential as password, \
+         or the credential alone"
     )]
     MissingCredential,
     #[error("the upload credential is not valid (unknown, expired, revoked or already used)")]

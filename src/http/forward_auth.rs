@@ -11,11 +11,13 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, header_str, load_registry, presented_credential, without_port};
+use super::{
+    AppState, header_str, load_registry, package_from_path, presented_credential, without_port,
+};
 use crate::problem::{Error, Result};
 use crate::registry::{Registry, RegistryName, discovery_path};
 use crate::store::now;
-use crate::tokens::{self, CheckRequest, Inactive};
+use crate::tokens::{self, CheckRequest};
 
 pub fn resource() -> actix_web::Resource {
     web::resource("/_/trustpub/auth").route(web::route().to(forward_auth))
@@ -51,13 +53,7 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
         now(),
     )
     .await?;
-    let active = match outcome {
-        Ok(active) => active,
-        Err(Inactive::OutOfScope) => {
-            return Err(Error::PackageNotAllowed(vec![package.unwrap_or_default()]));
-        }
-        Err(_) => return Err(Error::InvalidCredential),
-    };
+    let active = outcome.map_err(|inactive| inactive.refusal(package.clone()))?;
     let mut response = HttpResponse::Ok();
     let headers = [
         ("x-trustpub-registry", Some(active.registry)),
@@ -137,19 +133,4 @@ fn forwarded_path(http: &HttpRequest) -> Option<&str> {
     header_str(http, "x-original-uri")
         .or_else(|| header_str(http, "x-forwarded-uri"))
         .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
-}
-
-/// The package a path names through a registry's template; a path that
-/// could name another package to the registry than to trustpub is refused.
-pub(super) fn package_from_path(
-    template: Option<&crate::registry::PackagePath>,
-    path: &str,
-) -> Result<Option<String>> {
-    let Some(template) = template else {
-        return Ok(None);
-    };
-    if !crate::registry::is_plain_path(path) {
-        return Err(Error::PathNotAllowed(path.to_owned()));
-    }
-    Ok(template.package_in(path))
 }

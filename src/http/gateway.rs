@@ -12,15 +12,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::forward_auth::package_from_path;
-use super::{AppState, Relayed, header_str, presented_credential, without_port};
+use super::{AppState, Relayed, header_str, package_from_path, presented_credential, without_port};
 use crate::gateway::{
     Found, Gateway, METADATA_LIMIT, PartCounter, Read, UploadedPackage, package_in_body,
 };
 use crate::problem::{Error, Result};
 use crate::registry::{Ecosystem, Registry};
 use crate::store::{NewEvent, now};
-use crate::tokens::{self, Active, CheckRequest, Inactive};
+use crate::tokens::{self, Active, CheckRequest};
 
 /// The registry whose gateway takes uploads at this request's host and
 /// path, if any.
@@ -171,14 +170,7 @@ async fn forward(
         now(),
     )
     .await?;
-    let active = match checked {
-        Ok(active) => active,
-        Err(Inactive::OutOfScope) => {
-            return Err(Error::PackageNotAllowed(vec![found.package.name]));
-        }
-        Err(_) => return Err(Error::InvalidCredential),
-    };
-    outcome.active = Some(active);
+    outcome.active = Some(checked.map_err(|inactive| inactive.refusal(Some(found.package.name)))?);
 
     let cut = Arc::new(Mutex::new(None));
     let rest = (!complete).then(|| pump(payload, read, limit, found.counter, cut.clone()));

@@ -160,6 +160,21 @@ fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
     }
 }
 
+/// The package a path names through a registry's template; a path that
+/// could name another package to the registry than to trustpub is refused.
+fn package_from_path(
+    template: Option<&crate::registry::PackagePath>,
+    path: &str,
+) -> Result<Option<String>, Error> {
+    let Some(template) = template else {
+        return Ok(None);
+    };
+    if !crate::registry::is_plain_path(path) {
+        return Err(Error::PathNotAllowed(path.to_owned()));
+    }
+    Ok(template.package_in(path))
+}
+
 /// The host of a `host[:port]`: proxies forward the port they listen on,
 /// which need not be the upload URL's.
 fn without_port(authority: &str) -> &str {

@@ -111,8 +111,9 @@ impl Store {
                 "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
                  ecosystem, token_lifetime, token_prefix, features, default_features, source, \
                  created_at, updated_at, introspect_secret_sha256, forward_auth, gateway, \
-                 pypi_paths) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16) \
+                 pypi_paths, upload_host) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, \
+                 $17) \
                  ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
                  upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
                  audience = excluded.audience, ecosystem = excluded.ecosystem, \
@@ -121,7 +122,7 @@ impl Store {
                  source = excluded.source, updated_at = excluded.updated_at, \
                  introspect_secret_sha256 = excluded.introspect_secret_sha256, \
                  forward_auth = excluded.forward_auth, gateway = excluded.gateway, \
-                 pypi_paths = excluded.pypi_paths",
+                 pypi_paths = excluded.pypi_paths, upload_host = excluded.upload_host",
             )
             .bind(name)
             .bind(registry.upload_url.as_str())
@@ -144,6 +145,7 @@ impl Store {
             .bind(to_json(&registry.forward_auth))
             .bind(registry.gateway.as_ref().map(to_json))
             .bind(i64::from(registry.pypi_paths))
+            .bind(registry.upload_url.host().to_ascii_lowercase())
             .execute(&mut *tx)
             .await?;
             report.registries_upserted += 1;
@@ -286,18 +288,10 @@ impl Store {
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
-        let rows = sqlx::query(select_registries!(
-            "WHERE upload_authority = $1 OR upload_authority LIKE $2 ESCAPE '\\' ORDER BY name"
-        ))
-        .bind(host)
-        .bind(format!(
-            "{}:%",
-            host.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(select_registries!("WHERE upload_host = $1 ORDER BY name"))
+            .bind(host)
+            .fetch_all(self.pool())
+            .await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             found.push(self.complete(row).await?);

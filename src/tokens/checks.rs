@@ -1,10 +1,11 @@
-//! The registry side of a credential's life: checks (introspection and
-//! forward-auth), consumption of single-use credentials, and revocation.
+//! The registry side of a credential's life: checks (introspection,
+//! forward-auth and the upload gateway), consumption of single-use
+//! credentials, and revocation.
 //! Every check and revocation is recorded as an event.
 
 use serde::Serialize;
 
-use crate::problem::Result;
+use crate::problem::{Error, Result};
 use crate::publishers::{Audit, scope};
 use crate::registry::Registry;
 use crate::store::{NewEvent, Store, StoredUploadToken};
@@ -16,7 +17,7 @@ pub struct CheckRequest<'a> {
     pub package: Option<&'a str>,
     /// Whether this check is an upload that consumes a single-use credential.
     pub consume: bool,
-    /// Who asks, for the event log: `introspect` or `forward-auth`.
+    /// Who asks, for the event log: `introspect`, `forward-auth` or `gateway`.
     pub via: &'static str,
 }
 
@@ -46,6 +47,16 @@ pub enum Inactive {
 }
 
 impl Inactive {
+    /// The answer to a client that presented the credential for `package`:
+    /// 403 when only the package is wrong (the client holds a valid
+    /// credential, so this tells it nothing new), 401 whatever else it is.
+    pub fn refusal(self, package: Option<String>) -> Error {
+        match self {
+            Inactive::OutOfScope => Error::PackageNotAllowed(vec![package.unwrap_or_default()]),
+            _ => Error::InvalidCredential,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Inactive::Unknown => "unknown-credential",
