@@ -163,6 +163,49 @@ impl Error {
         self.kind().1
     }
 
+    /// Every code [`Error::code`] can return, once each. The unit test below
+    /// keeps it equal to the codes of the variants; `tests/api/docs.rs`
+    /// compares it with `spec/openapi.yaml` and `docs/src/errors.md`.
+    pub const CODES: &'static [&'static str] = &[
+        "not-found",
+        "method-not-allowed",
+        "unknown-registry",
+        "not-discoverable",
+        "no-registry-here",
+        "missing-discover-key",
+        "invalid-query",
+        "invalid-path",
+        "invalid-payload",
+        "unsupported-media-type",
+        "payload-too-large",
+        "not-acceptable",
+        "invalid-token",
+        "untrusted-issuer",
+        "unsupported-algorithm",
+        "token-expired",
+        "token-not-yet-valid",
+        "invalid-audience",
+        "token-reused",
+        "invalid-publisher",
+        "forbidden-event",
+        "package-not-allowed",
+        "missing-credential",
+        "invalid-credential",
+        "introspection-unauthorized",
+        "path-not-allowed",
+        "no-registry-for-request",
+        "invalid-upload",
+        "upload-too-large",
+        "upstream-unavailable",
+        "unknown-feature",
+        "conflicting-features",
+        "feature-not-offered",
+        "issuer-unavailable",
+        "store-unavailable",
+        "http-error",
+        "internal-error",
+    ];
+
     /// Status, code and title of each kind of error.
     fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
@@ -369,5 +412,139 @@ impl ResponseError for Error {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many variants `Error` has. `variant` below has no wildcard, so a
+    /// new variant does not compile until it has a number there: give it the
+    /// number `VARIANTS` had, add one to `VARIANTS`, and the test fails until
+    /// `one_of_each` has an example of it.
+    const VARIANTS: usize = 40;
+
+    fn one_of_each() -> Vec<Error> {
+        let text = String::new;
+        vec![
+            Error::config("key", "reason"),
+            Error::RouteNotFound(text()),
+            Error::MethodNotAllowed {
+                method: text(),
+                allowed: text(),
+            },
+            Error::UnknownRegistry(text()),
+            Error::NotDiscoverable(text()),
+            Error::NoRegistryHere(text()),
+            Error::MissingDiscoverKey,
+            Error::InvalidQuery(text()),
+            Error::InvalidPath(text()),
+            Error::InvalidPayload(text()),
+            Error::UnsupportedMediaType,
+            Error::PayloadTooLarge { limit: 1 },
+            Error::NotAcceptable,
+            Error::Http(StatusCode::IM_A_TEAPOT),
+            Error::InvalidToken(text()),
+            Error::UntrustedIssuer(text()),
+            Error::UnsupportedAlgorithm(text()),
+            Error::TokenExpired,
+            Error::TokenNotYetValid("iat"),
+            Error::InvalidAudience(text()),
+            Error::TokenReused,
+            Error::IssuerUnavailable {
+                issuer: text(),
+                reason: text(),
+            },
+            Error::InvalidPublisher(text()),
+            Error::ForbiddenEvent(text()),
+            Error::PackageNotAllowed(vec![]),
+            Error::MissingCredential,
+            Error::InvalidCredential,
+            Error::IntrospectionUnauthorized(""),
+            Error::NoRegistryForRequest(text()),
+            Error::PathNotAllowed(text()),
+            Error::InvalidUpload(text()),
+            Error::UploadTooLarge { limit: 1 },
+            Error::UpstreamUnavailable(text()),
+            Error::UnknownFeature(text()),
+            Error::ConflictingFeatures,
+            Error::FeatureNotOffered(text()),
+            Error::StoreUnavailable(sqlx::Error::PoolTimedOut),
+            Error::Store(sqlx::Error::PoolTimedOut),
+            Error::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)),
+            Error::io("context", std::io::Error::other("cause")),
+        ]
+    }
+
+    fn variant(error: &Error) -> usize {
+        match error {
+            Error::Config { .. } => 0,
+            Error::RouteNotFound(_) => 1,
+            Error::MethodNotAllowed { .. } => 2,
+            Error::UnknownRegistry(_) => 3,
+            Error::NotDiscoverable(_) => 4,
+            Error::NoRegistryHere(_) => 5,
+            Error::MissingDiscoverKey => 6,
+            Error::InvalidQuery(_) => 7,
+            Error::InvalidPath(_) => 8,
+            Error::InvalidPayload(_) => 9,
+            Error::UnsupportedMediaType => 10,
+            Error::PayloadTooLarge { .. } => 11,
+            Error::NotAcceptable => 12,
+            Error::Http(_) => 13,
+            Error::InvalidToken(_) => 14,
+            Error::UntrustedIssuer(_) => 15,
+            Error::UnsupportedAlgorithm(_) => 16,
+            Error::TokenExpired => 17,
+            Error::TokenNotYetValid(_) => 18,
+            Error::InvalidAudience(_) => 19,
+            Error::TokenReused => 20,
+            Error::IssuerUnavailable { .. } => 21,
+            Error::InvalidPublisher(_) => 22,
+            Error::ForbiddenEvent(_) => 23,
+            Error::PackageNotAllowed(_) => 24,
+            Error::MissingCredential => 25,
+            Error::InvalidCredential => 26,
+            Error::IntrospectionUnauthorized(_) => 27,
+            Error::NoRegistryForRequest(_) => 28,
+            Error::PathNotAllowed(_) => 29,
+            Error::InvalidUpload(_) => 30,
+            Error::UploadTooLarge { .. } => 31,
+            Error::UpstreamUnavailable(_) => 32,
+            Error::UnknownFeature(_) => 33,
+            Error::ConflictingFeatures => 34,
+            Error::FeatureNotOffered(_) => 35,
+            Error::StoreUnavailable(_) => 36,
+            Error::Store(_) => 37,
+            Error::Migrate(_) => 38,
+            Error::Io { .. } => 39,
+        }
+    }
+
+    #[test]
+    fn codes_lists_exactly_the_codes_of_the_variants() {
+        let examples = one_of_each();
+        let mut numbers: Vec<usize> = examples.iter().map(variant).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(
+            numbers,
+            (0..VARIANTS).collect::<Vec<_>>(),
+            "one_of_each() must hold one error of each variant"
+        );
+
+        let mut returned: Vec<&str> = examples.iter().map(Error::code).collect();
+        returned.sort_unstable();
+        returned.dedup();
+        let mut listed = Error::CODES.to_vec();
+        listed.sort_unstable();
+        let listed_len = listed.len();
+        listed.dedup();
+        assert_eq!(listed.len(), listed_len, "Error::CODES lists a code twice");
+        assert_eq!(
+            listed, returned,
+            "Error::CODES must list exactly the codes that Error::code() returns"
+        );
     }
 }

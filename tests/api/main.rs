@@ -7,6 +7,7 @@ mod clients;
 mod compose;
 mod config;
 mod discovery;
+mod docs;
 mod errors;
 mod exchange;
 mod gateway;

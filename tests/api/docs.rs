@@ -1,0 +1,512 @@
+//! The documentation against the code: the error codes, the configuration
+//! keys, and the links of `README.md` and the book in `docs/src/`. Each test
+//! names what to update when it fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use trustpub::config::{DatabaseSettings, LogSettings, ServerSettings, Settings, TlsSettings};
+use trustpub::gateway::{Gateway, UpstreamCredential};
+use trustpub::problem::Error;
+use trustpub::publishers::GithubPublisher;
+use trustpub::registry::{ForwardAuth, Issuer, Registry};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(root().join(relative))
+        .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+}
+
+fn differences(left: &BTreeSet<String>, right: &BTreeSet<String>) -> Vec<String> {
+    left.difference(right).cloned().collect()
+}
+
+/// The lines of a Markdown text outside fenced code blocks, with their
+/// inline code spans kept.
+fn prose_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    text.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced
+    })
+}
+
+/// The texts between backticks in `cell`.
+fn code_spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first cell of a Markdown table row.
+fn first_cell(row: &str) -> &str {
+    row.trim()
+        .trim_start_matches('|')
+        .split('|')
+        .next()
+        .unwrap_or("")
+}
+
+// ---- error codes ---------------------------------------------------------
+
+fn openapi_problem_codes() -> BTreeSet<String> {
+    let spec: serde_norway::Value =
+        serde_norway::from_str(&read("spec/openapi.yaml")).expect("spec/openapi.yaml is YAML");
+    spec["components"]["schemas"]["ProblemCode"]["enum"]
+        .as_sequence()
+        .expect("spec/openapi.yaml has components.schemas.ProblemCode.enum")
+        .iter()
+        .map(|code| code.as_str().expect("problem codes are strings").to_owned())
+        .collect()
+}
+
+/// The first column of the table under `## Codes` in docs/src/errors.md.
+fn documented_problem_codes() -> BTreeSet<String> {
+    let text = read("docs/src/errors.md");
+    let mut in_section = false;
+    let mut codes = BTreeSet::new();
+    for line in prose_lines(&text) {
+        if line.starts_with('#') {
+            in_section = line.trim() == "## Codes";
+        } else if in_section && line.starts_with("| `") {
+            codes.extend(code_spans(first_cell(line)));
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_error_code_is_in_the_openapi_description_and_in_errors_md() {
+    let returned: BTreeSet<String> = Error::CODES.iter().map(|c| (*c).to_owned()).collect();
+    let openapi = openapi_problem_codes();
+    let documented = documented_problem_codes();
+    assert!(
+        !documented.is_empty(),
+        "docs/src/errors.md has no `## Codes` table"
+    );
+    for (name, listed) in [
+        ("ProblemCode in spec/openapi.yaml", &openapi),
+        ("the `## Codes` table of docs/src/errors.md", &documented),
+    ] {
+        assert_eq!(
+            differences(&returned, listed),
+            Vec::<String>::new(),
+            "codes the server returns that {name} does not list"
+        );
+        assert_eq!(
+            differences(listed, &returned),
+            Vec::<String>::new(),
+            "codes {name} lists that the server never returns (Error::CODES)"
+        );
+    }
+}
+
+// ---- configuration keys ---------------------------------------------------
+
+/// A configuration that sets every key the settings accept, each at least
+/// once (the two registries set the keys that exclude each other). It is
+/// only deserialised, not validated: the files it names need not exist.
+const EVERY_KEY: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+max_body_bytes = 65536
+shutdown_timeout = 30
+
+[server.tls]
+cert = "tls/fullchain.pem"
+key = "tls/privkey.pem"
+
+[database]
+url = "sqlite://data/trustpub.db"
+max_connections = 10
+registry_cache_ttl = 2
+
+[log]
+format = "human"
+filter = "info"
+
+[[registries]]
+name = "acme"
+upload_url = "https://pypi.acme.test/legacy/"
+audience = "acme-pypi"
+ecosystem = "python"
+pypi_paths = true
+token_lifetime = 900
+token_prefix = "acme_"
+features = ["multi-use-token", "single-use-token"]
+default_features = ["multi-use-token"]
+introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+
+  [registries.forward_auth]
+  package_path = "/packages/{package}/"
+
+  [registries.gateway]
+  upstream = "http://127.0.0.1:3141/"
+  paths = ["/legacy/"]
+  max_upload_bytes = 104857600
+  credential = { scheme = "basic", username = "uploader", secret_env = "ACME_UPLOAD_PASSWORD" }
+
+  [[registries.issuers]]
+  url = "https://token.actions.githubusercontent.com"
+  provider = "github"
+
+  [[registries.publishers]]
+  provider = "github"
+  issuer = "https://token.actions.githubusercontent.com"
+  packages = ["widget", "widget-*"]
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  workflow_repository = "octo-org/release-tools"
+  environment = "pypi"
+  ref = "refs/tags/v*"
+
+[[registries]]
+name = "files"
+upload_url = "https://files.acme.test/upload/"
+audience = "files"
+ecosystem = "generic"
+token_prefix = "files_"
+
+  [registries.gateway]
+  upstream = "https://files.internal.test/"
+  package_header = "X-Package"
+  package_path = "/packages/{package}/"
+  credential = { scheme = "bearer", secret_file = "upstream-token" }
+"#;
+
+/// Every key path in `value`, tables and leaves alike; the entries of a
+/// list of tables share their keys (`registries.issuers.url`).
+fn key_paths(value: &serde_json::Value, prefix: &str, into: &mut BTreeSet<String>) {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                let path = join(key);
+                into.insert(path.clone());
+                key_paths(child, &path, into);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter().filter(|i| i.is_object()) {
+                key_paths(item, prefix, into);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The keys that are not tables: no other key lies below them.
+fn leaves(keys: &BTreeSet<String>) -> BTreeSet<String> {
+    keys.iter()
+        .filter(|k| !keys.iter().any(|o| o.starts_with(&format!("{k}."))))
+        .cloned()
+        .collect()
+}
+
+/// A deserializer that answers only the question "which fields does this
+/// struct accept?", through its error: serde's derive hands the field names
+/// (after renames) to `deserialize_struct`.
+struct FieldNames;
+
+impl<'de> serde::Deserializer<'de> for FieldNames {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a plain struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom(fields.join(" ")))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+fn fields_of<T: DeserializeOwned>() -> Vec<String> {
+    let message = match T::deserialize(FieldNames) {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("FieldNames never yields a value"),
+    };
+    assert_ne!(
+        message,
+        "not a plain struct",
+        "{}",
+        std::any::type_name::<T>()
+    );
+    message.split(' ').map(str::to_owned).collect()
+}
+
+/// The keys in the tables of docs/src/configuration.md: under a heading that
+/// names a section (`` ## `[[registries.issuers]]` ``), a key is relative to
+/// it unless it is written in full.
+fn documented_keys() -> BTreeSet<String> {
+    let text = read("docs/src/configuration.md");
+    let mut section: Option<String> = None;
+    let mut in_key_table = false;
+    let mut keys = BTreeSet::new();
+    for line in prose_lines(&text) {
+        if line.starts_with('#') {
+            section = code_spans(line)
+                .into_iter()
+                .find(|s| s.starts_with('['))
+                .map(|s| s.trim_matches(['[', ']']).to_owned());
+            in_key_table = false;
+        } else if line.starts_with("| key |") {
+            in_key_table = true;
+        } else if !line.starts_with('|') {
+            in_key_table = false;
+        } else if in_key_table && line.starts_with("| `") {
+            for key in code_spans(first_cell(line)) {
+                keys.insert(match &section {
+                    Some(s) if !key.starts_with(&format!("{s}.")) => format!("{s}.{key}"),
+                    _ => key,
+                });
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
+    // Every key of the fixture is accepted (the settings deny unknown keys).
+    let settings: Settings = toml::from_str(EVERY_KEY).expect("EVERY_KEY is accepted");
+    let mut given = BTreeSet::new();
+    let fixture: toml::Value = toml::from_str(EVERY_KEY).expect("EVERY_KEY is TOML");
+    key_paths(
+        &serde_json::to_value(fixture).expect("TOML as JSON"),
+        "",
+        &mut given,
+    );
+
+    // The fixture sets every field of every settings type...
+    let types: [(&str, Vec<String>); 11] = [
+        ("", fields_of::<Settings>()),
+        ("server", fields_of::<ServerSettings>()),
+        ("server.tls", fields_of::<TlsSettings>()),
+        ("database", fields_of::<DatabaseSettings>()),
+        ("log", fields_of::<LogSettings>()),
+        ("registries", fields_of::<Registry>()),
+        ("registries.issuers", fields_of::<Issuer>()),
+        ("registries.forward_auth", fields_of::<ForwardAuth>()),
+        ("registries.gateway", fields_of::<Gateway>()),
+        (
+            "registries.gateway.credential",
+            fields_of::<UpstreamCredential>(),
+        ),
+        ("registries.publishers", fields_of::<GithubPublisher>()),
+    ];
+    for (prefix, fields) in &types {
+        for field in fields {
+            let key = if prefix.is_empty() {
+                field.clone()
+            } else {
+                format!("{prefix}.{field}")
+            };
+            assert!(
+                given.contains(&key),
+                "the settings accept `{key}`, which EVERY_KEY in tests/api/docs.rs does not set"
+            );
+        }
+    }
+    // ...and everything the settings hold after reading it (this covers the
+    // publishers' own keys, which a flattened struct does not list).
+    let mut held = BTreeSet::new();
+    key_paths(
+        &serde_json::to_value(&settings).expect("settings serialise"),
+        "",
+        &mut held,
+    );
+    assert_eq!(
+        differences(&held, &given),
+        Vec::<String>::new(),
+        "keys the settings hold that EVERY_KEY in tests/api/docs.rs does not set"
+    );
+
+    let documented = documented_keys();
+    assert_eq!(
+        differences(&leaves(&given), &documented),
+        Vec::<String>::new(),
+        "keys the settings accept that docs/src/configuration.md does not list"
+    );
+    assert_eq!(
+        differences(&documented, &given),
+        Vec::<String>::new(),
+        "keys docs/src/configuration.md lists that the settings do not accept"
+    );
+}
+
+// ---- links -----------------------------------------------------------------
+
+/// The anchor a heading gets, as mdBook (and GitHub) make it: lower case,
+/// white space to `-`, other punctuation dropped; repeats get `-1`, `-2`.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut anchors = BTreeSet::new();
+    for line in prose_lines(text) {
+        let Some(title) = line.strip_prefix('#') else {
+            continue;
+        };
+        let title = title.trim_start_matches('#').trim();
+        let id: String = title
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                c if c.is_whitespace() => Some('-'),
+                _ => None,
+            })
+            .collect();
+        let count = seen.entry(id.clone()).or_default();
+        anchors.insert(if *count == 0 {
+            id.clone()
+        } else {
+            format!("{id}-{count}")
+        });
+        *count += 1;
+    }
+    anchors
+}
+
+/// The targets of the inline links `[text](target)` of a Markdown text,
+/// outside code blocks and code spans, with their line numbers.
+fn links(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut fenced = false;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let prose: String = line
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 0 { part } else { "" })
+            .collect();
+        let mut rest = prose.as_str();
+        while let Some(start) = rest.find("](") {
+            rest = &rest[start + 2..];
+            let end = rest.find(')').unwrap_or(rest.len());
+            found.push((number + 1, rest[..end].trim().to_owned()));
+            rest = &rest[end..];
+        }
+    }
+    found
+}
+
+/// `path` with `.` and `..` resolved, without touching the file system.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn markdown_files() -> Vec<PathBuf> {
+    let mut files = vec![root().join("README.md")];
+    let mut book: Vec<PathBuf> = std::fs::read_dir(root().join("docs/src"))
+        .expect("docs/src exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    book.sort();
+    files.extend(book);
+    files
+}
+
+#[test]
+fn links_in_the_readme_and_the_book_lead_somewhere() {
+    let book = root().join("docs/src");
+    let mut broken = Vec::new();
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).expect("a Markdown file");
+        let shown = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (line, target) in links(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            let resolved = if path.is_empty() {
+                file.clone()
+            } else {
+                normalise(&file.parent().expect("a folder").join(path))
+            };
+            let mut complain =
+                |why: String| broken.push(format!("{shown}:{line}: {target}: {why}"));
+            if file.starts_with(&book) && !resolved.starts_with(&book) {
+                complain("leaves docs/src/, so it breaks in the rendered book".into());
+                continue;
+            }
+            if !resolved.exists() {
+                complain("no such file".into());
+                continue;
+            }
+            if let Some(anchor) = anchor {
+                let is_markdown = resolved.extension().is_some_and(|e| e == "md");
+                let target_text = std::fs::read_to_string(&resolved).unwrap_or_default();
+                if !is_markdown || !anchors(&target_text).contains(anchor) {
+                    complain("no such heading".into());
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn every_page_of_the_book_is_in_its_summary() {
+    let summary = read("docs/src/SUMMARY.md");
+    let listed: BTreeSet<String> = links(&summary).into_iter().map(|(_, t)| t).collect();
+    for file in markdown_files().iter().skip(1) {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(
+            name == "SUMMARY.md" || listed.contains(name),
+            "docs/src/{name} is not listed in docs/src/SUMMARY.md"
+        );
+    }
+}
