@@ -14,7 +14,7 @@ use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
 /// The `TRUSTPUB_*` variables read as configuration: `TRUSTPUB_<SECTION>__<KEY>`.
-const ENV_SECTIONS: [&str; 3] = ["server__", "database__", "log__"];
+const ENV_SECTIONS: [&str; 4] = ["server__", "database__", "log__", "events__"];
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "trustpub.toml";
@@ -26,7 +26,30 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     #[serde(default)]
+    pub events: EventSettings,
+    #[serde(default)]
     pub registries: Vec<Registry>,
+}
+
+/// `[events]`: how long the event log is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Days after which events and refusal counts are deleted (at least 1).
+    pub retention_days: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings { retention_days: 90 }
+    }
+}
+
+impl EventSettings {
+    /// The retention in seconds.
+    pub fn retention_seconds(&self) -> i64 {
+        i64::from(self.retention_days) * 86_400
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +173,7 @@ impl Default for Settings {
                 format: LogFormat::Human,
                 filter: "info".to_owned(),
             },
+            events: EventSettings::default(),
             registries: Vec::new(),
         }
     }
@@ -233,6 +257,9 @@ impl Settings {
                 "database.max_connections",
                 "must be at least 1",
             ));
+        }
+        if self.events.retention_days == 0 {
+            return Err(Error::config("events.retention_days", "must be at least 1"));
         }
         let mut names = HashSet::new();
         let mut audiences = HashSet::new();

@@ -7,7 +7,7 @@ use crate::oidc::{KeyStore, LEEWAY_SECONDS, VerifiedToken, verify};
 use crate::problem::{Error, Result};
 use crate::publishers::{Audit, matching, scope};
 use crate::registry::{Feature, Registry};
-use crate::store::{NewEvent, NewUploadToken, Store, UsedJti};
+use crate::store::{NewEvent, NewUploadToken, Store, UsedJti, bounded};
 use crate::tokens::{Credential, Secret};
 
 /// A mint request: PEP 807's `token` and `features`, and trustpub's
@@ -45,25 +45,33 @@ pub async fn mint(
     if let Err(error) = &outcome
         && error.status_code_is_client_error()
     {
-        let claims = verified
-            .as_ref()
-            .map(|t: &VerifiedToken| t.issuer.provider.audit(&t.claims));
-        tracing::info!(registry = %registry.name, code = error.code(), %error, "mint refused");
-        let recorded = store
-            .record_event(NewEvent {
-                at: now,
-                registry: registry.name.as_str(),
-                kind: "mint",
-                outcome: "refused",
-                code: error.code(),
-                publishers: None,
-                detail: match error {
-                    Error::InvalidPublisher(mismatches) => format!("{error}: {mismatches}"),
-                    other => other.to_string(),
-                },
-                claims,
-            })
-            .await;
+        let detail = match error {
+            Error::InvalidPublisher(mismatches) => format!("{error}: {mismatches}"),
+            other => other.to_string(),
+        };
+        tracing::info!(registry = %registry.name, code = error.code(), detail = %bounded(&detail), "mint refused");
+        // A token that did not verify proves no identity: counted, not kept.
+        let recorded = match &verified {
+            None => {
+                store
+                    .count_refusal(registry.name.as_str(), "mint", error.code(), now)
+                    .await
+            }
+            Some(token) => {
+                store
+                    .record_event(NewEvent {
+                        at: now,
+                        registry: registry.name.as_str(),
+                        kind: "mint",
+                        outcome: "refused",
+                        code: error.code(),
+                        publishers: None,
+                        detail,
+                        claims: Some(token.issuer.provider.audit(&token.claims)),
+                    })
+                    .await
+            }
+        };
         if let Err(failure) = recorded {
             tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
         }

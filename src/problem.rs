@@ -96,9 +96,7 @@ pub enum Error {
     IntrospectionUnauthorized(&'static str),
     #[error("no registry is configured for this request: {0}")]
     NoRegistryForRequest(String),
-    #[error(
-        "the path {0:?} has `.` or `..` segments, `;` or `\\`: the package it names cannot be told"
-    )]
+    #[error("the request's path cannot be checked: {0}")]
     PathNotAllowed(String),
 
     // The upload gateway.

@@ -136,16 +136,24 @@ impl PackagePath {
     }
 }
 
-/// Whether a request path means what it says to every server on the way:
-/// no `.` or `..` segment (also percent-encoded), no `;` parameters, no
-/// backslash. A registry resolving `/packages/widget/../evil/` uploads
-/// `evil`, whatever a template read in it.
+/// Whether a request path means what it says to every server on the way,
+/// read from its raw bytes: it starts with `/` (no absolute-form URI); no
+/// empty segment (proxies merge `//`); no `.` or `..` segment, `;`
+/// parameters, backslash or control character, also percent-encoded; no
+/// encoded `/` or `%` (a second decoding would read another path). A
+/// registry resolving `/packages/widget/../evil/` uploads `evil`, whatever
+/// a template read in it.
 pub fn is_plain_path(path: &str) -> bool {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    !decoded.contains([';', '\\'])
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    path.starts_with('/')
+        && !path.contains("//")
         && !decoded
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+            .iter()
+            .any(|b| b"%;\\".contains(b) || b.is_ascii_control())
+        && !path.to_ascii_lowercase().contains("%2f")
+        && !decoded
+            .split(|b| *b == b'/')
+            .any(|segment| segment == b"." || segment == b"..")
 }
 
 impl From<PackagePath> for String {
@@ -606,9 +614,15 @@ mod tests {
         for tricky in [
             "/packages/widget/../evil/",
             "/packages/widget/%2e%2e/evil",
+            "/packages/widget/%252e%252e/evil",
+            "/packages/widget%2f..%2fevil/",
             "/a/./b",
             "/a;b=c",
             "/a%5cb",
+            "//packages/evil/",
+            "/packages//evil/",
+            "http://host/packages/evil/",
+            "/packages/evil%00/",
         ] {
             assert!(!is_plain_path(tricky), "{tricky}");
         }

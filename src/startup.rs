@@ -18,6 +18,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    /// `events.retention_days`, in seconds.
+    event_retention: i64,
 }
 
 impl Application {
@@ -77,6 +79,7 @@ impl Application {
             port,
             server,
             store,
+            event_retention: settings.events.retention_seconds(),
         })
     }
 
@@ -92,7 +95,7 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
     /// (up to `server.shutdown_timeout`) and closes the store.
     pub async fn run_until_stopped(self) -> Result<()> {
-        let purge = tokio::spawn(purge_periodically(self.store.clone()));
+        let purge = tokio::spawn(purge_periodically(self.store.clone(), self.event_retention));
         let handle = self.server.handle();
         let signals = tokio::spawn(async move {
             shutdown_signal().await;
@@ -146,8 +149,9 @@ pub fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Deletes used `jti`s once their tokens can no longer be accepted anyway,
-/// and credentials once they have expired.
-async fn purge_periodically(store: Store) {
+/// credentials once they have expired, and events (and refusal counts)
+/// older than `retention` seconds.
+async fn purge_periodically(store: Store, retention: i64) {
     // The first purge comes one interval after start: what it deletes is
     // no longer valid anyway, so there is no hurry.
     let mut interval =
@@ -158,14 +162,20 @@ async fn purge_periodically(store: Store) {
         let purged = (
             store.purge_used_jtis(now).await,
             store.purge_expired_upload_tokens(now).await,
+            store.purge_events(now - retention).await,
         );
         match purged {
-            (Ok(0), Ok(0)) => {}
-            (Ok(jtis), Ok(credentials)) => {
-                tracing::info!(jtis, credentials, "deleted expired jtis and credentials")
+            (Ok(0), Ok(0), Ok(0)) => {}
+            (Ok(jtis), Ok(credentials), Ok(events)) => {
+                tracing::info!(
+                    jtis,
+                    credentials,
+                    events,
+                    "deleted expired jtis, credentials and events"
+                )
             }
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "purging expired jtis and credentials failed")
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                tracing::warn!(%error, "purging expired jtis, credentials and events failed")
             }
         }
     }

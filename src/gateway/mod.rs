@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::problem::{Error, Result};
-use crate::registry::{Ecosystem, PackagePath, UploadUrl};
+use crate::registry::{Ecosystem, PackagePath, UploadUrl, is_plain_path};
 
 pub use cargo::CARGO_PUBLISH_PATH;
 pub use python::PartCounter;
@@ -45,7 +45,9 @@ pub struct Gateway {
     /// Uploads larger than this are refused with 413.
     #[serde(default = "Gateway::default_max_upload_bytes")]
     pub max_upload_bytes: u64,
-    /// `generic` registries: the request header that names the package.
+    /// Refused by [`Gateway::validate`], with the reason: a header is not
+    /// what the registry acts on. Kept so that a configuration holding it
+    /// gets that reason rather than "unknown key".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_header: Option<String>,
     /// `generic` registries: where the package sits in the upload's path.
@@ -88,21 +90,28 @@ impl Gateway {
         })
     }
 
-    /// Where an upload to `path` goes: the upstream URL, with what follows
-    /// the registry's upload path appended, and the query.
-    pub fn upstream_url(&self, upload_url: &UploadUrl, path: &str, query: &str) -> Url {
+    /// Where an upload to `path` (the request's raw path) goes: the upstream
+    /// URL, with what follows the registry's upload path appended, and the
+    /// query. The path must be plain ([`is_plain_path`]): its raw segments
+    /// are then its decoded ones, and they are appended as they came,
+    /// never decoded, so the registry receives the path that was checked.
+    pub fn upstream_url(&self, upload_url: &UploadUrl, path: &str, query: &str) -> Result<Url> {
+        if !is_plain_path(path) {
+            return Err(Error::PathNotAllowed(format!(
+                "{path:?} is not a plain absolute path: it has an empty, `.` or `..` segment, \
+                 `;`, `\\`, a control character, or an encoded `/` or `%`"
+            )));
+        }
         let base = upload_url.discovery_path();
-        let rest = crate::registry::discovery_path(path)
-            .strip_prefix(&base)
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let skip = base.split('/').filter(|s| !s.is_empty()).count();
+        let rest: Vec<&str> = path.split('/').skip(1 + skip).collect();
         let mut url = self.upstream.0.clone();
         if !rest.is_empty() {
-            let joined = format!("{}{}", url.path().trim_end_matches('/'), rest);
+            let joined = format!("{}/{}", url.path().trim_end_matches('/'), rest.join("/"));
             url.set_path(&joined);
         }
         url.set_query((!query.is_empty()).then_some(query));
-        url
+        Ok(url)
     }
 
     /// Rules that need the registry around it.
@@ -118,18 +127,26 @@ impl Gateway {
                 return Err(("paths", format!("{path:?} must start with '/'")));
             }
         }
-        let generic_source = self.package_header.is_some() || self.package_path.is_some();
-        match ecosystem {
-            Ecosystem::Generic if !generic_source => Err((
+        if self.package_header.is_some() {
+            return Err((
                 "package_header",
-                "a generic registry's gateway needs package_header or package_path \
-                 to know which package is uploaded"
+                "is not accepted for the gateway: the registry would learn the package \
+                 from the path or the body, which trustpub would not have compared; \
+                 use package_path"
+                    .into(),
+            ));
+        }
+        match ecosystem {
+            Ecosystem::Generic if self.package_path.is_none() => Err((
+                "package_path",
+                "a generic registry's gateway needs package_path to know which package \
+                 is uploaded"
                     .into(),
             )),
-            Ecosystem::Python | Ecosystem::Cargo if generic_source => Err((
-                "package_header",
-                "python and cargo uploads name their package themselves; \
-                 package_header and package_path are for generic registries"
+            Ecosystem::Python | Ecosystem::Cargo if self.package_path.is_some() => Err((
+                "package_path",
+                "python and cargo uploads name their package themselves; package_path \
+                 is for generic registries"
                     .into(),
             )),
             _ => Ok(()),
@@ -351,16 +368,35 @@ mod tests {
             gateway.upload_paths(Ecosystem::Cargo, &upload),
             vec!["/legacy/api/v1/crates/new"]
         );
+        let upstream = |path: &str, query: &str| {
+            gateway
+                .upstream_url(&upload, path, query)
+                .map(|url| url.to_string())
+        };
         assert_eq!(
-            gateway.upstream_url(&upload, "/legacy/", "").as_str(),
+            upstream("/legacy/", "").unwrap(),
             "http://registry.internal:3141/api/"
         );
         assert_eq!(
-            gateway
-                .upstream_url(&upload, "/legacy/api/v1/crates/new", "a=1")
-                .as_str(),
+            upstream("/legacy/api/v1/crates/new", "a=1").unwrap(),
             "http://registry.internal:3141/api/api/v1/crates/new?a=1"
         );
+        // Appended as it came, never decoded a second time.
+        assert_eq!(
+            upstream("/legacy/files/wid%67et/1.0/", "").unwrap(),
+            "http://registry.internal:3141/api/files/wid%67et/1.0/"
+        );
+        for tricky in [
+            "/legacy/files/widget/%252e%252e/gadget/1.0/x",
+            "/legacy/files/widget/%2e%2e/gadget/1.0/x",
+            "/legacy/files/widget%2f..%2fgadget/1.0/x",
+            "/legacy//files/gadget/",
+        ] {
+            assert!(
+                matches!(upstream(tricky, ""), Err(Error::PathNotAllowed(_))),
+                "{tricky}"
+            );
+        }
         assert!(gateway.validate(Ecosystem::Python).is_ok());
         assert!(gateway.validate(Ecosystem::Generic).is_err());
         assert!(UpstreamUrl::parse("ftp://x/".into()).is_err());

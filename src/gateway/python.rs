@@ -30,10 +30,29 @@ pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> R
     let invalid = |reason: &str| Error::InvalidUpload(reason.to_owned());
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| invalid("a Python upload is multipart/form-data with a boundary"))?;
-    if boundary.is_empty() || boundary.contains(['"', '\r', '\n', '\\']) {
+    if boundary.is_empty() || boundary.len() > 70 || !boundary.bytes().all(is_boundary_byte) {
         return Err(invalid(
-            "the multipart boundary has characters it may not have",
+            "the multipart boundary must be 1 to 70 of A-Z, a-z, 0-9 and '()+_,-./:=?",
         ));
+    }
+    // Parsers differ on what comes before the first delimiter: nothing may.
+    let opening = format!("--{boundary}\r\n");
+    let start: Vec<u8> = prefix
+        .iter()
+        .flat_map(|chunk| chunk.iter().copied())
+        .take(opening.len())
+        .collect();
+    if !opening.as_bytes().starts_with(&start) {
+        return Err(invalid(
+            "the upload must start with its first part's delimiter",
+        ));
+    }
+    if start.len() < opening.len() {
+        return if complete {
+            Err(invalid("the upload has no file (`content`)"))
+        } else {
+            Ok(Read::NeedMore)
+        };
     }
     let chunks: Vec<Result<Bytes, std::io::Error>> = prefix.iter().cloned().map(Ok).collect();
     let mut multipart =
@@ -43,15 +62,30 @@ pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> R
         let mut seen = Fields::default();
         while let Some(field) = multipart.next_field().await? {
             seen.parts += 1;
-            let Some(name) = field.name().map(str::to_owned) else {
-                return Ok(Err("every part must have a plain `name`"));
+            let part = match PartHeaders::read(field.headers()) {
+                Ok(part) => part,
+                Err(reason) => return Ok(Err(reason)),
             };
+            // What multer read must be what the strict reading found.
+            if field.name() != Some(part.name.as_str())
+                || field.file_name() != part.file_name.as_deref()
+            {
+                return Ok(Err(
+                    "the part's header is read differently by other parsers",
+                ));
+            }
+            let name = part.name;
             if name == FILE_FIELD {
-                seen.file_name = Some(field.file_name().map(str::to_owned));
+                seen.file_name = Some(part.file_name);
                 return Ok(Ok(seen));
             }
-            if field.file_name().is_some() {
+            if part.file_name.is_some() {
                 return Ok(Err("the only file an upload may carry is `content`"));
+            }
+            if !part.plain_text {
+                return Ok(Err(
+                    "a metadata part's Content-Type may only be text/plain in UTF-8",
+                ));
             }
             let slot = match name.as_str() {
                 ":action" => &mut seen.action,
@@ -90,9 +124,13 @@ pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> R
     }
     let name = seen
         .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
         .ok_or_else(|| invalid("the `name` field must come, not empty, before the file"))?;
+    if !is_project_name(&name) {
+        return Err(invalid(
+            "the `name` field must be a project name: letters, digits, '.', '_' and '-', \
+             starting and ending with a letter or digit",
+        ));
+    }
     let file_name = file_name.ok_or_else(|| invalid("the file (`content`) has no file name"))?;
     let distribution = distribution(&file_name).ok_or_else(|| {
         invalid("the file name is not a wheel (.whl) or an sdist (.tar.gz, .zip)")
@@ -110,6 +148,112 @@ pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> R
         content_type: Some(format!("multipart/form-data; boundary=\"{boundary}\"")),
         counter: Some(PartCounter::new(&boundary, seen.parts)),
     }))
+}
+
+/// A part's headers, read strictly: exactly one `Content-Disposition` of
+/// the form `form-data; name="…"` with an optional `; filename="…"`, at most
+/// one `Content-Type`, and no other header. Parsers disagree on repeated or
+/// case-varied parameters, `filename*`, escapes inside quotes, unquoted
+/// values and folded lines (Python's `cgi` and `email` take the last
+/// `filename`, multer the first), so none of these is accepted: what is
+/// left reads the same to all of them.
+#[derive(Debug, PartialEq)]
+struct PartHeaders {
+    name: String,
+    file_name: Option<String>,
+    /// No `Content-Type`, or `text/plain` in UTF-8: the metadata's text is
+    /// decoded alike everywhere.
+    plain_text: bool,
+}
+
+impl PartHeaders {
+    fn read(headers: &http::HeaderMap) -> std::result::Result<Self, &'static str> {
+        if headers.keys().any(|name| {
+            name != http::header::CONTENT_DISPOSITION && name != http::header::CONTENT_TYPE
+        }) {
+            return Err("a part may only have a Content-Disposition and a Content-Type header");
+        }
+        let mut dispositions = headers.get_all(http::header::CONTENT_DISPOSITION).iter();
+        let (Some(disposition), None) = (dispositions.next(), dispositions.next()) else {
+            return Err("every part needs exactly one Content-Disposition header");
+        };
+        let mut types = headers.get_all(http::header::CONTENT_TYPE).iter();
+        let content_type = types.next();
+        if types.next().is_some() {
+            return Err("a part may have one Content-Type header");
+        }
+        let plain_text = content_type.is_none_or(|value| {
+            let value = value.as_bytes().to_ascii_lowercase();
+            value == b"text/plain" || value == b"text/plain; charset=utf-8"
+        });
+        let (name, file_name) = form_data(disposition.as_bytes())?;
+        Ok(PartHeaders {
+            name,
+            file_name,
+            plain_text,
+        })
+    }
+}
+
+/// The `name` and `filename` of a strict `form-data` disposition.
+fn form_data(value: &[u8]) -> std::result::Result<(String, Option<String>), &'static str> {
+    const REFUSED: &str = "a part's Content-Disposition must be exactly \
+        `form-data; name=\"…\"` or `form-data; name=\"…\"; filename=\"…\"`, \
+        with plain characters in the quotes";
+    let value = std::str::from_utf8(value).map_err(|_| REFUSED)?;
+    let mut params = value.split(';');
+    if !params
+        .next()
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("form-data"))
+    {
+        return Err(REFUSED);
+    }
+    let (mut name, mut file_name) = (None, None);
+    for param in params {
+        // One space after the `;` (what every client writes), then
+        // `key="value"` with nothing around it.
+        let (key, quoted) = param
+            .strip_prefix(' ')
+            .and_then(|p| p.split_once('='))
+            .ok_or(REFUSED)?;
+        let text = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .filter(|t| !t.is_empty() && t.bytes().all(is_plain_value_byte))
+            .ok_or(REFUSED)?;
+        let slot = match key {
+            "name" => &mut name,
+            "filename" => &mut file_name,
+            _ => return Err(REFUSED),
+        };
+        if slot.replace(text.to_owned()).is_some() {
+            return Err(REFUSED);
+        }
+    }
+    Ok((name.ok_or(REFUSED)?, file_name))
+}
+
+/// What a quoted parameter value may hold: enough for field names
+/// (`:action`, `sha256_digest`) and distribution file names, nothing a
+/// parser could read as a quote, an escape, a separator or an encoding.
+fn is_plain_value_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"._-:+!".contains(&byte)
+}
+
+/// RFC 2046's boundary characters, less the space.
+fn is_boundary_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"'()+_,-./:=?".contains(&byte)
+}
+
+/// A project name as PEP 508 allows it.
+fn is_project_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
 }
 
 #[derive(Default)]
@@ -339,6 +483,80 @@ mod tests {
         assert!(refused(&signature));
         assert!(package("application/json", &[Bytes::from_static(b"{}")], true).is_err());
         assert!(refused("garbage"));
+    }
+
+    /// An upload of `widget` whose file part has this `Content-Disposition`.
+    fn with_file_disposition(disposition: &str) -> String {
+        format!(
+            "{}{}--XyZ\r\nContent-Disposition: {disposition}\r\n\r\nPK\r\n--XyZ--\r\n",
+            field(":action", "file_upload"),
+            field("name", "widget"),
+        )
+    }
+
+    #[test]
+    fn part_headers_that_parsers_read_differently_are_refused() {
+        let disposition = "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"";
+        assert!(matches!(
+            read(&with_file_disposition(disposition), true),
+            Ok(Read::Found(_))
+        ));
+        for disposition in [
+            // Two file names: Python's parsers take the last, multer the first.
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"; filename=\"victim-1.1.tar.gz\"",
+            // A quoted value holding parameter text.
+            "form-data; name=\"content; filename=victim-1.1.tar.gz\"; filename=\"widget-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz; filename=victim-1.1.tar.gz\"",
+            // Case variants and the extended form.
+            "form-data; name=\"content\"; FILENAME=\"widget-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"; Filename=\"victim-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename*=UTF-8''victim-1.1.tar.gz; filename=\"widget-1.1.tar.gz\"",
+            // Escapes, unbalanced and missing quotes.
+            "form-data; name=\"content\"; filename=\"wid\\\"get-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz",
+            "form-data; name=\"content\"; filename=widget-1.1.tar.gz",
+            // Spaces, stray separators, other parameters and types.
+            "form-data; name=\"content\"; filename = \"widget-1.1.tar.gz\"",
+            "form-data;name=\"content\"; filename=\"widget-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\";",
+            "form-data; name=\"content\"; size=\"3\"; filename=\"widget-1.1.tar.gz\"",
+            "attachment; name=\"content\"; filename=\"widget-1.1.tar.gz\"",
+            // Percent-encoding, paths, non-ASCII.
+            "form-data; name=\"content\"; filename=\"victim%2d1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"x/widget-1.1.tar.gz\"",
+            "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\u{e9}\"",
+        ] {
+            assert!(
+                refused(&with_file_disposition(disposition)),
+                "accepted: {disposition}"
+            );
+        }
+        // Two Content-Disposition headers, another header, a folded line.
+        for headers in [
+            "Content-Disposition: form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"\r\n\
+             Content-Disposition: form-data; name=\"content\"; filename=\"victim-1.1.tar.gz\"",
+            "Content-Disposition: form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"\r\n\
+             Content-Transfer-Encoding: base64",
+            "Content-Disposition: form-data; name=\"content\";\r\n filename=\"victim-1.1.tar.gz\"",
+        ] {
+            let body = with_file_disposition("X").replace("Content-Disposition: X", headers);
+            assert!(refused(&body), "accepted: {headers}");
+        }
+        // A metadata part in another charset, a preamble, a name with spaces.
+        let utf16 = honest().replace(
+            "name=\"name\"\r\n",
+            "name=\"name\"\r\nContent-Type: text/plain; charset=utf-16\r\n",
+        );
+        assert!(refused(&utf16));
+        assert!(refused(&format!("preamble\r\n{}", honest())));
+        assert!(refused(
+            &honest().replace("Widget_Extras", " widget_extras")
+        ));
+        let plain = honest().replace(
+            "name=\"name\"\r\n",
+            "name=\"name\"\r\nContent-Type: text/plain; charset=UTF-8\r\n",
+        );
+        assert!(matches!(read(&plain, true), Ok(Read::Found(_))));
     }
 
     #[test]

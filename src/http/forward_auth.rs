@@ -15,6 +15,7 @@ use super::{
     AppState, header_str, load_registry, package_from_path, presented_credential, without_port,
 };
 use crate::problem::{Error, Result};
+use crate::publishers::scope::normalize;
 use crate::registry::{Registry, RegistryName, discovery_path};
 use crate::store::now;
 use crate::tokens::{self, CheckRequest};
@@ -27,12 +28,6 @@ pub fn resource() -> actix_web::Resource {
 async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let registry = forwarded_registry(&http, &state).await?;
     let credential = presented_credential(&http)?;
-    let path = forwarded_path(&http);
-    let package = match (header_str(&http, "x-trustpub-package"), path) {
-        (Some(package), _) => Some(package.to_owned()),
-        (None, Some(path)) => package_from_path(registry.forward_auth.package_path.as_ref(), path)?,
-        (None, None) => None,
-    };
     let method = header_str(&http, "x-forwarded-method")
         .or_else(|| header_str(&http, "x-original-method"))
         .map(|m| m.to_ascii_uppercase())
@@ -41,6 +36,17 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
     let is_upload = ![Method::GET, Method::HEAD, Method::OPTIONS]
         .iter()
         .any(|m| m.as_str() == method);
+    let package = match checked_package(&http, &registry, is_upload) {
+        Ok(package) => package,
+        Err(error) => {
+            // The credential is not checked yet: counted, not kept.
+            state
+                .store
+                .count_refusal(registry.name.as_str(), "check", error.code(), now())
+                .await?;
+            return Err(error);
+        }
+    };
     let outcome = tokens::check(
         &state.store,
         &registry,
@@ -124,6 +130,49 @@ async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Regi
         )));
     }
     Ok(fitting.swap_remove(0).1)
+}
+
+/// The package the checked request is for. With a `package_path`, the
+/// forwarded path decides: a write whose path does not fit the template
+/// exactly names no package trustpub could check, so it is refused rather
+/// than let through on the credential alone (the registry would act on
+/// whatever the path, after the proxy's own normalisation, names). A
+/// proxy's `X-Trustpub-Package` must then name the same package. Without a
+/// template, the proxy's header, or none.
+fn checked_package(
+    http: &HttpRequest,
+    registry: &Registry,
+    is_upload: bool,
+) -> Result<Option<String>> {
+    let from_header = header_str(http, "x-trustpub-package").map(str::to_owned);
+    let Some(template) = registry.forward_auth.package_path.as_ref() else {
+        return Ok(from_header);
+    };
+    let unfit = |path: &str| {
+        Error::PathNotAllowed(format!(
+            "{path:?} does not fit the registry's package_path {:?}",
+            String::from(template.clone())
+        ))
+    };
+    let path = forwarded_path(http);
+    let from_path = match path {
+        Some(path) => match package_from_path(Some(template), path)? {
+            None if is_upload => return Err(unfit(path)),
+            named => named,
+        },
+        None => None,
+    };
+    match (from_path, from_header) {
+        (Some(named), Some(header))
+            if normalize(registry.ecosystem, &named) != normalize(registry.ecosystem, &header) =>
+        {
+            Err(Error::PathNotAllowed(format!(
+                "the path names {named:?}, X-Trustpub-Package {header:?}"
+            )))
+        }
+        (None, None) if is_upload => Err(unfit("(no forwarded path)")),
+        (named, header) => Ok(named.or(header)),
+    }
 }
 
 /// The path of the checked request, without its query: nginx's

@@ -18,7 +18,7 @@ use crate::gateway::{
 };
 use crate::problem::{Error, Result};
 use crate::registry::{Ecosystem, Registry};
-use crate::store::{NewEvent, now};
+use crate::store::{NewEvent, bounded, now};
 use crate::tokens::{self, Active, CheckRequest};
 
 /// The registry whose gateway takes uploads at this request's host and
@@ -52,6 +52,8 @@ pub async fn registry_for(http: &HttpRequest, state: &AppState) -> Result<Option
 /// What became of an upload, for its event.
 #[derive(Default)]
 struct Outcome {
+    /// Whether the upload presented a live credential of the registry.
+    authenticated: bool,
     package: Option<UploadedPackage>,
     active: Option<Active>,
     upstream_status: Option<u16>,
@@ -79,20 +81,28 @@ pub async fn upload(
         Ok(_) => ("forwarded", "ok"),
         Err(error) => ("refused", error.code()),
     };
-    tracing::info!(registry = %registry.name, outcome = kind_outcome, code, %detail, "gateway upload");
-    let recorded = state
-        .store
-        .record_event(NewEvent {
-            at: now(),
-            registry: registry.name.as_str(),
-            kind: "upload",
-            outcome: kind_outcome,
-            code,
-            publishers: None,
-            detail,
-            claims: outcome.active.map(|a| a.publisher),
-        })
-        .await;
+    tracing::info!(registry = %registry.name, outcome = kind_outcome, code, detail = %bounded(&detail), "gateway upload");
+    let recorded = if outcome.authenticated {
+        state
+            .store
+            .record_event(NewEvent {
+                at: now(),
+                registry: registry.name.as_str(),
+                kind: "upload",
+                outcome: kind_outcome,
+                code,
+                publishers: None,
+                detail,
+                claims: outcome.active.map(|a| a.publisher),
+            })
+            .await
+    } else {
+        // Without a live credential: counted, not kept.
+        state
+            .store
+            .count_refusal(registry.name.as_str(), "upload", code, now())
+            .await
+    };
     if let Err(failure) = recorded {
         tracing::error!(registry = %registry.name, %failure, "recording a gateway upload failed");
     }
@@ -120,6 +130,8 @@ async fn forward(
     if !tokens::is_live(&state.store, registry, &credential, now()).await? {
         return Err(Error::InvalidCredential);
     }
+    outcome.authenticated = true;
+    let url = gateway.upstream_url(&registry.upload_url, http.path(), http.query_string())?;
     let upstream_authorization = match &gateway.credential {
         Some(credential) => Some(credential.authorization().map_err(|error| {
             tracing::error!(registry = %registry.name, %error, "the registry's credential cannot be read");
@@ -176,7 +188,6 @@ async fn forward(
     let rest = (!complete).then(|| pump(payload, read, limit, found.counter, cut.clone()));
     let body = futures_util::stream::iter(prefix.into_iter().map(Ok::<_, std::io::Error>))
         .chain(futures_util::stream::iter(rest).flatten());
-    let url = gateway.upstream_url(&registry.upload_url, http.path(), http.query_string());
     let method = reqwest::Method::from_bytes(http.method().as_str().as_bytes())
         .map_err(|e| Error::InvalidUpload(e.to_string()))?;
     let mut request = state
@@ -259,8 +270,8 @@ async fn read_package(
     }
 }
 
-/// A generic registry's package, from the configured header or path; `None`
-/// for the ecosystems whose uploads name it in the body.
+/// A generic registry's package, from its path template; `None` for the
+/// ecosystems whose uploads name it in the body.
 fn generic_package(
     http: &HttpRequest,
     ecosystem: Ecosystem,
@@ -269,26 +280,20 @@ fn generic_package(
     if ecosystem != Ecosystem::Generic {
         return Ok(None);
     }
-    let from_header = gateway
-        .package_header
-        .as_deref()
-        .and_then(|name| header_str(http, name))
-        .map(str::to_owned);
-    let name = match from_header {
-        Some(name) => Some(name),
-        None => package_from_path(gateway.package_path.as_ref(), http.path())?,
-    };
-    name.map(|name| {
-        Some(UploadedPackage {
-            name,
-            version: None,
+    package_from_path(gateway.package_path.as_ref(), http.path())?
+        .map(|name| {
+            Some(UploadedPackage {
+                name,
+                version: None,
+            })
         })
-    })
-    .ok_or_else(|| {
-        Error::InvalidUpload(
-            "this upload does not name its package where this registry's uploads do".into(),
-        )
-    })
+        .ok_or_else(|| {
+            Error::InvalidUpload(
+                "this upload's path does not name its package where this registry's \
+                 package_path does"
+                    .into(),
+            )
+        })
 }
 
 /// Why the pump cut an upload off.

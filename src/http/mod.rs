@@ -170,7 +170,11 @@ fn package_from_path(
         return Ok(None);
     };
     if !crate::registry::is_plain_path(path) {
-        return Err(Error::PathNotAllowed(path.to_owned()));
+        return Err(Error::PathNotAllowed(format!(
+            "{path:?} is not a plain absolute path: it has an empty, `.` or `..` segment, \
+             `;`, `\\`, a control character, or an encoded `/` or `%`, so the registry \
+             could read another package in it"
+        )));
     }
     Ok(template.package_in(path))
 }

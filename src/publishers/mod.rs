@@ -42,6 +42,21 @@ pub struct Audit {
     pub subject: Option<String>,
 }
 
+impl Audit {
+    /// The same claims with `f` applied to each.
+    pub fn map_texts(&self, f: impl Fn(&str) -> String) -> Audit {
+        let map = |text: &Option<String>| text.as_deref().map(&f);
+        Audit {
+            repository: map(&self.repository),
+            workflow: map(&self.workflow),
+            git_ref: map(&self.git_ref),
+            sha: map(&self.sha),
+            run_id: map(&self.run_id),
+            subject: map(&self.subject),
+        }
+    }
+}
+
 /// The publishers of a registry that a verified token matches.
 #[derive(Debug)]
 pub struct Matched<'r> {

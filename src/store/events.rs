@@ -9,14 +9,33 @@ use super::Store;
 use crate::problem::Result;
 use crate::publishers::Audit;
 
+/// The most of a text from a request (a detail, a claim) that an event or
+/// a log line keeps: an unauthenticated client must not be able to grow
+/// the store or the logs by sending more.
+pub const UNTRUSTED_TEXT_LIMIT: usize = 512;
+
+/// `text`, cut to [`UNTRUSTED_TEXT_LIMIT`] bytes (at a character boundary,
+/// marked with `…`).
+pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= UNTRUSTED_TEXT_LIMIT {
+        return text.into();
+    }
+    let mut end = UNTRUSTED_TEXT_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// An event to record.
 #[derive(Debug)]
 pub struct NewEvent<'a> {
     pub at: i64,
     pub registry: &'a str,
-    /// What was attempted: `mint`.
+    /// What was attempted: `mint`, `check`, `revoke` or `upload`.
     pub kind: &'static str,
-    /// `minted` or `refused`.
+    /// What became of it: `minted`, `refused`, `active`, `consumed`,
+    /// `inactive`, `revoked` or `forwarded`.
     pub outcome: &'static str,
     /// The problem code of a refusal, `ok` otherwise.
     pub code: &'static str,
@@ -61,13 +80,85 @@ impl NewEvent<'_> {
             Bind::Text(self.outcome.to_owned()),
             Bind::Text(self.code.to_owned()),
             Bind::MaybeText(self.publishers.as_ref().map(super::to_json)),
-            Bind::Text(self.detail.clone()),
-            Bind::MaybeText(self.claims.as_ref().map(super::to_json)),
+            Bind::Text(bounded(&self.detail).into_owned()),
+            Bind::MaybeText(
+                self.claims
+                    .as_ref()
+                    .map(|claims| super::to_json(&claims.map_texts(|t| bounded(t).into_owned()))),
+            ),
         ]
     }
 }
 
+/// How many refusals of one kind and code a registry had in an hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub kind: String,
+    pub code: String,
+    /// The hour's start, Unix seconds.
+    pub hour: i64,
+    pub count: i64,
+}
+
 impl Store {
+    /// Counts a refusal of a request that proved no identity: one row per
+    /// registry, kind, code and hour, however many such requests come.
+    pub async fn count_refusal(
+        &self,
+        registry: &str,
+        kind: &'static str,
+        code: &'static str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refusal_counts (registry, kind, code, hour, count) \
+             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (registry, kind, code, hour) \
+             DO UPDATE SET count = refusal_counts.count + 1",
+        )
+        .bind(registry)
+        .bind(kind)
+        .bind(code)
+        .bind(at - at.rem_euclid(3600))
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// A registry's refusal counts, oldest hour first.
+    pub async fn refusal_counts(&self, registry: &str) -> Result<Vec<RefusalCount>> {
+        let rows = sqlx::query(
+            "SELECT kind, code, hour, count FROM refusal_counts WHERE registry = $1 \
+             ORDER BY hour, kind, code",
+        )
+        .bind(registry)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(RefusalCount {
+                    kind: row.try_get("kind")?,
+                    code: row.try_get("code")?,
+                    hour: row.try_get("hour")?,
+                    count: row.try_get("count")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the events and refusal counts from before `before`.
+    pub async fn purge_events(&self, before: i64) -> Result<u64> {
+        let events = sqlx::query("DELETE FROM events WHERE at < $1")
+            .bind(before)
+            .execute(self.writer())
+            .await?;
+        // An hour's count goes with the hour's last second.
+        let counts = sqlx::query("DELETE FROM refusal_counts WHERE hour < $1")
+            .bind(before - 3600 + 1)
+            .execute(self.writer())
+            .await?;
+        Ok(events.rows_affected() + counts.rows_affected())
+    }
+
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         insert_rows(&mut conn, INSERT_EVENTS, &[event.to_row()], "").await?;

@@ -17,7 +17,7 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseSettings;
 use crate::problem::{Error, Result};
 
-pub use events::{Event, NewEvent};
+pub use events::{Event, NewEvent, RefusalCount, UNTRUSTED_TEXT_LIMIT, bounded};
 pub use registries::SyncReport;
 pub use tokens::{NewUploadToken, StoredUploadToken, UsedJti};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::problem::{Error, Result};
 use crate::publishers::{Audit, scope};
 use crate::registry::Registry;
-use crate::store::{NewEvent, Store, StoredUploadToken};
+use crate::store::{NewEvent, Store, StoredUploadToken, bounded};
 
 /// What a registry or its proxy asks about a presented credential.
 #[derive(Debug, Clone, Copy)]
@@ -102,25 +102,35 @@ pub async fn check(
         }
         other => other,
     };
-    let package = request.package.unwrap_or("-");
+    let package = bounded(request.package.unwrap_or("-"));
     let (outcome_name, code) = match outcome {
         Ok(_) if consumed => ("consumed", "ok"),
         Ok(_) => ("active", "ok"),
         Err(reason) => ("inactive", reason.code()),
     };
-    tracing::info!(registry = %registry.name, via = request.via, package, outcome = outcome_name, code, "credential checked");
-    store
-        .record_event(NewEvent {
-            at: now,
-            registry: registry.name.as_str(),
-            kind: "check",
-            outcome: outcome_name,
-            code,
-            publishers: stored.as_ref().map(|t| t.publishers.clone()),
-            detail: format!("{}; package: {package}", request.via),
-            claims: stored.as_ref().map(|t| t.claims.clone()),
-        })
-        .await?;
+    tracing::info!(registry = %registry.name, via = request.via, %package, outcome = outcome_name, code, "credential checked");
+    match &stored {
+        // A value that is no credential of this registry proves nothing.
+        None => {
+            store
+                .count_refusal(registry.name.as_str(), "check", code, now)
+                .await?
+        }
+        Some(token) => {
+            store
+                .record_event(NewEvent {
+                    at: now,
+                    registry: registry.name.as_str(),
+                    kind: "check",
+                    outcome: outcome_name,
+                    code,
+                    publishers: Some(token.publishers.clone()),
+                    detail: format!("{}; package: {package}", request.via),
+                    claims: Some(token.claims.clone()),
+                })
+                .await?
+        }
+    }
     Ok(outcome.map(|token| Active {
         registry: registry.name.as_str().to_owned(),
         packages: token.packages.clone(),
@@ -165,30 +175,23 @@ pub async fn revoke(store: &Store, registry: &Registry, presented: &str, now: i6
     let revoked = store
         .revoke_upload_token(registry.name.as_str(), &hash, now)
         .await?;
-    let stored = if revoked {
-        store.upload_token(registry.name.as_str(), &hash).await?
-    } else {
-        None
-    };
-    let (outcome, code) = if revoked {
-        ("revoked", "ok")
-    } else {
-        ("ignored", "unknown-credential")
-    };
-    tracing::info!(registry = %registry.name, outcome, "credential revocation");
+    tracing::info!(registry = %registry.name, revoked, "credential revocation");
+    if !revoked {
+        // Unknown, or already revoked: nothing to keep but a count.
+        return store
+            .count_refusal(registry.name.as_str(), "revoke", "unknown-credential", now)
+            .await;
+    }
+    let stored = store.upload_token(registry.name.as_str(), &hash).await?;
     store
         .record_event(NewEvent {
             at: now,
             registry: registry.name.as_str(),
             kind: "revoke",
-            outcome,
-            code,
+            outcome: "revoked",
+            code: "ok",
             publishers: stored.as_ref().map(|t| t.publishers.clone()),
-            detail: if revoked {
-                "revoked".to_owned()
-            } else {
-                "not a live credential of this registry (unknown, or already revoked)".to_owned()
-            },
+            detail: "revoked".to_owned(),
             claims: stored.map(|t| t.claims),
         })
         .await

@@ -291,6 +291,19 @@ pub async fn json_ok(response: reqwest::Response) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
+/// How many refusals of `kind` with `code` a registry has counted (the
+/// refusals of requests that proved no identity, which are not events).
+pub async fn refusals(app: &TestApp, registry: &str, kind: &str, code: &str) -> i64 {
+    app.store
+        .refusal_counts(registry)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.kind == kind && c.code == code)
+        .map(|c| c.count)
+        .sum()
+}
+
 /// Asserts an RFC 9457 problem document with this status and code, and
 /// returns it.
 pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {

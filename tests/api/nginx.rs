@@ -19,6 +19,10 @@ use trustpub::store::now;
 use crate::helpers::{TestApp, json_ok, serve};
 use crate::registry_side::{burn, mint, prepare, stored_credential};
 
+/// An upload path of `widget`, as acme's `forward_auth.package_path`
+/// (`/legacy/packages/{package}/`) names it.
+const WIDGET: &str = "/legacy/packages/widget/1.0/";
+
 /// nginx in the foreground with its own prefix; stopped on drop.
 struct Nginx {
     child: Child,
@@ -239,13 +243,13 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
     let multi = minted["token"].as_str().unwrap().to_owned();
 
     // No credential, or a wrong one: refused, the registry never sees it.
-    assert_eq!(setup.upload("/legacy/", None).await, 401);
-    assert_eq!(setup.upload("/legacy/", Some("acme_forged")).await, 401);
+    assert_eq!(setup.upload(WIDGET, None).await, 401);
+    assert_eq!(setup.upload(WIDGET, Some("acme_forged")).await, 401);
     assert_eq!(setup.hits(), 0);
 
     // A multi-use credential serves several uploads.
-    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 201);
-    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 201);
+    assert_eq!(setup.upload(WIDGET, Some(&multi)).await, 201);
+    assert_eq!(setup.upload(WIDGET, Some(&multi)).await, 201);
     assert_eq!(setup.hits(), 2);
 
     // Never for a package outside its scope, when the path names it.
@@ -273,10 +277,7 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
         &[("Forwarded", "host=other.acme.test")][..],
         &[("X-Forwarded-Host", "other.acme.test")][..],
     ] {
-        assert_eq!(
-            setup.upload_with("/legacy/", Some(&other), headers).await,
-            401
-        );
+        assert_eq!(setup.upload_with(WIDGET, Some(&other), headers).await, 401);
     }
     for headers in [
         &[("X-Trustpub-Package", "widget")][..],
@@ -289,7 +290,7 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
 
     // Revoked: refused at once.
     assert_eq!(burn(&setup.app, "acme", &multi).await.status(), 202);
-    assert_eq!(setup.upload("/legacy/", Some(&multi)).await, 401);
+    assert_eq!(setup.upload(WIDGET, Some(&multi)).await, 401);
 
     // A single-use credential serves its first upload only.
     let single = mint(
@@ -298,13 +299,80 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
         json!({ "features": ["single-use-token"] }),
     )
     .await;
-    assert_eq!(setup.upload("/legacy/", Some(&single)).await, 201);
-    assert_eq!(setup.upload("/legacy/", Some(&single)).await, 401);
+    assert_eq!(setup.upload(WIDGET, Some(&single)).await, 201);
+    assert_eq!(setup.upload(WIDGET, Some(&single)).await, 401);
     assert_eq!(setup.hits(), 4);
 
     // Expired: refused.
     let t = now();
     let expired = stored_credential(&setup.app, t - 1000, t - 1).await;
-    assert_eq!(setup.upload("/legacy/", Some(&expired)).await, 401);
+    assert_eq!(setup.upload(WIDGET, Some(&expired)).await, 401);
     assert_eq!(setup.hits(), 4);
+}
+
+/// An upload through nginx written byte for byte, so that the request
+/// target reaches nginx exactly as given (an HTTP client would resolve dot
+/// segments first); answers nginx's status code.
+async fn raw_upload(port: u16, target: &str, credential: &str) -> u16 {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{credential}"));
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST {target} HTTP/1.1\r\nHost: pypi.acme.test\r\nAuthorization: Basic {basic}\r\n\
+         Content-Length: 7\r\nConnection: close\r\n\r\na wheel"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+/// With `forward_auth.package_path`, a write whose path does not fit the
+/// template exactly is refused: nginx merges slashes and resolves dot
+/// segments before it forwards, so such a path can name another package to
+/// the registry than trustpub could read in it.
+#[tokio::test]
+async fn nginx_never_forwards_a_write_whose_path_trustpub_could_not_read() {
+    let setup = Setup::new().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    assert_eq!(raw_upload(setup.nginx.port, WIDGET, &credential).await, 201);
+    assert_eq!(setup.hits(), 1);
+    for target in [
+        "//legacy/packages/gadget/1.0/",
+        "/legacy//packages/gadget/1.0/",
+        "/legacy/packages//gadget/1.0/",
+        "/legacy/Packages/gadget/1.0/",
+        "/legacy/packages/widget/../gadget/1.0/",
+        "/legacy/packages/widget/%2e%2e/gadget/1.0/",
+        "/legacy/packages/widget/%252e%252e/gadget/1.0/",
+        "/legacy/./packages/gadget/1.0/",
+        "/legacy/packages/widget%2f..%2fgadget/1.0/",
+        "/legacy/packages/",
+        "/legacy/",
+        "http://pypi.acme.test/legacy/packages/gadget/1.0/",
+        "http://pypi.acme.test//legacy/packages/gadget/1.0/",
+    ] {
+        let status = raw_upload(setup.nginx.port, target, &credential).await;
+        assert!(
+            status == 403 || status == 400,
+            "{target} was answered {status}"
+        );
+    }
+    assert_eq!(setup.hits(), 1, "nothing else reached the registry");
+    // trustpub counted its refusals.
+    let counts = setup.app.store.refusal_counts("acme").await.unwrap();
+    assert!(
+        counts
+            .iter()
+            .any(|c| c.kind == "check" && c.code == "path-not-allowed" && c.count >= 10),
+        "{counts:?}"
+    );
 }

@@ -15,7 +15,7 @@ use trustpub::testing::{
 };
 use trustpub::tokens::Credential;
 
-use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+use crate::helpers::{TestApp, json_ok, problem, refusals, spawn_app};
 
 pub const ACME_SECRET: &str = "acme-introspection-secret";
 const OTHER_SECRET: &str = "other-introspection-secret";
@@ -122,6 +122,12 @@ fn forward(app: &TestApp, method: &str, credential: &str) -> reqwest::RequestBui
         .bearer_auth(credential)
 }
 
+/// A forward-auth check of a write to acme's `widget` 1.0, as nginx sends
+/// it: the path names the package through acme's `package_path`.
+fn upload_check(app: &TestApp, method: &str, credential: &str) -> reqwest::RequestBuilder {
+    forward(app, method, credential).header("X-Original-URI", "/legacy/packages/widget/1.0/")
+}
+
 /// The last event of a registry, as (kind, outcome, code).
 async fn last_event(app: &TestApp, registry: &str) -> (String, String, String) {
     let events = app.store.events(registry).await.unwrap();
@@ -225,14 +231,20 @@ async fn unknown_and_other_registries_credentials_are_inactive() {
     let mut tampered = acme.clone().into_bytes();
     tampered[10] ^= 1;
     let tampered = String::from_utf8(tampered).unwrap();
-    for credential in [other.as_str(), tampered.as_str(), "", "acme_nonsense"] {
+    let events = app.store.events("acme").await.unwrap().len();
+    for (n, credential) in [other.as_str(), tampered.as_str(), "", "acme_nonsense"]
+        .into_iter()
+        .enumerate()
+    {
         let answer = introspect(&app, json!({ "token": credential })).await;
         assert_eq!(answer, json!({ "active": false }), "{credential}");
+        // No credential, no identity: counted, not kept as an event.
         assert_eq!(
-            last_event(&app, "acme").await,
-            event("check", "inactive", "unknown-credential")
+            refusals(&app, "acme", "check", "unknown-credential").await,
+            n as i64 + 1
         );
     }
+    assert_eq!(app.store.events("acme").await.unwrap().len(), events);
     // Each registry answers for its own credentials, with its own secret.
     let answer =
         json_ok(introspect_on(&app, "other", OTHER_SECRET, json!({ "token": other })).await).await;
@@ -413,17 +425,23 @@ async fn burning_revokes_at_once_and_answers_alike_for_anything() {
         last_event(&app, "acme").await,
         event("check", "inactive", "credential-revoked")
     );
-    let response = forward(&app, "POST", &credential).send().await.unwrap();
+    let response = upload_check(&app, "POST", &credential)
+        .send()
+        .await
+        .unwrap();
     problem(response, 401, "invalid-credential").await;
 
     // Burning again, an unknown credential, or another registry's: the same 202.
     let other = mint_on(&app, &issuer, "other", "other-aud", json!({})).await;
-    for credential in [credential.as_str(), "unknown", other.as_str()] {
+    for (n, credential) in [credential.as_str(), "unknown", other.as_str()]
+        .into_iter()
+        .enumerate()
+    {
         let response = burn(&app, "acme", credential).await;
         assert_eq!(response.status(), 202);
         assert_eq!(
-            last_event(&app, "acme").await,
-            event("revoke", "ignored", "unknown-credential")
+            refusals(&app, "acme", "revoke", "unknown-credential").await,
+            n as i64 + 1
         );
     }
     // The other registry's credential was not touched.
@@ -505,6 +523,7 @@ async fn of_concurrent_consuming_checks_exactly_one_succeeds() {
                 let response = client
                     .put(format!("{address}/_/trustpub/auth"))
                     .header("X-Trustpub-Registry", "acme")
+                    .header("X-Original-URI", "/legacy/packages/widget/1.0/")
                     .bearer_auth(&single)
                     .send()
                     .await
@@ -533,7 +552,10 @@ async fn forward_auth_lets_valid_credentials_through_with_their_scope() {
     let credential = mint(&app, &issuer, json!({})).await;
 
     // Bearer, and Basic with `__token__` as Python clients send it.
-    let response = forward(&app, "POST", &credential).send().await.unwrap();
+    let response = upload_check(&app, "POST", &credential)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let header = |name: &str| {
         response
@@ -729,7 +751,7 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
         let response = forward(&app, method, &single).send().await.unwrap();
         assert_eq!(response.status(), 200, "{method}");
     }
-    let response = forward(&app, "POST", &single).send().await.unwrap();
+    let response = upload_check(&app, "POST", &single).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
         last_event(&app, "acme").await,
@@ -737,12 +759,12 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
     );
     // Every other method writes, and consumes too.
     let written = mint(&app, &issuer, json!({ "features": ["single-use-token"] })).await;
-    let response = forward(&app, "DELETE", &written).send().await.unwrap();
+    let response = upload_check(&app, "DELETE", &written).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let response = forward(&app, "DELETE", &written).send().await.unwrap();
+    let response = upload_check(&app, "DELETE", &written).send().await.unwrap();
     problem(response, 401, "invalid-credential").await;
     for method in ["POST", "GET"] {
-        let response = forward(&app, method, &single).send().await.unwrap();
+        let response = upload_check(&app, method, &single).send().await.unwrap();
         problem(response, 401, "invalid-credential").await;
     }
     // Without a forwarded method, the subrequest's own method tells.
@@ -750,6 +772,7 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
     let put = || {
         app.request(Method::PUT, "/_/trustpub/auth")
             .header("X-Trustpub-Registry", "acme")
+            .header("X-Original-URI", "/legacy/packages/widget/1.0/")
             .bearer_auth(&single)
             .send()
     };
