@@ -301,7 +301,7 @@ pub const CHECKS: &[Check] = &[
         id: "trustpub.packages",
         group: Group::Trustpub,
         level: Must,
-        section: "trustpub README, Token exchange: Scope",
+        section: "trustpub docs, Endpoints and the token exchange: Scope",
         title: "packages narrows the credential to the named package and refuses others",
         requirements: &["TP-MINT-8"],
     },
