@@ -3,8 +3,8 @@
 //!
 //! Every document carries `type`, `title`, `status`, `detail` and a stable,
 //! machine-readable `code`. The `type` is the relative reference
-//! `/_/trustpub/problems/<code>`; the codes are listed in the README and in
-//! `spec/`.
+//! `/_/trustpub/problems/<code>`; the codes are listed in `docs/src/errors.md`
+//! and in `spec/`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
