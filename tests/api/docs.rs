@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use trustpub::config::{DatabaseSettings, LogSettings, ServerSettings, Settings, TlsSettings};
+use trustpub::config::{
+    DatabaseSettings, EventSettings, LogSettings, ServerSettings, Settings, TlsSettings,
+};
 use trustpub::gateway::{Gateway, UpstreamCredential};
 use trustpub::problem::Error;
 use trustpub::publishers::GithubPublisher;
@@ -114,7 +116,8 @@ fn every_error_code_is_in_the_openapi_description_and_in_errors_md() {
 
 /// A configuration that sets every key the settings accept, each at least
 /// once (the two registries set the keys that exclude each other). It is
-/// only deserialised, not validated: the files it names need not exist.
+/// only deserialised, not validated: the files it names need not exist, and
+/// keys that validation refuses with a reason (`package_header`) count too.
 const EVERY_KEY: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
@@ -133,6 +136,9 @@ registry_cache_ttl = 2
 [log]
 format = "human"
 filter = "info"
+
+[events]
+retention_days = 90
 
 [[registries]]
 name = "acme"
@@ -305,12 +311,13 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
     );
 
     // The fixture sets every field of every settings type...
-    let types: [(&str, Vec<String>); 11] = [
+    let types: [(&str, Vec<String>); 12] = [
         ("", fields_of::<Settings>()),
         ("server", fields_of::<ServerSettings>()),
         ("server.tls", fields_of::<TlsSettings>()),
         ("database", fields_of::<DatabaseSettings>()),
         ("log", fields_of::<LogSettings>()),
+        ("events", fields_of::<EventSettings>()),
         ("registries", fields_of::<Registry>()),
         ("registries.issuers", fields_of::<Issuer>()),
         ("registries.forward_auth", fields_of::<ForwardAuth>()),
