@@ -9,6 +9,7 @@
 //! out, are capped in size and never follow a redirect to another origin.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::{JsonWebKey, JsonWebKeySet};
@@ -47,7 +48,9 @@ pub struct KeyStore {
     cool_down: Duration,
     max_age: Duration,
     cache: RwLock<HashMap<String, Cached>>,
-    refetch: Mutex<()>,
+    /// One lock per issuer, so that fetching one issuer's keys (a slow one,
+    /// even) never delays a request for another's.
+    refetch: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +89,7 @@ impl KeyStore {
             cool_down,
             max_age,
             cache: RwLock::new(HashMap::new()),
-            refetch: Mutex::new(()),
+            refetch: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -98,7 +101,14 @@ impl KeyStore {
         if let Some(keys) = self.cached(issuer, kid, Fresh::Only).await {
             return Ok(keys);
         }
-        let _one_at_a_time = self.refetch.lock().await;
+        let issuer_lock = self
+            .refetch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(issuer.as_str().to_owned())
+            .or_default()
+            .clone();
+        let _one_at_a_time = issuer_lock.lock().await;
         // Another request may have refetched while this one waited.
         if let Some(keys) = self.cached(issuer, kid, Fresh::Only).await {
             return Ok(keys);

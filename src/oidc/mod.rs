@@ -6,7 +6,7 @@ mod keystore;
 mod verify;
 
 pub use jwk::{Jwk, is_accepted};
-pub use keystore::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
+pub use keystore::{FETCH_TIMEOUT, KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 pub use verify::{LEEWAY_SECONDS, VerifiedToken, verify};
 
 /// The claims of a verified token, as issued.

@@ -143,3 +143,56 @@ async fn keys_past_their_maximum_age_are_refreshed_so_withdrawn_keys_stop_verify
     );
     assert_eq!(issuer.jwks_fetches(), 2);
 }
+
+/// Keys are fetched under one lock per issuer: an issuer that does not
+/// answer holds up only its own tokens, never another issuer's first mint.
+#[tokio::test]
+async fn a_hanging_issuer_does_not_delay_another_issuers_mints() {
+    // An "issuer" that accepts connections and never answers; it says when
+    // the first fetch has arrived, and keeps the socket open.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
+    let (arrived, mut fetch_started) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            held.push(socket);
+            let _ = arrived.try_send(());
+        }
+    });
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&format!(
+        "{}\n[[registries]]\nname = \"slow\"\nupload_url = \"https://slow.acme.test/\"\n\
+         audience = \"slow-aud\"\ntoken_prefix = \"slow_\"\n{}",
+        config(issuer.url()),
+        trustpub::testing::trusts_widget(&hanging_url, r#"["gizmo"]"#)
+    ))
+    .await;
+
+    let slow_token = issuer.sign(&GithubClaims::new(&hanging_url, "slow-aud", now()).build());
+    let (client, address) = (app.client.clone(), app.address.clone());
+    let slow = tokio::spawn(async move {
+        client
+            .post(format!("{address}/_/trustpub/slow/mint-token"))
+            .json(&json!({ "token": slow_token }))
+            .send()
+            .await
+            .unwrap()
+    });
+    fetch_started
+        .recv()
+        .await
+        .expect("the hanging issuer is asked");
+
+    // The fetch of the hanging issuer's keys is under way (it ends only
+    // with the fetch timeout); acme's issuer is fetched meanwhile.
+    let quick = tokio::time::timeout(
+        trustpub::oidc::FETCH_TIMEOUT - std::time::Duration::from_secs(1),
+        mint(&app, &issuer.sign(&claims(issuer.url()))),
+    )
+    .await
+    .expect("the mint did not wait for the other issuer's fetch");
+    json_ok(quick).await;
+    assert!(!slow.is_finished(), "the hanging issuer's mint still waits");
+    problem(slow.await.unwrap(), 502, "issuer-unavailable").await;
+}
