@@ -15,6 +15,7 @@ mod helpers;
 mod keys;
 mod nginx;
 mod ops;
+mod parsers;
 mod real_clients;
 mod registry_side;
 mod store;

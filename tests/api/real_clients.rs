@@ -22,7 +22,7 @@ use crate::helpers::{TestApp, TestCa, spawn_app_with_port};
 
 /// A program of the project-local virtual environment; fails the test,
 /// saying how to install it, when it is missing.
-fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(".venv-e2e/bin")
         .join(name);
@@ -41,7 +41,7 @@ async fn serve(issuer: &TestIssuer, ca: Option<&TestCa>) -> TestApp {
 }
 
 /// [`serve`], with `keys` (TOML) added to acme's table.
-async fn serve_with(issuer: &TestIssuer, ca: Option<&TestCa>, keys: &str) -> TestApp {
+pub async fn serve_with(issuer: &TestIssuer, ca: Option<&TestCa>, keys: &str) -> TestApp {
     let tls = ca.map(TestCa::server_tls).unwrap_or_default();
     let scheme = if ca.is_some() { "https" } else { "http" };
     spawn_app_with_port(|port| {
@@ -307,26 +307,62 @@ async fn maturin_mints_over_http() {
     assert!(stderr.contains("404"), "{stderr}");
 }
 
-/// pypiserver, the real registry, on a random port: uploads need Basic
-/// authentication as `uploader` (an htpasswd file), downloads are open.
-struct Pypiserver {
+/// A program of the virtual environment serving HTTP on a free port (given
+/// to `args` as `{port}`), started and answering `probe`; killed on drop.
+pub struct PythonServer {
     process: std::process::Child,
-    port: u16,
-    packages: tempfile::TempDir,
-    _auth: tempfile::TempDir,
+    pub port: u16,
 }
 
-impl Drop for Pypiserver {
+impl Drop for PythonServer {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
 }
 
+impl PythonServer {
+    pub async fn start(program: &str, args: &[&str], probe: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = std::process::Command::new(tool(program))
+            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+        let server = PythonServer { process, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(server.url(probe)).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{program} did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// pypiserver, the real registry, on a random port: uploads need Basic
+/// authentication as `uploader` (an htpasswd file), downloads are open.
+pub struct Pypiserver {
+    server: PythonServer,
+    packages: tempfile::TempDir,
+    _auth: tempfile::TempDir,
+}
+
 const PYPISERVER_PASSWORD: &str = "pypiserver-upload-password";
 
 impl Pypiserver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let auth = tempfile::tempdir().unwrap();
         let htpasswd = auth.path().join("htpasswd");
         let made = std::process::Command::new(tool("python"))
@@ -347,44 +383,40 @@ impl Pypiserver {
         );
         std::fs::write(auth.path().join("password"), PYPISERVER_PASSWORD).unwrap();
         let packages = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = std::process::Command::new(tool("pypi-server"))
-            .args(["run", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--passwords")
-            .arg(&htpasswd)
-            .args(["--authenticate", "update"])
-            .arg(packages.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("pypiserver starts");
-        let server = Pypiserver {
-            process,
-            port,
+        let (htpasswd, packages_dir) = (
+            htpasswd.display().to_string(),
+            packages.path().display().to_string(),
+        );
+        let server = PythonServer::start(
+            "pypi-server",
+            &[
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--passwords",
+                &htpasswd,
+                "--authenticate",
+                "update",
+                &packages_dir,
+            ],
+            "/simple/",
+        )
+        .await;
+        Pypiserver {
+            server,
             packages,
             _auth: auth,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while reqwest::get(server.url("/simple/")).await.is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "pypiserver did not start"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        server
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
     }
 
     /// The gateway table that forwards acme's uploads here.
-    fn gateway(&self) -> String {
+    pub fn gateway(&self) -> String {
         format!(
             "[registries.gateway]\nupstream = \"{}\"\n\
              credential = {{ scheme = \"basic\", username = \"uploader\", secret_file = {:?} }}\n",
@@ -393,7 +425,7 @@ impl Pypiserver {
         )
     }
 
-    fn files(&self) -> Vec<String> {
+    pub fn files(&self) -> Vec<String> {
         let mut files: Vec<String> = std::fs::read_dir(self.packages.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
