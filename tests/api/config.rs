@@ -197,6 +197,31 @@ async fn each_invalid_value_names_its_key_and_reason() {
             "registries.0",
             "unknown field",
         ),
+        (
+            format!("[events]\nretention_days = 0\n{VALID}"),
+            "events.retention_days",
+            "at least 1",
+        ),
+        // The package trustpub checks must be what the registry acts on: a
+        // header never reaches it, so a gateway cannot read one.
+        (
+            VALID.replace(
+                "default_features = [\"multi-use-token\"]",
+                "default_features = [\"multi-use-token\"]\necosystem = \"generic\"\n\
+                 gateway = { upstream = \"http://127.0.0.1:9/\", package_header = \"X-Package\" }",
+            ),
+            "registries.0.gateway.package_header",
+            "use package_path",
+        ),
+        (
+            VALID.replace(
+                "default_features = [\"multi-use-token\"]",
+                "default_features = [\"multi-use-token\"]\necosystem = \"generic\"\n\
+                 gateway = { upstream = \"http://127.0.0.1:9/\" }",
+            ),
+            "registries.0.gateway.package_path",
+            "needs package_path",
+        ),
     ];
     for (config, key, reason) in cases {
         let (got_key, got_reason) = invalid(&config).await;

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
 
-use crate::helpers::{TestApp, json_ok, problem, spawn_app};
+use crate::helpers::{TestApp, json_ok, problem, raw_request, spawn_app};
 use crate::registry_side::mint;
 
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
@@ -544,7 +544,7 @@ async fn uploads_a_registry_could_read_otherwise_never_reach_it() {
 }
 
 #[tokio::test]
-async fn a_generic_registry_names_its_package_in_a_header_or_the_path() {
+async fn a_generic_registry_names_its_package_in_its_path() {
     let issuer = TestIssuer::start().await;
     let upstream = Upstream::start(201);
     let app = spawn_app(&format!(
@@ -591,14 +591,34 @@ gateway = {{ upstream = "http://127.0.0.1:{port}/store/", package_path = "/files
         "package-not-allowed",
     )
     .await;
-    problem(
-        put("/files/widget/..%2F..%2Fgadget/g.tar.gz")
-            .await
-            .unwrap(),
-        403,
-        "path-not-allowed",
-    )
-    .await;
+    // What reaches the registry is the path as it came, never decoded a
+    // second time: the registry decodes it once, as trustpub did.
+    let response = put("/files/wid%67et/1.1/widget.tar.gz").await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        upstream.received()[1].path,
+        "/store/wid%67et/1.1/widget.tar.gz"
+    );
+    // Paths a registry or a proxy could read as another package. (Sent
+    // byte for byte: an HTTP client would resolve dot segments first.)
+    for tricky in [
+        "/files/widget/..%2F..%2Fgadget/g.tar.gz",
+        "/files/widget/%252e%252e/gadget/1.0/g.tar.gz",
+        "/files/widget/%2e%2e/gadget/1.0/g.tar.gz",
+        "/files/widget/../gadget/1.0/g.tar.gz",
+        "/files//gadget/1.0/g.tar.gz",
+        "/files/widget%2fgadget/1.0/g.tar.gz",
+        "/files/widget%00/1.0/g.tar.gz",
+    ] {
+        let authority = app.address.trim_start_matches("http://");
+        let bearer = format!("Bearer {credential}");
+        let headers = [("Host", authority), ("Authorization", bearer.as_str())];
+        let (status, answer) = raw_request(authority, "PUT", tricky, &headers, "the file").await;
+        assert!(
+            status == 403 && answer.contains("path-not-allowed"),
+            "{tricky}: {answer}"
+        );
+    }
     problem(put("/files/").await.unwrap(), 400, "invalid-upload").await;
-    assert_eq!(upstream.received().len(), 1);
+    assert_eq!(upstream.received().len(), 2);
 }

@@ -16,7 +16,7 @@ use actix_web::HttpResponse;
 use serde_json::json;
 use trustpub::store::now;
 
-use crate::helpers::{TestApp, json_ok, serve};
+use crate::helpers::{TestApp, json_ok, raw_request, serve};
 use crate::registry_side::{burn, mint, prepare, stored_credential};
 
 /// An upload path of `widget`, as acme's `forward_auth.package_path`
@@ -311,28 +311,21 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
 }
 
 /// An upload through nginx written byte for byte, so that the request
-/// target reaches nginx exactly as given (an HTTP client would resolve dot
-/// segments first); answers nginx's status code.
+/// target reaches nginx exactly as given; answers nginx's status code.
 async fn raw_upload(port: u16, target: &str, credential: &str) -> u16 {
     use base64::Engine;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{credential}"));
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST {target} HTTP/1.1\r\nHost: pypi.acme.test\r\nAuthorization: Basic {basic}\r\n\
-         Content-Length: 7\r\nConnection: close\r\n\r\na wheel"
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("__token__:{credential}"))
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8_lossy(&answer);
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+    let headers = [
+        ("Host", "pypi.acme.test"),
+        ("Authorization", basic.as_str()),
+    ];
+    let authority = format!("127.0.0.1:{port}");
+    raw_request(&authority, "POST", target, &headers, "a wheel")
+        .await
+        .0
 }
 
 /// With `forward_auth.package_path`, a write whose path does not fit the

@@ -129,3 +129,124 @@ async fn sqlite_databases_are_created_with_their_folder_in_wal_mode() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// Requests that prove no identity cannot grow the store: refused mints of
+/// unverifiable tokens (with a 44 kB `iss`), checks and burns of values
+/// that are no credential are counted per hour, not stored one row each;
+/// what an event keeps of a verified identity's refusal is bounded; and
+/// events past the retention are purged.
+#[tokio::test]
+async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
+    use trustpub::store::{NewEvent, UNTRUSTED_TEXT_LIMIT, now};
+    use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry};
+
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&acme_registry(issuer.url())).await;
+    let huge_iss = format!("https://{}.test", "x".repeat(44_000));
+    let junk = TestIssuer::token_with(
+        &json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1" }),
+        &GithubClaims::new(&huge_iss, ACME_AUDIENCE, now()).build(),
+        &[0; 256],
+    );
+    let rounds = 200;
+    for i in 0..rounds {
+        let mint = app
+            .request(reqwest::Method::POST, "/_/trustpub/acme/mint-token")
+            .json(&json!({ "token": junk }))
+            .send()
+            .await
+            .unwrap();
+        problem(mint, 401, "untrusted-issuer").await;
+        let check = app
+            .get("/_/trustpub/auth")
+            .header("X-Trustpub-Registry", "acme")
+            .bearer_auth(format!("acme_junk{i}"))
+            .send()
+            .await
+            .unwrap();
+        problem(check, 401, "invalid-credential").await;
+        let burn = app
+            .request(reqwest::Method::POST, "/_/trustpub/acme/burn-token")
+            .json(&json!({ "token": format!("acme_junk{i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(burn.status(), 202);
+    }
+    assert!(app.store.events("acme").await.unwrap().is_empty());
+    let counts = app.store.refusal_counts("acme").await.unwrap();
+    let counted: Vec<(&str, &str, i64)> = counts
+        .iter()
+        .map(|c| (c.kind.as_str(), c.code.as_str(), c.count))
+        .collect();
+    // One row per kind and code (two, should the hour turn meanwhile).
+    assert!(counts.len() <= 6, "{counted:?}");
+    for (kind, code) in [
+        ("mint", "untrusted-issuer"),
+        ("check", "unknown-credential"),
+        ("revoke", "unknown-credential"),
+    ] {
+        let total: i64 = counted
+            .iter()
+            .filter(|(k, c, _)| (*k, *c) == (kind, code))
+            .map(|(_, _, n)| n)
+            .sum();
+        assert_eq!(total, rounds, "{kind} {code}");
+    }
+
+    // A verified identity's refusal is an event, its untrusted text cut.
+    let long_ref = format!("refs/heads/{}", "b".repeat(10_000));
+    let claims = GithubClaims::new(issuer.url(), ACME_AUDIENCE, now())
+        .set(
+            "job_workflow_ref",
+            format!("octo-org/widget/.github/workflows/other.yml@{long_ref}"),
+        )
+        .set("ref", long_ref.clone())
+        .build();
+    let refused = app
+        .request(reqwest::Method::POST, "/_/trustpub/acme/mint-token")
+        .json(&json!({ "token": issuer.sign(&claims) }))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error());
+    let events = app.store.events("acme").await.unwrap();
+    let event = events.last().expect("the refusal of a verified identity");
+    assert!(event.detail.len() <= UNTRUSTED_TEXT_LIMIT + '…'.len_utf8());
+    let kept: serde_json::Value = serde_json::from_str(event.claims.as_deref().unwrap()).unwrap();
+    let kept_ref = kept["ref"].as_str().unwrap();
+    assert!(kept_ref.len() <= UNTRUSTED_TEXT_LIMIT + '…'.len_utf8() && kept_ref.ends_with('…'));
+
+    // Retention: what is older than it goes, with its hour's counts.
+    let t = now();
+    let old = t - 100 * 86_400;
+    app.store
+        .record_event(NewEvent {
+            at: old,
+            registry: "acme",
+            kind: "mint",
+            outcome: "refused",
+            code: "invalid-publisher",
+            publishers: None,
+            detail: "long ago".into(),
+            claims: None,
+        })
+        .await
+        .unwrap();
+    app.store
+        .count_refusal("acme", "mint", "untrusted-issuer", old)
+        .await
+        .unwrap();
+    let before = app.store.events("acme").await.unwrap().len();
+    let purged = app.store.purge_events(t - 90 * 86_400).await.unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(app.store.events("acme").await.unwrap().len(), before - 1);
+    assert!(
+        app.store
+            .refusal_counts("acme")
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.hour > old - 3600)
+    );
+}
