@@ -39,8 +39,17 @@ pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
     let Some(json) = bytes.get(4..4 + length) else {
         return Ok(Read::NeedMore);
     };
+    // serde refuses a repeated `name`, which another JSON reader might take
+    // the last of; a name cargo could not have sent is refused too.
     let metadata: Metadata = serde_json::from_slice(json)
         .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
+    if !is_crate_name(&metadata.name) {
+        return Err(Error::InvalidUpload(
+            "the crate name must be 1 to 64 ASCII letters, digits, '-' and '_', \
+             starting with a letter"
+                .into(),
+        ));
+    }
     Ok(Read::Found(Found {
         package: UploadedPackage {
             name: metadata.name,
@@ -49,6 +58,15 @@ pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
         content_type: None,
         counter: None,
     }))
+}
+
+/// A name cargo accepts for a crate.
+fn is_crate_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -82,6 +100,17 @@ mod tests {
     fn bad_metadata_is_refused() {
         assert!(package(&[Bytes::from(publish("{}"))]).is_err());
         assert!(package(&[Bytes::from(publish("not json"))]).is_err());
+        // Read differently by readers that take the last of a repeated key,
+        // or names cargo never sends.
+        for json in [
+            r#"{"name":"widget","name":"victim","vers":"1.0.0"}"#,
+            r#"{"name":"widget\u0000","vers":"1.0.0"}"#,
+            r#"{"name":"../victim","vers":"1.0.0"}"#,
+            r#"{"name":"","vers":"1.0.0"}"#,
+            r#"{"name":"widget","vers":"1.0.0"} {"name":"victim"}"#,
+        ] {
+            assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
+        }
         let huge = (u32::MAX).to_le_bytes();
         assert!(package(&[Bytes::copy_from_slice(&huge)]).is_err());
     }
