@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
 
-use crate::helpers::{TestApp, json_ok, problem, raw_request, spawn_app};
+use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
 use crate::registry_side::mint;
 
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
@@ -265,6 +265,7 @@ async fn what_the_credential_does_not_allow_never_reaches_the_registry() {
         ("refused", "package-not-allowed")
     );
 
+    let events = setup.app.store.events("acme").await.unwrap().len();
     problem(
         setup.upload(None, "widget", b"w").await,
         401,
@@ -277,6 +278,15 @@ async fn what_the_credential_does_not_allow_never_reaches_the_registry() {
         "invalid-credential",
     )
     .await;
+    // Without a live credential: counted, not kept as events.
+    assert_eq!(setup.app.store.events("acme").await.unwrap().len(), events);
+    for code in ["missing-credential", "invalid-credential"] {
+        assert_eq!(
+            refusals(&setup.app, "acme", "upload", code).await,
+            1,
+            "{code}"
+        );
+    }
     // A narrowed credential allows only its names.
     let narrow = mint(&setup.app, &setup.issuer, json!({ "packages": ["widget"] })).await;
     problem(

@@ -635,6 +635,19 @@ async fn forward_auth_lets_valid_credentials_through_with_their_scope() {
         .await
         .unwrap();
     problem(response, 403, "package-not-allowed").await;
+    // A proxy's header must name what the path names.
+    let response = upload_check(&app, "PUT", &credential)
+        .header("X-Trustpub-Package", "gadget")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403, "path-not-allowed").await;
+    let response = upload_check(&app, "PUT", &credential)
+        .header("X-Trustpub-Package", "Widget")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let response = forward(&app, "PUT", &credential)
         .header("X-Original-URI", "/legacy/packages/widget-cli/1.0/w.tar.gz")
         .send()
