@@ -113,6 +113,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which database a [`DatabaseUrl`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// A database URL. It may hold a password, so it is never printed whole.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -126,6 +133,20 @@ impl DatabaseUrl {
     /// The URL itself, for connecting.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The backend the URL names.
+    pub fn backend(&self) -> Result<Backend> {
+        if self.0.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::config(
+                "database.url",
+                "must start with sqlite: (a file) or postgres:// (a server)",
+            ))
+        }
     }
 
     /// The URL with any password replaced by `[redacted]`.
@@ -251,7 +272,7 @@ impl Settings {
                 "must be at least 1024 bytes",
             ));
         }
-        crate::store::Backend::of_url(self.database.url.expose())?;
+        self.database.url.backend()?;
         if self.database.max_connections == 0 {
             return Err(Error::config(
                 "database.max_connections",

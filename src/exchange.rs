@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Feature;
 use crate::oidc::{KeyStore, LEEWAY_SECONDS, VerifiedToken, verify};
 use crate::problem::{Error, Result};
 use crate::publishers::{Audit, matching, scope};
-use crate::registry::{Feature, Registry};
+use crate::registry::Registry;
 use crate::store::{NewEvent, NewUploadToken, Store, UsedJti, bounded};
 use crate::tokens::{Credential, Secret};
 
@@ -90,8 +91,17 @@ async fn mint_checked(
     // Cheap checks of the request first: nothing is consumed for them.
     let single_use = single_use(registry, request.features.as_deref())?;
 
-    let token = verified.insert(verify(keys, registry, request.token.expose(), now).await?);
-    let matched = matching(registry, token)?;
+    let token = verified.insert(
+        verify(
+            keys,
+            &registry.issuers,
+            &registry.audience,
+            request.token.expose(),
+            now,
+        )
+        .await?,
+    );
+    let matched = matching(&registry.publishers, token)?;
     let allowed: Vec<_> = matched
         .publishers
         .iter()

@@ -1,5 +1,6 @@
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod exchange;
 pub mod gateway;
 pub mod http;

@@ -1,15 +1,14 @@
-//! The one error type of trustpub, and its rendering as an RFC 9457 problem
-//! document (`application/problem+json`).
+//! The one error type of trustpub: what went wrong, its HTTP status, its
+//! stable code and what the client is told. Free of the web framework: the
+//! `http` layer renders it as an RFC 9457 problem document
+//! (`application/problem+json`, `src/http/problem.rs`).
 //!
 //! Every document carries `type`, `title`, `status`, `detail` and a stable,
 //! machine-readable `code`. The `type` is the relative reference
 //! `/_/trustpub/problems/<code>`; the codes are listed in `docs/src/errors.md`
 //! and in `spec/`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use problem_details::ProblemDetails;
-use serde::Serialize;
+use http::StatusCode;
 
 /// Everything that can go wrong in trustpub, from configuration at start-up to
 /// a malformed request.
@@ -49,7 +48,7 @@ pub enum Error {
          accepted: application/vnd.pypi.pytp.v1+json, application/json, application/*, */*"
     )]
     NotAcceptable,
-    /// An error response produced inside actix-web itself, re-rendered.
+    /// An error response produced inside the web framework itself, re-rendered.
     #[error("the request could not be handled (HTTP {})", .0.as_u16())]
     Http(StatusCode),
 
@@ -154,6 +153,16 @@ impl Error {
     /// Whether the client, not the service, is at fault.
     pub fn status_code_is_client_error(&self) -> bool {
         self.kind().0.is_client_error()
+    }
+
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.kind().0
+    }
+
+    /// The problem document's `title`.
+    pub fn title(&self) -> &'static str {
+        self.kind().2
     }
 
     /// The stable machine-readable code; part of the public interface.
@@ -325,8 +334,8 @@ impl Error {
     }
 
     /// What the client is told. Internal causes stay in the log.
-    fn detail(&self) -> String {
-        match self.status_code() {
+    pub fn detail(&self) -> String {
+        match self.status() {
             StatusCode::INTERNAL_SERVER_ERROR => {
                 "the server failed to handle this request; the cause has been logged".to_owned()
             }
@@ -342,74 +351,6 @@ impl Error {
             .to_owned(),
             _ => self.to_string(),
         }
-    }
-}
-
-/// The members a trustpub problem document carries beyond RFC 9457's:
-/// our `code`, and PyPI's legacy `message` and `errors`, which twine and
-/// gh-action-pypi-publish read (and crash without). Each of `errors` also
-/// has crates.io's `detail`, which crates-io-auth-action shows.
-#[derive(Debug, Serialize)]
-struct Extensions {
-    code: &'static str,
-    message: String,
-    errors: [LegacyError; 1],
-}
-
-#[derive(Debug, Serialize)]
-struct LegacyError {
-    code: &'static str,
-    description: String,
-    detail: String,
-}
-
-impl ResponseError for Error {
-    fn status_code(&self) -> StatusCode {
-        self.kind().0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (status, code, title) = self.kind();
-        if status.is_server_error() {
-            tracing::error!(code, error = %self, cause = ?std::error::Error::source(self), "request failed");
-        } else {
-            tracing::debug!(code, error = %self, "request refused");
-        }
-        let detail = self.detail();
-        let document = ProblemDetails::from_status_code(
-            http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::BAD_REQUEST),
-        )
-        .with_type(http::Uri::try_from(format!("{PROBLEM_TYPE_BASE}{code}")).unwrap_or_default())
-        .with_title(title)
-        .with_detail(detail.clone())
-        .with_extensions(Extensions {
-            code,
-            message: detail.clone(),
-            errors: [LegacyError {
-                code,
-                description: detail.clone(),
-                detail,
-            }],
-        });
-        let mut response = document.error_response();
-        use actix_web::http::header::{ALLOW, HeaderValue, WWW_AUTHENTICATE};
-        match self {
-            Error::MethodNotAllowed { allowed, .. } => {
-                if let Ok(value) = HeaderValue::from_str(allowed) {
-                    response.headers_mut().insert(ALLOW, value);
-                }
-            }
-            Error::MissingCredential
-            | Error::InvalidCredential
-            | Error::IntrospectionUnauthorized(_) => {
-                response.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"trustpub\""),
-                );
-            }
-            _ => {}
-        }
-        response
     }
 }
 

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::domain::{Ecosystem, PackagePath, UploadUrl, is_plain_path};
 use crate::problem::{Error, Result};
-use crate::registry::{Ecosystem, PackagePath, UploadUrl, is_plain_path};
 
 pub use cargo::CARGO_PUBLISH_PATH;
 pub use python::PartCounter;
@@ -68,7 +68,7 @@ impl Gateway {
             return self
                 .paths
                 .iter()
-                .map(|p| crate::registry::discovery_path(p))
+                .map(|p| crate::domain::discovery_path(p))
                 .collect();
         }
         let base = upload_url.discovery_path();
@@ -80,7 +80,7 @@ impl Gateway {
 
     /// Whether a request to `path` is an upload to this gateway.
     pub fn takes(&self, ecosystem: Ecosystem, upload_url: &UploadUrl, path: &str) -> bool {
-        let path = crate::registry::discovery_path(path);
+        let path = crate::domain::discovery_path(path);
         self.upload_paths(ecosystem, upload_url).iter().any(|p| {
             *p == path
                 || (ecosystem == Ecosystem::Generic

@@ -17,9 +17,8 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 
 use super::{Found, Read, UploadedPackage};
+use crate::domain::Ecosystem;
 use crate::problem::{Error, Result};
-use crate::publishers::scope::normalize;
-use crate::registry::Ecosystem;
 
 /// The file's field, the last part of an upload.
 const FILE_FIELD: &str = "content";
@@ -135,7 +134,7 @@ pub(super) fn package(content_type: &str, prefix: &[Bytes], complete: bool) -> R
     let distribution = distribution(&file_name).ok_or_else(|| {
         invalid("the file name is not a wheel (.whl) or an sdist (.tar.gz, .zip)")
     })?;
-    if normalize(Ecosystem::Python, distribution) != normalize(Ecosystem::Python, &name) {
+    if Ecosystem::Python.normalize(distribution) != Ecosystem::Python.normalize(&name) {
         return Err(Error::InvalidUpload(format!(
             "the file {file_name:?} is not a distribution of {name:?}"
         )));

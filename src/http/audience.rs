@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, endpoint, load_registry};
+use crate::domain::RegistryName;
 use crate::problem::Result;
-use crate::registry::RegistryName;
 
 pub fn resource() -> actix_web::Resource {
     endpoint("/{registry}/audience", "GET").route(web::get().to(audience))

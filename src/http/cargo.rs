@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, endpoint, request_authority, scheme_value};
+use crate::domain::discovery_path;
 use crate::exchange::{self, MintRequest};
 use crate::problem::{Error, Result};
-use crate::registry::{Registry, discovery_path};
+use crate::registry::Registry;
 use crate::store::now;
 use crate::tokens::{self, Secret};
 

@@ -4,8 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, endpoint};
+use crate::domain::{Feature, discovery_path};
 use crate::problem::{Error, Result};
-use crate::registry::{Feature, Registry, discovery_path};
+use crate::registry::Registry;
 
 pub fn resource() -> actix_web::Resource {
     endpoint("/.well-known/pytp", "GET").route(web::get().to(discover))

@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{AppState, endpoint, load_registry};
+use crate::domain::RegistryName;
 use crate::exchange::{self, MintRequest};
 use crate::problem::Result;
-use crate::registry::RegistryName;
 use crate::store::now;
 use crate::tokens::{self, Secret};
 

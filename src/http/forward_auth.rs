@@ -14,9 +14,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{
     AppState, header_str, load_registry, package_from_path, presented_credential, without_port,
 };
+use crate::domain::{RegistryName, discovery_path};
 use crate::problem::{Error, Result};
-use crate::publishers::scope::normalize;
-use crate::registry::{Registry, RegistryName, discovery_path};
+use crate::registry::Registry;
 use crate::store::now;
 use crate::tokens::{self, CheckRequest};
 
@@ -164,7 +164,7 @@ fn checked_package(
     };
     match (from_path, from_header) {
         (Some(named), Some(header))
-            if normalize(registry.ecosystem, &named) != normalize(registry.ecosystem, &header) =>
+            if registry.ecosystem.normalize(&named) != registry.ecosystem.normalize(&header) =>
         {
             Err(Error::PathNotAllowed(format!(
                 "the path names {named:?}, X-Trustpub-Package {header:?}"

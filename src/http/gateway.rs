@@ -13,11 +13,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{AppState, Relayed, header_str, package_from_path, presented_credential, without_port};
+use crate::domain::Ecosystem;
 use crate::gateway::{
     Found, Gateway, METADATA_LIMIT, PartCounter, Read, UploadedPackage, package_in_body,
 };
 use crate::problem::{Error, Result};
-use crate::registry::{Ecosystem, Registry};
+use crate::registry::Registry;
 use crate::store::{NewEvent, bounded, now};
 use crate::tokens::{self, Active, CheckRequest};
 

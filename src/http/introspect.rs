@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, endpoint, load_registry, scheme_value};
+use crate::domain::RegistryName;
 use crate::problem::{Error, Result};
-use crate::registry::RegistryName;
 use crate::store::now;
 use crate::tokens::{self, CheckRequest, Secret};
 

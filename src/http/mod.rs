@@ -11,6 +11,7 @@ mod gateway;
 mod introspect;
 mod negotiation;
 mod ops;
+mod problem;
 mod pypi;
 
 use actix_web::body::EitherBody;
@@ -19,9 +20,10 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{HttpRequest, ResponseError, web};
 
+use crate::domain::RegistryName;
 use crate::oidc::KeyStore;
 use crate::problem::Error;
-use crate::registry::{Registry, RegistryName};
+use crate::registry::Registry;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -163,13 +165,13 @@ fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
 /// The package a path names through a registry's template; a path that
 /// could name another package to the registry than to trustpub is refused.
 fn package_from_path(
-    template: Option<&crate::registry::PackagePath>,
+    template: Option<&crate::domain::PackagePath>,
     path: &str,
 ) -> Result<Option<String>, Error> {
     let Some(template) = template else {
         return Ok(None);
     };
-    if !crate::registry::is_plain_path(path) {
+    if !crate::domain::is_plain_path(path) {
         return Err(Error::PathNotAllowed(format!(
             "{path:?} is not a plain absolute path: it has an empty, `.` or `..` segment, \
              `;`, `\\`, a control character, or an encoded `/` or `%`, so the registry \
@@ -239,7 +241,11 @@ pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
         }
         let status = response.status();
         let (request, _) = response.into_parts();
-        let replacement = Error::Http(status).error_response();
+        let replacement = Error::Http(
+            http::StatusCode::from_u16(status.as_u16())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .error_response();
         Ok(ErrorHandlerResponse::Response(ServiceResponse::<
             EitherBody<B>,
         >::new(

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
 use super::jwk::Jwk;
+use crate::domain::IssuerUrl;
 use crate::problem::{Error, Result};
-use crate::registry::IssuerUrl;
 
 /// The shortest time between two refetches of one issuer's keys.
 pub const REFETCH_COOL_DOWN: Duration = Duration::from_secs(60);

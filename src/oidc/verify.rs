@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Claims, KeyStore, is_accepted};
+use crate::domain::{Audience, Issuer};
 use crate::problem::{Error, Result};
-use crate::registry::{Issuer, Registry};
 
 /// The one leeway, in seconds, applied to `exp`, `nbf` and `iat` for clock
 /// skew between the CI provider and trustpub.
@@ -49,10 +49,12 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result
         .map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
 }
 
-/// Verifies `token` for `registry` at time `now` (Unix seconds).
+/// Verifies `token` at time `now` (Unix seconds) for a registry that
+/// trusts `issuers` and whose tokens carry `audience`.
 pub async fn verify(
     keys: &KeyStore,
-    registry: &Registry,
+    issuers: &[Issuer],
+    audience: &Audience,
     token: &str,
     now: i64,
 ) -> Result<VerifiedToken> {
@@ -68,8 +70,7 @@ pub async fn verify(
         .get("iss")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("the `iss` claim is missing"))?;
-    let issuer = registry
-        .issuers
+    let issuer = issuers
         .iter()
         .find(|i| i.url.as_str() == iss)
         .ok_or_else(|| Error::UntrustedIssuer(iss.to_owned()))?
@@ -110,7 +111,7 @@ pub async fn verify(
     }
 
     // 4. The standard claims.
-    check_audience(&claims, registry.audience.as_str())?;
+    check_audience(&claims, audience.as_str())?;
     let expires_at =
         time_claim(&claims, "exp")?.ok_or_else(|| invalid("the `exp` claim is missing"))?;
     if now >= expires_at.saturating_add(LEEWAY_SECONDS) {

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 pub use github::GithubPublisher;
 
+use crate::domain::{IssuerUrl, Provider};
 use crate::oidc::{Claims, VerifiedToken};
 use crate::problem::{Error, Result};
-use crate::registry::{IssuerUrl, Provider, Registry};
 
 /// What a provider's publishers decide about verified claims. A new provider
 /// is a new module implementing this, plus its variant in [`Identity`] and
@@ -80,16 +80,12 @@ impl Provider {
 
 /// The registry's publishers that trust this token's issuer and match its
 /// claims; refused when there is none.
-pub fn matching<'r>(registry: &'r Registry, token: &VerifiedToken) -> Result<Matched<'r>> {
+pub fn matching<'p>(trusted: &'p [Publisher], token: &VerifiedToken) -> Result<Matched<'p>> {
     let provider = token.issuer.provider;
     provider.screen(&token.claims)?;
     let mut mismatches = Vec::new();
     let mut publishers = Vec::new();
-    for publisher in registry
-        .publishers
-        .iter()
-        .filter(|p| p.issuer == token.issuer.url)
-    {
+    for publisher in trusted.iter().filter(|p| p.issuer == token.issuer.url) {
         match publisher.identity.check(&token.claims) {
             Ok(()) => publishers.push(publisher),
             Err(mismatch) => mismatches.push(mismatch),

@@ -1,42 +1,16 @@
 //! Package scope: which package names a credential may publish, compared
 //! after the registry's ecosystem normalisation.
 
+use crate::domain::Ecosystem;
 use crate::problem::{Error, Result};
-use crate::registry::Ecosystem;
 
 use super::PackagePattern;
-
-/// The name as the ecosystem compares it: PEP 503 for Python (runs of `-`,
-/// `_` and `.` are one `-`, lower case), lower case with `_` as `-` for cargo,
-/// unchanged for generic registries.
-pub fn normalize(ecosystem: Ecosystem, name: &str) -> String {
-    match ecosystem {
-        Ecosystem::Python => {
-            let mut out = String::with_capacity(name.len());
-            let mut in_separator = false;
-            for c in name.chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    if !in_separator {
-                        out.push('-');
-                    }
-                    in_separator = true;
-                } else {
-                    out.push(c.to_ascii_lowercase());
-                    in_separator = false;
-                }
-            }
-            out
-        }
-        Ecosystem::Cargo => name.to_ascii_lowercase().replace('_', "-"),
-        Ecosystem::Generic => name.to_owned(),
-    }
-}
 
 /// A pattern as compared: its name or prefix normalised, `*` kept.
 fn normalize_pattern(ecosystem: Ecosystem, pattern: &PackagePattern) -> String {
     match pattern.as_str().strip_suffix('*') {
-        Some(prefix) => format!("{}*", normalize(ecosystem, prefix)),
-        None => normalize(ecosystem, pattern.as_str()),
+        Some(prefix) => format!("{}*", ecosystem.normalize(prefix)),
+        None => ecosystem.normalize(pattern.as_str()),
     }
 }
 
@@ -60,7 +34,7 @@ pub fn covers(ecosystem: Ecosystem, scope: &[String], name: &str) -> bool {
     if !is_package_name(name) {
         return false;
     }
-    let name = normalize(ecosystem, name);
+    let name = ecosystem.normalize(name);
     scope.iter().any(|p| allows(p, &name))
 }
 
@@ -93,7 +67,7 @@ pub fn grant(
                 "{name:?} in `packages` is not a package name"
             )));
         }
-        names.push(normalize(ecosystem, name));
+        names.push(ecosystem.normalize(name));
     }
     let refused: Vec<String> = requested
         .iter()
@@ -122,13 +96,13 @@ mod tests {
     #[test]
     fn pep_503_and_cargo_normalisation() {
         assert_eq!(
-            normalize(Ecosystem::Python, "Zope.Interface__x"),
+            Ecosystem::Python.normalize("Zope.Interface__x"),
             "zope-interface-x"
         );
-        assert_eq!(normalize(Ecosystem::Python, "A-_.b"), "a-b");
-        assert_eq!(normalize(Ecosystem::Cargo, "Serde_JSON"), "serde-json");
-        assert_eq!(normalize(Ecosystem::Cargo, "a.b"), "a.b");
-        assert_eq!(normalize(Ecosystem::Generic, "Foo_Bar"), "Foo_Bar");
+        assert_eq!(Ecosystem::Python.normalize("A-_.b"), "a-b");
+        assert_eq!(Ecosystem::Cargo.normalize("Serde_JSON"), "serde-json");
+        assert_eq!(Ecosystem::Cargo.normalize("a.b"), "a.b");
+        assert_eq!(Ecosystem::Generic.normalize("Foo_Bar"), "Foo_Bar");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use crate::config::DatabaseSettings;
+use crate::config::{Backend, DatabaseSettings};
 use crate::problem::{Error, Result};
 
 pub use events::{Event, NewEvent, RefusalCount, UNTRUSTED_TEXT_LIMIT, bounded};
@@ -22,29 +22,6 @@ pub use registries::SyncReport;
 pub use tokens::{NewUploadToken, StoredUploadToken, UsedJti};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Which database the store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a database URL names.
-    pub fn of_url(url: &str) -> Result<Self> {
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            Err(Error::config(
-                "database.url",
-                "must start with sqlite: (a file) or postgres:// (a server)",
-            ))
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -66,7 +43,7 @@ impl Store {
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let url = settings.url.expose();
-        let backend = Backend::of_url(url)?;
+        let backend = settings.url.backend()?;
         let url = match backend {
             Backend::Sqlite => prepare_sqlite(
                 url.strip_prefix("sqlite://")

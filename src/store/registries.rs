@@ -8,12 +8,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, corrupt, from_json, now, to_json};
+use crate::domain::{
+    Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest,
+    TokenLifetime, TokenPrefix, UploadUrl,
+};
 use crate::problem::Result;
 use crate::publishers::Publisher;
-use crate::registry::{
-    Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, Registry, RegistryName,
-    SecretDigest, TokenLifetime, TokenPrefix, UploadUrl,
-};
+use crate::registry::Registry;
 
 /// A `SELECT` of a registry's columns, followed by `$tail`.
 macro_rules! select_registries {
@@ -228,7 +229,7 @@ impl Store {
     }
 
     /// The registries whose upload URL has this path (compared as
-    /// [`crate::registry::discovery_path`] does), each with the authority
+    /// [`crate::domain::discovery_path`] does), each with the authority
     /// (lower-case `host[:port]`) of its upload URL.
     pub async fn registries_by_upload_path(&self, path: &str) -> Result<Vec<(String, Registry)>> {
         let rows = sqlx::query(select_registries!("WHERE upload_path = $1 ORDER BY name"))
@@ -255,7 +256,7 @@ impl Store {
     }
 
     /// The cargo registry whose URL has this host (lower-case `host[:port]`)
-    /// and path (compared as [`crate::registry::discovery_path`] does).
+    /// and path (compared as [`crate::domain::discovery_path`] does).
     pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
         self.registry_where(
             select_registries!(

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
-use crate::registry::TokenPrefix;
+use crate::domain::TokenPrefix;
 
 const RANDOM_BYTES: usize = 32;
 const RANDOM_CHARS: usize = 43;

@@ -9,10 +9,11 @@ use serde::de::DeserializeOwned;
 use trustpub::config::{
     DatabaseSettings, EventSettings, LogSettings, ServerSettings, Settings, TlsSettings,
 };
+use trustpub::domain::{ForwardAuth, Issuer};
 use trustpub::gateway::{Gateway, UpstreamCredential};
 use trustpub::problem::Error;
 use trustpub::publishers::GithubPublisher;
-use trustpub::registry::{ForwardAuth, Issuer, Registry};
+use trustpub::registry::Registry;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -125,8 +125,8 @@ async fn fetches_refuse_redirects_to_other_hosts_big_documents_and_other_issuers
 #[tokio::test]
 async fn keys_past_their_maximum_age_are_refreshed_so_withdrawn_keys_stop_verifying() {
     use std::time::Duration;
+    use trustpub::domain::IssuerUrl;
     use trustpub::oidc::KeyStore;
-    use trustpub::registry::IssuerUrl;
 
     let issuer = TestIssuer::start().await;
     let url = IssuerUrl::parse(issuer.url().to_owned()).unwrap();

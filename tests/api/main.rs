@@ -13,6 +13,7 @@ mod exchange;
 mod gateway;
 mod helpers;
 mod keys;
+mod layering;
 mod nginx;
 mod ops;
 mod parsers;

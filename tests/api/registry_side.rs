@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use trustpub::domain::TokenPrefix;
 use trustpub::publishers::Audit;
-use trustpub::registry::TokenPrefix;
 use trustpub::store::{NewEvent, NewUploadToken, UsedJti, now};
 use trustpub::testing::{
     ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with, trusts_widget,
