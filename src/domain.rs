@@ -382,6 +382,21 @@ impl Feature {
     pub fn default_set() -> Vec<Feature> {
         vec![Feature::MultiUseToken]
     }
+
+    /// The name PEP 807 gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::MultiUseToken => "multi-use-token",
+            Feature::SingleUseToken => "single-use-token",
+        }
+    }
+
+    /// The feature PEP 807 calls `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Feature::MultiUseToken, Feature::SingleUseToken]
+            .into_iter()
+            .find(|feature| feature.as_str() == name)
+    }
 }
 
 /// An OIDC identity provider a registry trusts.

@@ -8,7 +8,7 @@ use crate::oidc::{KeyStore, LEEWAY_SECONDS, VerifiedToken, verify};
 use crate::problem::{Error, Result};
 use crate::publishers::{Audit, matching, scope};
 use crate::registry::Registry;
-use crate::store::{NewEvent, NewUploadToken, Store, UsedJti, bounded};
+use crate::store::{Caller, EventKind, NewEvent, NewUploadToken, Outcome, Store, UsedJti, bounded};
 use crate::tokens::{Credential, Secret};
 
 /// A mint request: PEP 807's `token` and `features`, and trustpub's
@@ -33,7 +33,7 @@ pub struct Minted {
 }
 
 /// Mints a credential for `request` on `registry` at time `now`, recording
-/// the mint or the refusal as an event.
+/// the mint or the refusal.
 pub async fn mint(
     store: &Store,
     keys: &KeyStore,
@@ -41,66 +41,84 @@ pub async fn mint(
     request: &MintRequest,
     now: i64,
 ) -> Result<Minted> {
-    let mut verified = None;
-    let outcome = mint_checked(store, keys, registry, request, now, &mut verified).await;
-    if let Err(error) = &outcome
-        && error.status_code_is_client_error()
-    {
-        let detail = match error {
-            Error::InvalidPublisher(mismatches) => format!("{error}: {mismatches}"),
-            other => other.to_string(),
-        };
-        tracing::info!(registry = %registry.name, code = error.code(), detail = %bounded(&detail), "mint refused");
-        // A token that did not verify proves no identity: counted, not kept.
-        let recorded = match &verified {
-            None => {
-                store
-                    .count_refusal(registry.name.as_str(), "mint", error.code(), now)
-                    .await
-            }
-            Some(token) => {
-                store
-                    .record_event(NewEvent {
-                        at: now,
-                        registry: registry.name.as_str(),
-                        kind: "mint",
-                        outcome: "refused",
-                        code: error.code(),
-                        publishers: None,
-                        detail,
-                        claims: Some(token.issuer.provider.audit(&token.claims)),
-                    })
-                    .await
-            }
-        };
-        if let Err(failure) = recorded {
-            tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
-        }
-    }
-    outcome
-}
-
-async fn mint_checked(
-    store: &Store,
-    keys: &KeyStore,
-    registry: &Registry,
-    request: &MintRequest,
-    now: i64,
-    verified: &mut Option<VerifiedToken>,
-) -> Result<Minted> {
-    // Cheap checks of the request first: nothing is consumed for them.
-    let single_use = single_use(registry, request.features.as_deref())?;
-
-    let token = verified.insert(
-        verify(
+    let checked = async {
+        // Cheap checks of the request first: nothing is consumed for them.
+        let single_use = single_use(registry, request.features.as_deref())?;
+        let token = verify(
             keys,
             &registry.issuers,
             &registry.audience,
             request.token.expose(),
             now,
         )
-        .await?,
-    );
+        .await?;
+        Ok::<_, Error>((single_use, token))
+    };
+    let (single_use, token) = match checked.await {
+        Ok(checked) => checked,
+        Err(error) => return Err(refused(store, registry, now, error, None).await),
+    };
+    match grant(store, registry, request, now, single_use, &token).await {
+        Ok(minted) => Ok(minted),
+        Err(error) => {
+            let claims = token.issuer.provider.audit(&token.claims);
+            Err(refused(store, registry, now, error, Some(claims)).await)
+        }
+    }
+}
+
+/// Records a refused mint (a client's mistake; the server's own failures
+/// are logged where they happen) and gives the error back. `claims`: the
+/// verified identity, if the token got that far; without one, the refusal
+/// is only counted.
+async fn refused(
+    store: &Store,
+    registry: &Registry,
+    now: i64,
+    error: Error,
+    claims: Option<Audit>,
+) -> Error {
+    if !error.status_code_is_client_error() {
+        return error;
+    }
+    let detail = match &error {
+        Error::InvalidPublisher(mismatches) => format!("{error}: {mismatches}"),
+        other => other.to_string(),
+    };
+    tracing::info!(registry = %registry.name, code = error.code(), detail = %bounded(&detail), "mint refused");
+    let recorded = store
+        .record_event(NewEvent {
+            at: now,
+            registry: registry.name.as_str(),
+            caller: if claims.is_some() {
+                Caller::Identified
+            } else {
+                Caller::Anonymous
+            },
+            kind: EventKind::Mint,
+            outcome: Outcome::Refused,
+            code: error.code(),
+            publishers: None,
+            detail,
+            claims,
+        })
+        .await;
+    if let Err(failure) = recorded {
+        tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
+    }
+    error
+}
+
+/// Mints for a verified token: the publishers it matches, the scope they
+/// allow, then the credential, its `jti` and its event in one write.
+async fn grant(
+    store: &Store,
+    registry: &Registry,
+    request: &MintRequest,
+    now: i64,
+    single_use: bool,
+    token: &VerifiedToken,
+) -> Result<Minted> {
     let matched = matching(&registry.publishers, token)?;
     let allowed: Vec<_> = matched
         .publishers
@@ -156,8 +174,9 @@ fn minted_event<'a>(
     NewEvent {
         at: now,
         registry: registry.name.as_str(),
-        kind: "mint",
-        outcome: "minted",
+        caller: Caller::Identified,
+        kind: EventKind::Mint,
+        outcome: Outcome::Minted,
         code: "ok",
         publishers: Some(publishers),
         detail: format!("scope: {}", packages.join(", ")),
@@ -171,20 +190,12 @@ fn single_use(registry: &Registry, requested: Option<&[String]>) -> Result<bool>
     let requested = match requested {
         Some(list) if !list.is_empty() => list
             .iter()
-            .map(|name| {
-                serde_json::from_value::<Feature>(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::UnknownFeature(name.clone()))
-            })
+            .map(|name| Feature::parse(name).ok_or_else(|| Error::UnknownFeature(name.clone())))
             .collect::<Result<Vec<_>>>()?,
         _ => registry.default_features.clone(),
     };
     if let Some(feature) = requested.iter().find(|f| !registry.features.contains(f)) {
-        return Err(Error::FeatureNotOffered(
-            serde_json::to_value(feature)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        ));
+        return Err(Error::FeatureNotOffered(feature.as_str().to_owned()));
     }
     let single = requested.contains(&Feature::SingleUseToken);
     if single && requested.contains(&Feature::MultiUseToken) {

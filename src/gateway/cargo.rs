@@ -8,9 +8,6 @@ use serde::Deserialize;
 use super::{Found, METADATA_LIMIT, Read, UploadedPackage};
 use crate::problem::{Error, Result};
 
-/// The publish endpoint, below the registry's API root.
-pub const CARGO_PUBLISH_PATH: &str = "/api/v1/crates/new";
-
 #[derive(Deserialize)]
 struct Metadata {
     name: String,

@@ -11,13 +11,11 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{
-    AppState, header_str, load_registry, package_from_path, presented_credential, without_port,
-};
+use super::{AppState, header_str, load_registry, presented_credential, without_port};
 use crate::domain::{RegistryName, discovery_path};
 use crate::problem::{Error, Result};
-use crate::registry::Registry;
-use crate::store::now;
+use crate::registry::{Registry, package_in_path};
+use crate::store::{Caller, EventKind, NewEvent, Outcome, now};
 use crate::tokens::{self, CheckRequest};
 
 pub fn resource() -> actix_web::Resource {
@@ -42,7 +40,17 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
             // The credential is not checked yet: counted, not kept.
             state
                 .store
-                .count_refusal(registry.name.as_str(), "check", error.code(), now())
+                .record_event(NewEvent {
+                    at: now(),
+                    registry: registry.name.as_str(),
+                    caller: Caller::Anonymous,
+                    kind: EventKind::Check,
+                    outcome: Outcome::Refused,
+                    code: error.code(),
+                    publishers: None,
+                    detail: String::new(),
+                    claims: None,
+                })
                 .await?;
             return Err(error);
         }
@@ -156,7 +164,7 @@ fn checked_package(
     };
     let path = forwarded_path(http);
     let from_path = match path {
-        Some(path) => match package_from_path(Some(template), path)? {
+        Some(path) => match package_in_path(template, path)? {
             None if is_upload => return Err(unfit(path)),
             named => named,
         },

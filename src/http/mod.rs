@@ -162,25 +162,6 @@ fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
     }
 }
 
-/// The package a path names through a registry's template; a path that
-/// could name another package to the registry than to trustpub is refused.
-fn package_from_path(
-    template: Option<&crate::domain::PackagePath>,
-    path: &str,
-) -> Result<Option<String>, Error> {
-    let Some(template) = template else {
-        return Ok(None);
-    };
-    if !crate::domain::is_plain_path(path) {
-        return Err(Error::PathNotAllowed(format!(
-            "{path:?} is not a plain absolute path: it has an empty, `.` or `..` segment, \
-             `;`, `\\`, a control character, or an encoded `/` or `%`, so the registry \
-             could read another package in it"
-        )));
-    }
-    Ok(template.package_in(path))
-}
-
 /// The host of a `host[:port]`: proxies forward the port they listen on,
 /// which need not be the upload URL's.
 fn without_port(authority: &str) -> &str {

@@ -27,16 +27,74 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &text[..end]).into()
 }
 
+/// What a request attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Mint,
+    Check,
+    Revoke,
+    Upload,
+}
+
+/// What became of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Minted,
+    Refused,
+    /// A check found the credential valid.
+    Active,
+    /// A check found it valid and used it up (single-use).
+    Consumed,
+    /// A check found it not valid for the request.
+    Inactive,
+    Revoked,
+    /// An upload went on to the registry, whatever it answered.
+    Forwarded,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Mint => "mint",
+            EventKind::Check => "check",
+            EventKind::Revoke => "revoke",
+            EventKind::Upload => "upload",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Minted => "minted",
+            Outcome::Refused => "refused",
+            Outcome::Active => "active",
+            Outcome::Consumed => "consumed",
+            Outcome::Inactive => "inactive",
+            Outcome::Revoked => "revoked",
+            Outcome::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// Whether a request proved who made it: a verified identity token, or a
+/// credential the registry knows. What becomes of an anonymous request is
+/// only counted (per registry, kind, code and hour), so that nobody can
+/// grow the store by sending junk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Identified,
+    Anonymous,
+}
+
 /// An event to record.
 #[derive(Debug)]
 pub struct NewEvent<'a> {
     pub at: i64,
     pub registry: &'a str,
-    /// What was attempted: `mint`, `check`, `revoke` or `upload`.
-    pub kind: &'static str,
-    /// What became of it: `minted`, `refused`, `active`, `consumed`,
-    /// `inactive`, `revoked` or `forwarded`.
-    pub outcome: &'static str,
+    pub caller: Caller,
+    pub kind: EventKind,
+    pub outcome: Outcome,
     /// The problem code of a refusal, `ok` otherwise.
     pub code: &'static str,
     pub publishers: Option<Vec<String>>,
@@ -76,8 +134,8 @@ impl NewEvent<'_> {
             Bind::Text(format!("{nanos:032x}{}", hex::encode(random))),
             Bind::Int(self.at),
             Bind::Text(self.registry.to_owned()),
-            Bind::Text(self.kind.to_owned()),
-            Bind::Text(self.outcome.to_owned()),
+            Bind::Text(self.kind.as_str().to_owned()),
+            Bind::Text(self.outcome.as_str().to_owned()),
             Bind::Text(self.code.to_owned()),
             Bind::MaybeText(self.publishers.as_ref().map(super::to_json)),
             Bind::Text(bounded(&self.detail).into_owned()),
@@ -101,12 +159,25 @@ pub struct RefusalCount {
 }
 
 impl Store {
-    /// Counts a refusal of a request that proved no identity: one row per
-    /// registry, kind, code and hour, however many such requests come.
-    pub async fn count_refusal(
+    /// Records what became of a request: an event when its caller is
+    /// identified, a count otherwise.
+    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
+        if event.caller == Caller::Anonymous {
+            return self
+                .count_refusal(event.registry, event.kind, event.code, event.at)
+                .await;
+        }
+        let mut conn = self.writer().acquire().await?;
+        insert_rows(&mut conn, INSERT_EVENTS, &[event.to_row()], "").await?;
+        Ok(())
+    }
+
+    /// Counts an anonymous request's outcome: one row per registry, kind,
+    /// code and hour, however many such requests come.
+    async fn count_refusal(
         &self,
         registry: &str,
-        kind: &'static str,
+        kind: EventKind,
         code: &'static str,
         at: i64,
     ) -> Result<()> {
@@ -116,7 +187,7 @@ impl Store {
              DO UPDATE SET count = refusal_counts.count + 1",
         )
         .bind(registry)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(code)
         .bind(at - at.rem_euclid(3600))
         .execute(self.writer())
@@ -157,12 +228,6 @@ impl Store {
             .execute(self.writer())
             .await?;
         Ok(events.rows_affected() + counts.rows_affected())
-    }
-
-    pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        insert_rows(&mut conn, INSERT_EVENTS, &[event.to_row()], "").await?;
-        Ok(())
     }
 
     /// A registry's events, in the order they were recorded.

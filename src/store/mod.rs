@@ -17,7 +17,9 @@ use sqlx::{AnyPool, Executor};
 use crate::config::{Backend, DatabaseSettings};
 use crate::problem::{Error, Result};
 
-pub use events::{Event, NewEvent, RefusalCount, UNTRUSTED_TEXT_LIMIT, bounded};
+pub use events::{
+    Caller, Event, EventKind, NewEvent, Outcome, RefusalCount, UNTRUSTED_TEXT_LIMIT, bounded,
+};
 pub use registries::SyncReport;
 pub use tokens::{NewUploadToken, StoredUploadToken, UsedJti};
 

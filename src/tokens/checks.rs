@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::problem::{Error, Result};
 use crate::publishers::{Audit, scope};
 use crate::registry::Registry;
-use crate::store::{NewEvent, Store, StoredUploadToken, bounded};
+use crate::store::{Caller, EventKind, NewEvent, Outcome, Store, StoredUploadToken, bounded};
 
 /// What a registry or its proxy asks about a presented credential.
 #[derive(Debug, Clone, Copy)]
@@ -104,33 +104,29 @@ pub async fn check(
     };
     let package = bounded(request.package.unwrap_or("-"));
     let (outcome_name, code) = match outcome {
-        Ok(_) if consumed => ("consumed", "ok"),
-        Ok(_) => ("active", "ok"),
-        Err(reason) => ("inactive", reason.code()),
+        Ok(_) if consumed => (Outcome::Consumed, "ok"),
+        Ok(_) => (Outcome::Active, "ok"),
+        Err(reason) => (Outcome::Inactive, reason.code()),
     };
-    tracing::info!(registry = %registry.name, via = request.via, %package, outcome = outcome_name, code, "credential checked");
-    match &stored {
-        // A value that is no credential of this registry proves nothing.
-        None => {
-            store
-                .count_refusal(registry.name.as_str(), "check", code, now)
-                .await?
-        }
-        Some(token) => {
-            store
-                .record_event(NewEvent {
-                    at: now,
-                    registry: registry.name.as_str(),
-                    kind: "check",
-                    outcome: outcome_name,
-                    code,
-                    publishers: Some(token.publishers.clone()),
-                    detail: format!("{}; package: {package}", request.via),
-                    claims: Some(token.claims.clone()),
-                })
-                .await?
-        }
-    }
+    tracing::info!(registry = %registry.name, via = request.via, %package, outcome = outcome_name.as_str(), code, "credential checked");
+    store
+        .record_event(NewEvent {
+            at: now,
+            registry: registry.name.as_str(),
+            // A value that is no credential of this registry proves nothing.
+            caller: if stored.is_some() {
+                Caller::Identified
+            } else {
+                Caller::Anonymous
+            },
+            kind: EventKind::Check,
+            outcome: outcome_name,
+            code,
+            publishers: stored.as_ref().map(|t| t.publishers.clone()),
+            detail: format!("{}; package: {package}", request.via),
+            claims: stored.as_ref().map(|t| t.claims.clone()),
+        })
+        .await?;
     Ok(outcome.map(|token| Active {
         registry: registry.name.as_str().to_owned(),
         packages: token.packages.clone(),
@@ -176,20 +172,28 @@ pub async fn revoke(store: &Store, registry: &Registry, presented: &str, now: i6
         .revoke_upload_token(registry.name.as_str(), &hash, now)
         .await?;
     tracing::info!(registry = %registry.name, revoked, "credential revocation");
-    if !revoked {
-        // Unknown, or already revoked: nothing to keep but a count.
-        return store
-            .count_refusal(registry.name.as_str(), "revoke", "unknown-credential", now)
-            .await;
-    }
-    let stored = store.upload_token(registry.name.as_str(), &hash).await?;
+    // Unknown, or already revoked: nothing proves who asked.
+    let stored = if revoked {
+        store.upload_token(registry.name.as_str(), &hash).await?
+    } else {
+        None
+    };
     store
         .record_event(NewEvent {
             at: now,
             registry: registry.name.as_str(),
-            kind: "revoke",
-            outcome: "revoked",
-            code: "ok",
+            caller: if revoked {
+                Caller::Identified
+            } else {
+                Caller::Anonymous
+            },
+            kind: EventKind::Revoke,
+            outcome: if revoked {
+                Outcome::Revoked
+            } else {
+                Outcome::Refused
+            },
+            code: if revoked { "ok" } else { "unknown-credential" },
             publishers: stored.as_ref().map(|t| t.publishers.clone()),
             detail: "revoked".to_owned(),
             claims: stored.map(|t| t.claims),

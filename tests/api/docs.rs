@@ -10,10 +10,10 @@ use trustpub::config::{
     DatabaseSettings, EventSettings, LogSettings, ServerSettings, Settings, TlsSettings,
 };
 use trustpub::domain::{ForwardAuth, Issuer};
-use trustpub::gateway::{Gateway, UpstreamCredential};
 use trustpub::problem::Error;
 use trustpub::publishers::GithubPublisher;
 use trustpub::registry::Registry;
+use trustpub::registry::{Gateway, UpstreamCredential};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trustpub::domain::TokenPrefix;
 use trustpub::publishers::Audit;
-use trustpub::store::{NewEvent, NewUploadToken, UsedJti, now};
+use trustpub::store::{Caller, EventKind, NewEvent, NewUploadToken, Outcome, UsedJti, now};
 use trustpub::testing::{
     ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with, trusts_widget,
 };
@@ -165,8 +165,9 @@ pub async fn stored_credential(app: &TestApp, created_at: i64, expires_at: i64) 
             NewEvent {
                 at: created_at,
                 registry: "acme",
-                kind: "mint",
-                outcome: "minted",
+                caller: Caller::Identified,
+                kind: EventKind::Mint,
+                outcome: Outcome::Minted,
                 code: "ok",
                 publishers: None,
                 detail: String::new(),

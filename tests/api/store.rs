@@ -137,7 +137,7 @@ async fn sqlite_databases_are_created_with_their_folder_in_wal_mode() {
 /// events past the retention are purged.
 #[tokio::test]
 async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
-    use trustpub::store::{NewEvent, UNTRUSTED_TEXT_LIMIT, now};
+    use trustpub::store::{Caller, EventKind, NewEvent, Outcome, UNTRUSTED_TEXT_LIMIT, now};
     use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry};
 
     let issuer = TestIssuer::start().await;
@@ -220,23 +220,25 @@ async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
     // Retention: what is older than it goes, with its hour's counts.
     let t = now();
     let old = t - 100 * 86_400;
-    app.store
-        .record_event(NewEvent {
-            at: old,
-            registry: "acme",
-            kind: "mint",
-            outcome: "refused",
-            code: "invalid-publisher",
-            publishers: None,
-            detail: "long ago".into(),
-            claims: None,
-        })
-        .await
-        .unwrap();
-    app.store
-        .count_refusal("acme", "mint", "untrusted-issuer", old)
-        .await
-        .unwrap();
+    for (caller, code) in [
+        (Caller::Identified, "invalid-publisher"),
+        (Caller::Anonymous, "untrusted-issuer"),
+    ] {
+        app.store
+            .record_event(NewEvent {
+                at: old,
+                registry: "acme",
+                caller,
+                kind: EventKind::Mint,
+                outcome: Outcome::Refused,
+                code,
+                publishers: None,
+                detail: "long ago".into(),
+                claims: None,
+            })
+            .await
+            .unwrap();
+    }
     let before = app.store.events("acme").await.unwrap().len();
     let purged = app.store.purge_events(t - 90 * 86_400).await.unwrap();
     assert_eq!(purged, 2);

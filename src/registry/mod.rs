@@ -7,8 +7,13 @@ use crate::domain::{
     Audience, Ecosystem, Feature, ForwardAuth, Issuer, RegistryName, SecretDigest, TokenLifetime,
     TokenPrefix, UploadUrl,
 };
-use crate::gateway::Gateway;
 use crate::publishers::Publisher;
+
+mod gateway;
+
+pub use gateway::{
+    CARGO_PUBLISH_PATH, CredentialScheme, Gateway, UpstreamCredential, UpstreamUrl, package_in_path,
+};
 
 /// One package registry that trustpub serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
