@@ -36,6 +36,7 @@ pub struct Jwk {
 impl Jwk {
     /// An RSA public key from its modulus and exponent (big-endian bytes).
     /// Without `alg`, the key may verify any RSA algorithm.
+    #[cfg(any(test, feature = "test-helpers"))]
     pub fn rsa(kid: &str, alg: Option<CoreJwsSigningAlgorithm>, n: Vec<u8>, e: Vec<u8>) -> Self {
         Jwk {
             kty: CoreJsonWebKeyType::RSA,
@@ -51,6 +52,7 @@ impl Jwk {
     }
 
     /// An EC public key from its uncompressed point (`0x04 || x || y`).
+    #[cfg(any(test, feature = "test-helpers"))]
     pub fn ec(kid: &str, alg: CoreJwsSigningAlgorithm, crv: &str, point: &[u8]) -> Self {
         let coordinates = point.get(1..).unwrap_or_default();
         let (x, y) = coordinates.split_at(coordinates.len() / 2);
@@ -68,6 +70,7 @@ impl Jwk {
     }
 
     /// An Ed25519 public key (EdDSA).
+    #[cfg(any(test, feature = "test-helpers"))]
     pub fn ed25519(kid: &str, public_key: &[u8]) -> Self {
         Jwk {
             kty: CoreJsonWebKeyType::OctetKeyPair,

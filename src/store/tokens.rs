@@ -297,7 +297,8 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Whether a credential with this hash is stored (for tests and audits).
+    /// Whether a credential with this hash is stored.
+    #[cfg(feature = "test-helpers")]
     pub async fn upload_token_exists(&self, registry: &str, hash: &str) -> Result<bool> {
         let found: Option<String> =
             sqlx::query_scalar("SELECT hash FROM upload_tokens WHERE registry = $1 AND hash = $2")
@@ -308,7 +309,8 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// How many credentials a registry has (for tests and audits).
+    /// How many credentials a registry has.
+    #[cfg(feature = "test-helpers")]
     pub async fn count_upload_tokens(&self, registry: &str) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM upload_tokens WHERE registry = $1")
