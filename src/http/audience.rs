@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{AppState, endpoint, load_registry};
+use super::{AppState, endpoint, resolve};
 use crate::domain::RegistryName;
 use crate::problem::Result;
 
@@ -18,6 +18,6 @@ async fn audience(
     name: web::Path<RegistryName>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = load_registry(&state, &name).await?;
+    let registry = resolve::by_name(&state, &name).await?;
     Ok(HttpResponse::Ok().json(json!({ "audience": registry.audience.as_str() })))
 }

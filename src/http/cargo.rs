@@ -10,11 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, endpoint, request_authority, scheme_value};
-use crate::domain::discovery_path;
+use super::{AppState, endpoint, resolve, scheme_value};
 use crate::exchange::{self, MintRequest};
 use crate::problem::{Error, Result};
-use crate::registry::Registry;
 use crate::store::now;
 use crate::tokens::{self, Secret};
 
@@ -43,7 +41,7 @@ async fn mint(
     body: web::Json<TokenRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = cargo_registry(&request, &prefix, &state).await?;
+    let registry = resolve::by_cargo_url(&request, &prefix, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
     let mint_request = MintRequest {
         token: body.into_inner().jwt,
@@ -62,23 +60,10 @@ async fn revoke(
     prefix: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = cargo_registry(&request, &prefix, &state).await?;
+    let registry = resolve::by_cargo_url(&request, &prefix, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
     let credential =
         scheme_value(&request, AUTHORIZATION, "bearer").ok_or(Error::MissingCredential)?;
     tokens::revoke(&state.store, &registry, credential, now()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The cargo registry at the request's host and `/{prefix}`.
-async fn cargo_registry(request: &HttpRequest, prefix: &str, state: &AppState) -> Result<Registry> {
-    let authority = request_authority(request);
-    let path = discovery_path(&format!("/{prefix}"));
-    state
-        .store
-        .cargo_registry_at(&authority, &path)
-        .await?
-        .ok_or_else(|| {
-            Error::NoRegistryHere(format!("no cargo registry has the URL {authority}{path}"))
-        })
 }

@@ -64,7 +64,7 @@ async fn discover(
     // Registries may share a path on different hosts: the request's host
     // (as forwarded by a proxy, if any) picks one of them.
     if candidates.len() > 1 {
-        let host = super::request_authority(&request);
+        let host = super::resolve::request_authority(&request);
         candidates.retain(|(authority, _)| *authority == host);
     }
     match candidates.as_slice() {

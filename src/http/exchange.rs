@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{AppState, endpoint, load_registry};
+use super::{AppState, endpoint, resolve};
 use crate::domain::RegistryName;
 use crate::exchange::{self, MintRequest};
 use crate::problem::Result;
@@ -25,7 +25,7 @@ async fn mint(
     request: web::Json<MintRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = load_registry(&state, &name).await?;
+    let registry = resolve::by_name(&state, &name).await?;
     let minted = exchange::mint(&state.store, &state.keys, &registry, &request, now()).await?;
     Ok(HttpResponse::Ok().json(minted))
 }
@@ -44,7 +44,7 @@ async fn burn(
     request: web::Json<BurnRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = load_registry(&state, &name).await?;
+    let registry = resolve::by_name(&state, &name).await?;
     tokens::revoke(&state.store, &registry, request.token.expose(), now()).await?;
     Ok(HttpResponse::Accepted().finish())
 }

@@ -11,8 +11,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, header_str, load_registry, presented_credential, without_port};
-use crate::domain::{RegistryName, discovery_path};
+use super::{AppState, header_str, presented_credential, resolve};
 use crate::problem::{Error, Result};
 use crate::registry::{Registry, package_in_path};
 use crate::store::{Caller, EventKind, NewEvent, Outcome, now};
@@ -24,7 +23,7 @@ pub fn resource() -> actix_web::Resource {
 
 #[tracing::instrument(skip_all)]
 async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let registry = forwarded_registry(&http, &state).await?;
+    let registry = resolve::by_forwarded_headers(&http, &state).await?;
     let credential = presented_credential(&http)?;
     let method = header_str(&http, "x-forwarded-method")
         .or_else(|| header_str(&http, "x-original-method"))
@@ -86,60 +85,6 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
     Ok(response.finish())
 }
 
-/// The registry the checked request is for: the proxy's `X-Trustpub-Registry`,
-/// or else the registry whose upload URL has the forwarded host (ports
-/// ignored) and the longest path prefix of the forwarded path.
-async fn forwarded_registry(http: &HttpRequest, state: &AppState) -> Result<Registry> {
-    if let Some(name) = header_str(http, "x-trustpub-registry") {
-        let name = RegistryName::parse(name.to_owned()).map_err(Error::NoRegistryForRequest)?;
-        return load_registry(state, &name)
-            .await
-            .map_err(|error| match error {
-                Error::UnknownRegistry(name) => Error::NoRegistryForRequest(format!(
-                    "X-Trustpub-Registry names no registry: {name:?}"
-                )),
-                other => other,
-            });
-    }
-    // As discovery reads it: `Forwarded`, else `X-Forwarded-Host`, else `Host`.
-    let host = without_port(http.connection_info().host()).to_ascii_lowercase();
-    let candidates = state.store.registries_by_host(&host).await?;
-    let path = forwarded_path(http).map(discovery_path);
-    let mut fitting: Vec<(usize, Registry)> = candidates
-        .into_iter()
-        .filter_map(|registry| {
-            let prefix = registry.upload_url.discovery_path();
-            match &path {
-                Some(path) => {
-                    let fits = path == &prefix
-                        || path
-                            .strip_prefix(&prefix)
-                            .is_some_and(|r| r.starts_with('/'));
-                    fits.then_some((prefix.len(), registry))
-                }
-                None => Some((prefix.len(), registry)),
-            }
-        })
-        .collect();
-    fitting.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
-    let unique = match fitting.as_slice() {
-        [_] => true,
-        [(longest, _), (next, _), ..] => path.is_some() && longest > next,
-        [] => {
-            return Err(Error::NoRegistryForRequest(format!(
-                "no registry's upload URL is on the host {host:?} with this path"
-            )));
-        }
-    };
-    if !unique {
-        return Err(Error::NoRegistryForRequest(format!(
-            "several registries are on the host {host:?}; forward the request's path \
-             (X-Forwarded-Uri or X-Original-URI) or set X-Trustpub-Registry"
-        )));
-    }
-    Ok(fitting.swap_remove(0).1)
-}
-
 /// The package the checked request is for. With a `package_path`, the
 /// forwarded path decides: a write whose path does not fit the template
 /// exactly names no package trustpub could check, so it is refused rather
@@ -162,7 +107,7 @@ fn checked_package(
             String::from(template.clone())
         ))
     };
-    let path = forwarded_path(http);
+    let path = resolve::forwarded_path(http);
     let from_path = match path {
         Some(path) => match package_in_path(template, path)? {
             None if is_upload => return Err(unfit(path)),
@@ -181,13 +126,4 @@ fn checked_package(
         (None, None) if is_upload => Err(unfit("(no forwarded path)")),
         (named, header) => Ok(named.or(header)),
     }
-}
-
-/// The path of the checked request, without its query: nginx's
-/// `X-Original-URI` (set in its configuration), else the `X-Forwarded-Uri`
-/// Traefik and Caddy set.
-fn forwarded_path(http: &HttpRequest) -> Option<&str> {
-    header_str(http, "x-original-uri")
-        .or_else(|| header_str(http, "x-forwarded-uri"))
-        .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
 }

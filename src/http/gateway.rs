@@ -2,42 +2,14 @@
 //! request, and the relay of the registry's answer. The use case (reading,
 //! checking, streaming) is `crate::gateway::upload`.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, Relayed, header_str, presented_credential, without_port};
+use super::{AppState, Relayed, header_str, presented_credential};
 use crate::gateway::{self, Upload};
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
-
-/// The registry whose gateway takes uploads at this request's host and
-/// path, if any.
-pub async fn registry_for(http: &HttpRequest, state: &AppState) -> Result<Option<Registry>> {
-    if ![Method::POST, Method::PUT].contains(http.method()) {
-        return Ok(None);
-    }
-    let host = without_port(http.connection_info().host()).to_ascii_lowercase();
-    let path = http.path();
-    let mut found: Vec<Registry> = state
-        .store
-        .registries_by_host(&host)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            r.gateway
-                .as_ref()
-                .is_some_and(|g| g.takes(r.ecosystem, &r.upload_url, path))
-        })
-        .collect();
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        _ => Err(Error::NoRegistryForRequest(format!(
-            "several registries' gateways take uploads at {path:?} on {host:?}"
-        ))),
-    }
-}
 
 /// Hands an upload to `registry`'s gateway and relays the registry's
 /// answer as it is: its status, `Content-Type` and body.

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, endpoint, load_registry, scheme_value};
+use super::{AppState, endpoint, resolve, scheme_value};
 use crate::domain::RegistryName;
 use crate::problem::{Error, Result};
 use crate::store::now;
@@ -33,7 +33,7 @@ async fn introspect(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = load_registry(&state, &name).await?;
+    let registry = resolve::by_name(&state, &name).await?;
     let digest =
         registry
             .introspect_secret_sha256

@@ -13,6 +13,7 @@ mod negotiation;
 mod ops;
 mod problem;
 mod pypi;
+mod resolve;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
@@ -20,10 +21,8 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{HttpRequest, ResponseError, web};
 
-use crate::domain::RegistryName;
 use crate::oidc::KeyStore;
 use crate::problem::Error;
-use crate::registry::Registry;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -88,31 +87,6 @@ fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
         })
 }
 
-/// The registry named in the path; 404 when there is none.
-async fn load_registry(state: &AppState, name: &RegistryName) -> Result<Registry, Error> {
-    state
-        .store
-        .registry(name.as_str())
-        .await?
-        .ok_or_else(|| Error::UnknownRegistry(name.to_string()))
-}
-
-/// The host the request was sent to, as registries' upload URLs name it:
-/// lower-case `host[:port]`, without the scheme's default port. Forwarded
-/// headers of a reverse proxy are honoured, as in discovery.
-fn request_authority(request: &HttpRequest) -> String {
-    let info = request.connection_info();
-    let host = info.host().to_ascii_lowercase();
-    let default_port = match info.scheme() {
-        "https" => ":443",
-        _ => ":80",
-    };
-    match host.strip_suffix(default_port) {
-        Some(bare) => bare.to_owned(),
-        None => host,
-    }
-}
-
 /// Paths of no endpoint: uploads, when a registry's gateway takes them
 /// there; otherwise 404.
 async fn fallback(
@@ -120,7 +94,7 @@ async fn fallback(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<actix_web::HttpResponse, Error> {
-    match gateway::registry_for(&http, &state).await? {
+    match resolve::by_gateway_path(&http, &state).await? {
         Some(registry) => gateway::upload(http, payload, &state, registry).await,
         None => Err(Error::RouteNotFound(http.path().to_owned())),
     }
@@ -159,18 +133,6 @@ fn presented_credential(http: &HttpRequest) -> Result<String, Error> {
             Ok(bare.to_owned())
         }
         _ => Err(Error::MissingCredential),
-    }
-}
-
-/// The host of a `host[:port]`: proxies forward the port they listen on,
-/// which need not be the upload URL's.
-fn without_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
     }
 }
 
@@ -234,18 +196,4 @@ pub fn problem_safety_net<B: 'static>() -> ErrorHandlers<B> {
             replacement.map_into_right_body(),
         )))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_port;
-
-    #[test]
-    fn ports_are_dropped_from_forwarded_hosts() {
-        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
-        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
-        assert_eq!(without_port("[::1]:8080"), "[::1]");
-        assert_eq!(without_port("[::1]"), "[::1]");
-        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
-    }
 }

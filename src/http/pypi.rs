@@ -11,10 +11,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::exchange::BurnRequest;
-use super::{AppState, endpoint, request_authority};
+use super::{AppState, endpoint, resolve};
 use crate::exchange::{self, MintRequest, Minted};
-use crate::problem::{Error, Result};
-use crate::registry::Registry;
+use crate::problem::Result;
 use crate::store::now;
 use crate::tokens;
 
@@ -40,7 +39,7 @@ struct PypiMinted {
 
 #[tracing::instrument(skip_all)]
 async fn audience(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let registry = registry_for_host(&request, &state).await?;
+    let registry = resolve::by_pypi_host(&request, &state).await?;
     Ok(HttpResponse::Ok().json(json!({ "audience": registry.audience.as_str() })))
 }
 
@@ -50,7 +49,7 @@ async fn mint(
     body: web::Json<MintRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = registry_for_host(&request, &state).await?;
+    let registry = resolve::by_pypi_host(&request, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
     let minted = exchange::mint(&state.store, &state.keys, &registry, &body, now()).await?;
     Ok(HttpResponse::Ok().json(PypiMinted {
@@ -67,22 +66,8 @@ async fn burn(
     body: web::Json<BurnRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let registry = registry_for_host(&request, &state).await?;
+    let registry = resolve::by_pypi_host(&request, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
     tokens::revoke(&state.store, &registry, body.token.expose(), now()).await?;
     Ok(HttpResponse::Accepted().finish())
-}
-
-/// The registry bound to the request's host.
-async fn registry_for_host(request: &HttpRequest, state: &AppState) -> Result<Registry> {
-    let authority = request_authority(request);
-    state
-        .store
-        .registry_for_pypi_host(&authority)
-        .await?
-        .ok_or_else(|| {
-            Error::NoRegistryHere(format!(
-                "no registry serves PyPI's Trusted Publishing paths on the host {authority:?}"
-            ))
-        })
 }
