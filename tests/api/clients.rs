@@ -1,7 +1,8 @@
 //! The protocols today's clients speak, with the request shapes they send:
 //! PyPI's implicit `/_/oidc/…` paths (uv, twine, pdm, maturin,
 //! gh-action-pypi-publish) and the crates.io protocol
-//! (crates-io-auth-action). The real programs run in `real_clients.rs`.
+//! (crates-io-auth-action). The real programs run in
+//! `tests/e2e/real_clients.rs`.
 
 use reqwest::Method;
 use serde_json::json;

@@ -1,7 +1,8 @@
 //! The upload gateway: uploads to a registry's upload path on trustpub are
 //! checked and forwarded to the registry behind it, here a recording
 //! stand-in (the end-to-end test with a real pypiserver and uv is
-//! `uv_publishes_through_the_gateway_to_pypiserver` in `real_clients.rs`).
+//! `uv_publishes_through_the_gateway_to_pypiserver` in
+//! `tests/e2e/real_clients.rs`).
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -12,8 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
 
+use crate::fixtures::mint;
 use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
-use crate::registry_side::mint;
 
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
 

@@ -1,5 +1,7 @@
 //! trustpub's integration tests: the real server on a random port, a real
 //! database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
+//! They need nothing beyond the Rust toolchain; the end-to-end tests with
+//! nginx and the Python clients are the `e2e` target, in `tests/e2e/`.
 
 mod audience;
 mod cli;
@@ -10,13 +12,11 @@ mod discovery;
 mod docs;
 mod errors;
 mod exchange;
+mod fixtures;
 mod gateway;
 mod helpers;
 mod keys;
 mod layering;
-mod nginx;
 mod ops;
-mod parsers;
-mod real_clients;
 mod registry_side;
 mod store;

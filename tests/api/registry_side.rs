@@ -6,91 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use trustpub::domain::TokenPrefix;
-use trustpub::publishers::Audit;
-use trustpub::store::{Caller, EventKind, NewEvent, NewUploadToken, Outcome, UsedJti, now};
-use trustpub::testing::{
-    ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with, trusts_widget,
-};
-use trustpub::tokens::Credential;
+use trustpub::store::now;
 
-use crate::helpers::{TestApp, json_ok, problem, refusals, spawn_app};
-
-pub const ACME_SECRET: &str = "acme-introspection-secret";
-const OTHER_SECRET: &str = "other-introspection-secret";
-
-fn digest(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// acme, with an introspection secret and a package path for forward-auth;
-/// `other`, on another host, trusting the same publisher; `closed`, on
-/// acme's host under another path, without introspection.
-pub fn config(issuer: &str) -> String {
-    format!(
-        r#"{acme}
-[[registries]]
-name = "other"
-upload_url = "https://other.acme.test/"
-audience = "other-aud"
-token_prefix = "other_"
-introspect_secret_sha256 = "{other}"
-{other_trust}
-[[registries]]
-name = "closed"
-upload_url = "https://pypi.acme.test/legacy/closed/"
-audience = "closed-aud"
-token_prefix = "closed_"
-"#,
-        acme = acme_registry_with(
-            issuer,
-            &format!(
-                "introspect_secret_sha256 = \"{}\"\n\
-                 forward_auth = {{ package_path = \"/legacy/packages/{{package}}/\" }}",
-                digest(ACME_SECRET)
-            )
-        ),
-        other = digest(OTHER_SECRET),
-        other_trust = trusts_widget(issuer, r#"["widget"]"#),
-    )
-}
-
-pub async fn prepare() -> (TestIssuer, TestApp) {
-    let issuer = TestIssuer::start().await;
-    let app = spawn_app(&config(issuer.url())).await;
-    (issuer, app)
-}
-
-/// Mints a credential of `registry` (audience `audience`) with `body`'s
-/// extra members.
-pub async fn mint_on(
-    app: &TestApp,
-    issuer: &TestIssuer,
-    registry: &str,
-    audience: &str,
-    extra: Value,
-) -> String {
-    let mut body = json!({
-        "token": issuer.sign(&GithubClaims::new(issuer.url(), audience, now()).build())
-    });
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
-    let minted = json_ok(
-        app.request(Method::POST, &format!("/_/trustpub/{registry}/mint-token"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    minted["token"].as_str().unwrap().to_owned()
-}
-
-pub async fn mint(app: &TestApp, issuer: &TestIssuer, extra: Value) -> String {
-    mint_on(app, issuer, "acme", ACME_AUDIENCE, extra).await
-}
+use crate::fixtures::{ACME_SECRET, OTHER_SECRET, burn, mint, mint_on, prepare, stored_credential};
+use crate::helpers::{TestApp, json_ok, problem, refusals};
 
 async fn introspect_on(app: &TestApp, registry: &str, secret: &str, body: Value) -> Response {
     app.request(Method::POST, &format!("/_/trustpub/{registry}/introspect"))
@@ -103,14 +22,6 @@ async fn introspect_on(app: &TestApp, registry: &str, secret: &str, body: Value)
 
 async fn introspect(app: &TestApp, body: Value) -> Value {
     json_ok(introspect_on(app, "acme", ACME_SECRET, body).await).await
-}
-
-pub async fn burn(app: &TestApp, registry: &str, credential: &str) -> Response {
-    app.request(Method::POST, &format!("/_/trustpub/{registry}/burn-token"))
-        .json(&json!({ "token": credential }))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// A forward-auth check for acme (by its registry header) with `credential`
@@ -137,46 +48,6 @@ async fn last_event(app: &TestApp, registry: &str) -> (String, String, String) {
 
 fn event(kind: &str, outcome: &str, code: &str) -> (String, String, String) {
     (kind.to_owned(), outcome.to_owned(), code.to_owned())
-}
-
-/// Stores a credential of acme directly, to test times the server's clock
-/// has not reached.
-pub async fn stored_credential(app: &TestApp, created_at: i64, expires_at: i64) -> String {
-    let credential = Credential::generate(&TokenPrefix::parse("acme_".into()).unwrap());
-    let packages = vec!["widget".to_owned()];
-    let jti = format!("stored-{}", credential.hash());
-    app.store
-        .record_mint(
-            UsedJti {
-                issuer: "https://issuer.test",
-                jti: &jti,
-                keep_until: expires_at,
-            },
-            NewUploadToken {
-                registry: "acme",
-                hash: credential.hash(),
-                publishers: vec!["p".into()],
-                packages: &packages,
-                single_use: false,
-                created_at,
-                expires_at,
-                claims: &Audit::default(),
-            },
-            NewEvent {
-                at: created_at,
-                registry: "acme",
-                caller: Caller::Identified,
-                kind: EventKind::Mint,
-                outcome: Outcome::Minted,
-                code: "ok",
-                publishers: None,
-                detail: String::new(),
-                claims: None,
-            },
-        )
-        .await
-        .unwrap();
-    credential.expose().to_owned()
 }
 
 #[tokio::test]

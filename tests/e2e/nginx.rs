@@ -16,8 +16,8 @@ use actix_web::HttpResponse;
 use serde_json::json;
 use trustpub::store::now;
 
+use crate::fixtures::{burn, mint, prepare, stored_credential};
 use crate::helpers::{TestApp, json_ok, raw_request, serve};
-use crate::registry_side::{burn, mint, prepare, stored_credential};
 
 /// An upload path of `widget`, as acme's `forward_auth.package_path`
 /// (`/legacy/packages/{package}/`) names it.
@@ -270,8 +270,7 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
     // Headers a client adds to choose the registry, the package or the path
     // are not believed: the nginx configuration sets or clears them.
     let other =
-        crate::registry_side::mint_on(&setup.app, &setup.issuer, "other", "other-aud", json!({}))
-            .await;
+        crate::fixtures::mint_on(&setup.app, &setup.issuer, "other", "other-aud", json!({})).await;
     for headers in [
         &[("X-Trustpub-Registry", "other")][..],
         &[("Forwarded", "host=other.acme.test")][..],

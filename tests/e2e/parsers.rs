@@ -10,8 +10,8 @@
 use serde_json::{Value, json};
 use trustpub::testing::TestIssuer;
 
+use crate::fixtures::mint;
 use crate::real_clients::{Pypiserver, PythonServer, serve_with};
-use crate::registry_side::mint;
 
 /// The honest file part's disposition, and parameters to combine with it.
 const HONEST: &str = "form-data; name=\"content\"; filename=\"widget-1.1.tar.gz\"";

@@ -1,0 +1,23 @@
+//! trustpub's end-to-end tests: the real server, as in `tests/api/`, with
+//! programs beyond the Rust toolchain around it. Debian's nginx in front of
+//! forward-auth (`nginx.rs`); uv, pdm, maturin and pypiserver from the
+//! project-local `.venv-e2e/` (`real_clients.rs`); Python's multipart
+//! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
+//! the upload gateway (`parsers.rs`).
+//!
+//! `.ci/setup` installs all of them, and `.ci/test` runs it first. This
+//! target is built only with the `e2e` feature (`cargo test --features e2e`),
+//! so that plain `cargo test` needs none of them. A test whose program is
+//! missing fails, saying how to install it; none is skipped.
+
+// Shared with tests/api; not every helper is used here.
+#[allow(dead_code)]
+#[path = "../api/fixtures.rs"]
+mod fixtures;
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod nginx;
+mod parsers;
+mod real_clients;
