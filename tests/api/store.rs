@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::helpers::{REGISTRIES, TestDatabase, json_ok, problem, spawn_app, spawn_app_on};
+use crate::helpers::{
+    REGISTRIES, TestDatabase, json_ok, not_checked, problem, spawn_app, spawn_app_on,
+};
 
 /// Instances that read registries from the store for every request.
 fn uncached(config: &str) -> String {
@@ -117,7 +119,12 @@ async fn an_unchanged_file_changes_nothing() {
 async fn sqlite_databases_are_created_with_their_folder_in_wal_mode() {
     let app = spawn_app(REGISTRIES).await;
     if !app.db.is_sqlite() {
-        return; // PostgreSQL run: the SQLite specifics are covered by the SQLite run.
+        not_checked(
+            "store::sqlite_databases_are_created_with_their_folder_in_wal_mode",
+            "the suite runs on PostgreSQL (TEST_DATABASE_URL is set)",
+            "the run on SQLite (without TEST_DATABASE_URL, as .ci/test runs first) checks it",
+        );
+        return;
     }
     let path = app.db.url.trim_start_matches("sqlite://");
     assert!(std::path::Path::new(path).is_file(), "{path}");
