@@ -3,6 +3,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::helpers::terminate;
+
 const BIN: &str = env!("CARGO_BIN_EXE_trustpub");
 
 fn trustpub(args: &[&str], dir: &std::path::Path) -> std::process::Output {
@@ -118,11 +120,7 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
     }
     let body = body.expect("the server came up");
     assert!(body.contains("/_/trustpub/acme/mint-token"), "{body}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    terminate(&child);
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
     assert!(dir.path().join("data/trustpub.db").is_file());

@@ -144,6 +144,14 @@ pub fn not_checked(test: &str, why: &str, how: &str) {
     );
 }
 
+/// Sends `child` SIGTERM, as an operator's `kill` does (no `kill` program
+/// needed).
+pub fn terminate(child: &std::process::Child) {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+        .expect("SIGTERM reaches the child");
+}
+
 fn uuid_like_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -17,7 +17,7 @@ use serde_json::json;
 use trustpub::store::now;
 
 use crate::fixtures::{burn, mint, prepare, stored_credential};
-use crate::helpers::{TestApp, json_ok, raw_request, serve};
+use crate::helpers::{TestApp, json_ok, raw_request, serve, terminate};
 
 /// An upload path of `widget`, as acme's `forward_auth.package_path`
 /// (`/legacy/packages/{package}/`) names it.
@@ -34,9 +34,7 @@ impl Drop for Nginx {
     /// SIGTERM, so that the master stops its workers too (SIGKILL would
     /// leave them running).
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        terminate(&self.child);
         let _ = self.child.wait();
     }
 }
