@@ -1,6 +1,6 @@
 //! The command line: `trustpub serve | migrate | check-config [--config PATH]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -43,33 +43,61 @@ impl Cli {
     pub async fn run(self) -> Result<()> {
         match self.command {
             Command::Serve(arg) => {
-                let settings = Settings::load(arg.config.as_deref())?;
+                let (settings, file) = load(&arg)?;
                 telemetry::init(&settings.log);
+                log_config_file(file.as_deref());
                 Application::build(&settings)
                     .await?
                     .run_until_stopped()
                     .await
             }
             Command::Migrate(arg) => {
-                let settings = Settings::load(arg.config.as_deref())?;
+                let (settings, file) = load(&arg)?;
                 telemetry::init(&settings.log);
+                log_config_file(file.as_deref());
                 let store = Store::connect(&settings.database).await?;
                 store.migrate().await?;
                 println!("migrations applied ({:?})", store.backend());
                 Ok(())
             }
             Command::CheckConfig(arg) => {
-                let settings = Settings::load(arg.config.as_deref())?;
+                let (settings, file) = load(&arg)?;
+                match &file {
+                    Some(file) => eprintln!("configuration file: {}", file.display()),
+                    None => eprintln!("warning: {NO_FILE}"),
+                }
                 if let Some(tls) = &settings.server.tls {
                     crate::startup::load_tls(tls)?;
                 }
                 print!("{}", settings.to_redacted_toml());
-                eprintln!(
-                    "configuration is valid: {} registries",
-                    settings.registries.len()
-                );
+                let count = settings.registries.len();
+                let noun = if count == 1 { "registry" } else { "registries" };
+                eprintln!("configuration is valid: {count} {noun}");
                 Ok(())
             }
         }
+    }
+}
+
+/// Said when neither `--config`, `TRUSTPUB_CONFIG` nor `./trustpub.toml`
+/// names a file.
+const NO_FILE: &str = "no configuration file found (no --config, no TRUSTPUB_CONFIG, \
+                       no ./trustpub.toml): using the built-in defaults and TRUSTPUB_* \
+                       variables, with no registry";
+
+/// The settings, and the file they were read from (made absolute, for the log).
+fn load(arg: &ConfigArg) -> Result<(Settings, Option<PathBuf>)> {
+    let file = Settings::file(arg.config.as_deref())?;
+    let settings = Settings::load(file.as_deref())?;
+    Ok((
+        settings,
+        file.map(|file| std::fs::canonicalize(&file).unwrap_or(file)),
+    ))
+}
+
+fn log_config_file(file: Option<&Path>) {
+    match file {
+        Some(file) => tracing::info!(file = %file.display(), "configuration read"),
+        None => tracing::warn!("{NO_FILE}"),
     }
 }

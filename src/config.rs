@@ -2,11 +2,12 @@
 //! `TRUSTPUB_*` environment variables (`__` separates nested keys, so
 //! `TRUSTPUB_DATABASE__URL` sets `database.url`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
@@ -205,16 +206,7 @@ impl Settings {
     /// must exist; otherwise `./trustpub.toml` is read if present), then the
     /// environment. Tests merge their overrides into it.
     pub fn figment(path: Option<&Path>) -> Result<Figment> {
-        let file = match path {
-            Some(path) if !path.is_file() => {
-                return Err(Error::config(
-                    "--config",
-                    format!("{} does not exist or is not a file", path.display()),
-                ));
-            }
-            Some(path) => Some(path.to_path_buf()),
-            None => Some(Path::new(DEFAULT_CONFIG_FILE).to_path_buf()).filter(|p| p.is_file()),
-        };
+        let file = Self::file(path)?;
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -232,6 +224,19 @@ impl Settings {
         ))
     }
 
+    /// The configuration file that is read: `path` when given (it must
+    /// exist), otherwise `./trustpub.toml` if it exists, otherwise none.
+    pub fn file(path: Option<&Path>) -> Result<Option<PathBuf>> {
+        match path {
+            Some(path) if !path.is_file() => Err(Error::config(
+                "--config",
+                format!("{} does not exist or is not a file", path.display()),
+            )),
+            Some(path) => Ok(Some(path.to_path_buf())),
+            None => Ok(Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file())),
+        }
+    }
+
     /// Extracts and validates the settings.
     pub fn from_figment(figment: &Figment) -> Result<Self> {
         let mut settings: Settings = figment.extract().map_err(|error| {
@@ -239,12 +244,7 @@ impl Settings {
                 .into_iter()
                 .next()
                 .expect("figment errors are never empty");
-            let key = if error.path.is_empty() {
-                "(top level)".to_owned()
-            } else {
-                error.path.join(".")
-            };
-            Error::config(key, error.kind.to_string())
+            extraction_error(figment, error)
         })?;
         for (i, registry) in settings.registries.iter_mut().enumerate() {
             registry.resolve_defaults().map_err(|(field, reason)| {
@@ -282,10 +282,11 @@ impl Settings {
         if self.events.retention_days == 0 {
             return Err(Error::config("events.retention_days", "must be at least 1"));
         }
+        // Each value taken, with the name of the registry that took it.
         let mut names = HashSet::new();
-        let mut audiences = HashSet::new();
-        let mut upload_keys = HashSet::new();
-        let mut pypi_hosts = HashSet::new();
+        let mut audiences = HashMap::new();
+        let mut upload_keys = HashMap::new();
+        let mut pypi_hosts = HashMap::new();
         for (i, registry) in self.registries.iter().enumerate() {
             let key = |field: &str| format!("registries.{i}.{field}");
             if !names.insert(registry.name.as_str()) {
@@ -297,12 +298,13 @@ impl Settings {
                     ),
                 ));
             }
+            let name = registry.name.as_str();
             // Registries sharing an audience would accept each other's tokens.
-            if !audiences.insert(registry.audience.as_str()) {
+            if let Some(other) = audiences.insert(registry.audience.as_str(), name) {
                 return Err(Error::config(
                     key("audience"),
                     format!(
-                        "the audience {:?} is used by another registry",
+                        "the audience {:?} is already used by the registry {other:?}",
                         registry.audience.as_str()
                     ),
                 ));
@@ -311,23 +313,25 @@ impl Settings {
                 registry.upload_url.authority().to_ascii_lowercase(),
                 registry.upload_url.discovery_path(),
             );
-            if !upload_keys.insert(upload_key) {
+            if let Some(other) = upload_keys.insert(upload_key, name) {
                 return Err(Error::config(
                     key("upload_url"),
                     format!(
-                        "{} has the same host and upload path as another registry",
+                        "{} has the same host and upload path as the registry {other:?}; \
+                         give each registry its own upload URL",
                         registry.upload_url
                     ),
                 ));
             }
             // The implicit paths carry no registry name: the host picks it.
             if registry.pypi_paths
-                && !pypi_hosts.insert(registry.upload_url.authority().to_ascii_lowercase())
+                && let Some(other) =
+                    pypi_hosts.insert(registry.upload_url.authority().to_ascii_lowercase(), name)
             {
                 return Err(Error::config(
                     key("pypi_paths"),
                     format!(
-                        "another registry already serves PyPI's paths on {}",
+                        "the registry {other:?} already serves PyPI's paths on {}",
                         registry.upload_url.authority()
                     ),
                 ));
@@ -415,4 +419,78 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A figment error as a configuration error: the key, and the reason in
+/// words an operator can act on.
+fn extraction_error(figment: &Figment, error: figment::Error) -> Error {
+    let key = if error.path.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        error.path.join(".")
+    };
+    let mut reason = match &error.kind {
+        Kind::UnknownField(found, known) => unknown("key", found, known),
+        Kind::UnknownVariant(found, known) => unknown("value", found, known),
+        _ if key == "server.listen" => {
+            not_a_socket_address(figment).unwrap_or_else(|| error.kind.to_string())
+        }
+        kind => kind.to_string(),
+    };
+    // A key from the environment is named as the variable that set it.
+    if error
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.name.contains("environment variable"))
+    {
+        let variable = format!("TRUSTPUB_{}", error.path.join("__")).to_ascii_uppercase();
+        reason.push_str(&format!("; set by the environment variable {variable}"));
+    }
+    Error::config(key, reason)
+}
+
+/// "unknown key" (or value), with the closest known one when there is one
+/// close enough, and the list of the known ones.
+fn unknown(what: &str, found: &str, known: &[&str]) -> String {
+    let closest = known
+        .iter()
+        .map(|candidate| (strsim::jaro(found, candidate), candidate))
+        // The threshold clap uses for its suggestions.
+        .filter(|(similarity, _)| *similarity > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut reason = format!("unknown {what} {found:?}");
+    if let Some((_, candidate)) = closest {
+        reason.push_str(&format!("; did you mean {candidate:?}?"));
+    }
+    if !known.is_empty() {
+        reason.push_str(&format!(" (known: {})", known.join(", ")));
+    }
+    reason
+}
+
+/// Why `server.listen` is refused: trustpub binds exactly the address it
+/// is given, so a host name is not looked up.
+fn not_a_socket_address(figment: &Figment) -> Option<String> {
+    let value = figment.find_value("server.listen").ok()?;
+    if let Some(port) = value.to_i128() {
+        return Some(format!(
+            "must be text \"IP:port\", such as \"127.0.0.1:{port}\", not a number"
+        ));
+    }
+    let given = value.into_string()?;
+    if let Ok(ip) = given.parse::<std::net::IpAddr>() {
+        return Some(format!(
+            "{given:?} has no port: write {:?}",
+            SocketAddr::new(ip, 8080).to_string()
+        ));
+    }
+    let port = given
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .unwrap_or(8080);
+    Some(format!(
+        "{given:?} is not an IP address and port; host names are not looked up here: \
+         write 127.0.0.1:{port} (this machine only), [::1]:{port}, \
+         or 0.0.0.0:{port} (every interface)"
+    ))
 }

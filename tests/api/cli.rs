@@ -38,6 +38,31 @@ fn check_config_prints_the_effective_configuration() {
         stdout.contains("max_body_bytes = 65536"),
         "defaults are shown: {stdout}"
     );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let file = dir.path().canonicalize().unwrap().join("trustpub.toml");
+    assert_eq!(
+        stderr,
+        format!(
+            "configuration file: {}\nconfiguration is valid: 1 registry\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn check_config_warns_when_no_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = trustpub(&["check-config"], dir.path());
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("warning: no configuration file found (no --config, no TRUSTPUB_CONFIG, no ./trustpub.toml)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("configuration is valid: 0 registries\n"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -61,8 +61,7 @@ async fn the_examples_are_valid() {
 
 #[tokio::test]
 async fn each_invalid_value_names_its_key_and_reason() {
-    let cases: Vec<(String, &str, &str)> =
-        vec![
+    let cases: Vec<(String, &str, &str)> = vec![
         (
             VALID.replace("token_lifetime = 900", "token_lifetime = 899"),
             "registries.0.token_lifetime",
@@ -76,7 +75,12 @@ async fn each_invalid_value_names_its_key_and_reason() {
         (
             VALID.replace("\"single-use-token\"]", "\"teleport-token\"]"),
             "registries.0.features.1",
-            "unknown variant",
+            "unknown value \"teleport-token\" (known: multi-use-token, single-use-token)",
+        ),
+        (
+            VALID.replace("\"single-use-token\"]", "\"single-use-tokens\"]"),
+            "registries.0.features.1",
+            "unknown value \"single-use-tokens\"; did you mean \"single-use-token\"?",
         ),
         (
             VALID.replace(
@@ -92,7 +96,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
                 SECOND.replace("\"beta\"\nupload", "\"acme\"\nupload")
             ),
             "registries.1.name",
-            "used twice",
+            "the registry name \"acme\" is used twice",
         ),
         (
             format!(
@@ -100,7 +104,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
                 SECOND.replace("pypi.beta.test/legacy/", "PYPI.acme.test/legacy")
             ),
             "registries.1.upload_url",
-            "same host and upload path",
+            "same host and upload path as the registry \"acme\"",
         ),
         (
             VALID.replace("https://pypi.acme.test/legacy/", "https//pypi.acme.test"),
@@ -129,7 +133,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
                 "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"gitlub\"",
             ),
             "registries.0.issuers.0.provider",
-            "unknown variant",
+            "unknown value \"gitlub\"; did you mean \"github\"? (known: github)",
         ),
         (
             VALID.replace(
@@ -137,7 +141,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
                 "  provider = \"gitlub\"\n  issuer",
             ),
             "registries.0.publishers.0",
-            "unknown variant",
+            "unknown value \"gitlub\"; did you mean \"github\"?",
         ),
         (
             VALID.replace(
@@ -185,17 +189,81 @@ async fn each_invalid_value_names_its_key_and_reason() {
         (
             format!("[server]\nlisten = \"localhost-8080\"\n{VALID}"),
             "server.listen",
-            "invalid",
+            "\"localhost-8080\" is not an IP address and port",
         ),
         (
-            format!("{VALID}{}", SECOND.replace("audience = \"beta\"", "audience = \"acme-pypi\"")),
+            format!("[server]\nlisten = \"localhost:9000\"\n{VALID}"),
+            "server.listen",
+            "host names are not looked up here: write 127.0.0.1:9000 (this machine only), \
+             [::1]:9000, or 0.0.0.0:9000 (every interface)",
+        ),
+        (
+            format!("[server]\nlisten = \"127.0.0.1\"\n{VALID}"),
+            "server.listen",
+            "\"127.0.0.1\" has no port: write \"127.0.0.1:8080\"",
+        ),
+        (
+            format!("[server]\nlisten = 8080\n{VALID}"),
+            "server.listen",
+            "must be text \"IP:port\"",
+        ),
+        (
+            format!("[server]\nlistn = \"127.0.0.1:8080\"\n{VALID}"),
+            "server.listn",
+            "unknown key \"listn\"; did you mean \"listen\"? \
+             (known: listen, max_body_bytes, shutdown_timeout, tls)",
+        ),
+        (
+            format!("[databse]\nurl = \"sqlite://x.db\"\n{VALID}"),
+            "databse",
+            "unknown key \"databse\"; did you mean \"database\"?",
+        ),
+        (
+            VALID.replace(
+                "token_prefix = \"acme_\"",
+                "token_prefix = \"acme_\"\nzebra = 1",
+            ),
+            "registries.0.zebra",
+            "unknown key \"zebra\" (known: name, upload_url,",
+        ),
+        (
+            VALID.replace(
+                "token_prefix = \"acme_\"",
+                "token_prefix = \"acme_\"\necosystem = \"pyhton\"",
+            ),
+            "registries.0.ecosystem",
+            "unknown value \"pyhton\"; did you mean \"python\"? (known: python, cargo, generic)",
+        ),
+        (
+            format!(
+                "{VALID}{}",
+                SECOND
+                    .replace("pypi.beta.test", "pypi.acme.test")
+                    .replace("/legacy/", "/other/")
+            )
+            .replace(
+                "token_prefix = \"acme_\"",
+                "token_prefix = \"acme_\"\npypi_paths = true",
+            )
+            .replace(
+                "token_prefix = \"beta_\"",
+                "token_prefix = \"beta_\"\npypi_paths = true",
+            ),
+            "registries.1.pypi_paths",
+            "the registry \"acme\" already serves PyPI's paths on pypi.acme.test",
+        ),
+        (
+            format!(
+                "{VALID}{}",
+                SECOND.replace("audience = \"beta\"", "audience = \"acme-pypi\"")
+            ),
             "registries.1.audience",
-            "used by another registry",
+            "the audience \"acme-pypi\" is already used by the registry \"acme\"",
         ),
         (
             format!("{VALID}\nsurprise = 1\n"),
             "registries.0",
-            "unknown field",
+            "unknown key \"surprise\"",
         ),
         (
             format!("[events]\nretention_days = 0\n{VALID}"),
@@ -284,6 +352,27 @@ fn layering_defaults_file_then_environment() {
         jail.set_env("TRUSTPUB_SERVER__MAX_BODY_BYTES", "12");
         match Settings::load(None) {
             Err(Error::Config { key, .. }) => assert_eq!(key, "server.max_body_bytes"),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type
+fn an_unknown_key_from_the_environment_names_its_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TRUSTPUB_SERVER__LSITEN", "127.0.0.1:9000");
+        match Settings::load(None) {
+            Err(Error::Config { key, reason }) => {
+                assert_eq!(key, "server.lsiten");
+                assert_eq!(
+                    reason,
+                    "unknown key \"lsiten\"; did you mean \"listen\"? \
+                     (known: listen, max_body_bytes, shutdown_timeout, tls); \
+                     set by the environment variable TRUSTPUB_SERVER__LSITEN"
+                );
+            }
             other => panic!("{other:?}"),
         }
         Ok(())
