@@ -89,11 +89,19 @@ pub struct DatabaseSettings {
     /// again; 0 reads it for every request.
     #[serde(default = "DatabaseSettings::default_registry_cache_ttl")]
     pub registry_cache_ttl: u64,
+    /// Seconds to wait for a database connection, at start-up and for each
+    /// request, before giving up.
+    #[serde(default = "DatabaseSettings::default_connect_timeout")]
+    pub connect_timeout: u64,
 }
 
 impl DatabaseSettings {
     fn default_registry_cache_ttl() -> u64 {
         2
+    }
+
+    fn default_connect_timeout() -> u64 {
+        10
     }
 }
 
@@ -150,6 +158,23 @@ impl DatabaseUrl {
         }
     }
 
+    /// Where the database is, for messages: the server's `host:port`, or
+    /// the file.
+    pub fn location(&self) -> String {
+        if let Some(path) = self.0.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            return path.split('?').next().unwrap_or(path).to_owned();
+        }
+        match url::Url::parse(&self.0) {
+            Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port().unwrap_or(5432)
+            ),
+            _ => self.redacted(),
+        }
+    }
+
     /// The URL with any password replaced by `[redacted]`.
     pub fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
@@ -190,6 +215,7 @@ impl Default for Settings {
                 url: DatabaseUrl::new("sqlite://data/trustpub.db"),
                 max_connections: 10,
                 registry_cache_ttl: DatabaseSettings::default_registry_cache_ttl(),
+                connect_timeout: DatabaseSettings::default_connect_timeout(),
             },
             log: LogSettings {
                 format: LogFormat::Human,
@@ -277,6 +303,12 @@ impl Settings {
             return Err(Error::config(
                 "database.max_connections",
                 "must be at least 1",
+            ));
+        }
+        if self.database.connect_timeout == 0 {
+            return Err(Error::config(
+                "database.connect_timeout",
+                "must be at least 1 second",
             ));
         }
         if self.events.retention_days == 0 {

@@ -117,6 +117,9 @@ pub enum Error {
     // The service itself.
     #[error("the store is not reachable")]
     StoreUnavailable(#[source] sqlx::Error),
+    /// The database cannot be used at all (at start-up): where it is and why.
+    #[error("cannot use the database at {location}: {reason}")]
+    StoreConnect { location: String, reason: String },
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -325,7 +328,11 @@ impl Error {
                 "store-unavailable",
                 "Service unavailable",
             ),
-            Error::Config { .. } | Error::Store(_) | Error::Migrate(_) | Error::Io { .. } => (
+            Error::Config { .. }
+            | Error::StoreConnect { .. }
+            | Error::Store(_)
+            | Error::Migrate(_)
+            | Error::Io { .. } => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal-error",
                 "Internal server error",
@@ -362,7 +369,7 @@ mod tests {
     /// new variant does not compile until it has a number there: give it the
     /// number `VARIANTS` had, add one to `VARIANTS`, and the test fails until
     /// `one_of_each` has an example of it.
-    const VARIANTS: usize = 40;
+    const VARIANTS: usize = 41;
 
     fn one_of_each() -> Vec<Error> {
         let text = String::new;
@@ -413,6 +420,10 @@ mod tests {
             Error::Store(sqlx::Error::PoolTimedOut),
             Error::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)),
             Error::io("context", std::io::Error::other("cause")),
+            Error::StoreConnect {
+                location: text(),
+                reason: text(),
+            },
         ]
     }
 
@@ -458,6 +469,7 @@ mod tests {
             Error::Store(_) => 37,
             Error::Migrate(_) => 38,
             Error::Io { .. } => 39,
+            Error::StoreConnect { .. } => 40,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::config::{Settings, TlsSettings};
 use crate::http::{self, AppState};
 use crate::oidc::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
-use crate::store::{Store, now};
+use crate::store::{Store, SyncReport, now};
 
 /// A built, not yet running, trustpub server.
 pub struct Application {
@@ -33,15 +33,16 @@ impl Application {
     /// Connects the store, applies migrations, syncs the configured
     /// registries and prepares the server on an already bound listener.
     pub async fn build_with_listener(settings: &Settings, listener: TcpListener) -> Result<Self> {
+        tracing::info!(url = %settings.database.url.redacted(), "connecting to the database");
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         let report = store.sync_registries(&settings.registries).await?;
-        tracing::info!(?report, backend = ?store.backend(), "registries synced from the configuration");
+        log_sync(&report, settings);
 
-        let port = listener
+        let address = listener
             .local_addr()
-            .map_err(|e| Error::io("reading the listener's address", e))?
-            .port();
+            .map_err(|e| Error::io("reading the listener's address", e))?;
+        let port = address.port();
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
@@ -61,7 +62,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(http::problem_safety_net())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::RequestSpan>::new())
                 .app_data(state.clone())
                 .configure(|cfg| http::configure(cfg, max_body_bytes))
         })
@@ -74,7 +75,7 @@ impl Application {
         }
         .map_err(|e| Error::io("starting the HTTP server", e))?
         .run();
-        tracing::info!(port, scheme, "trustpub is listening");
+        tracing::info!(address = %format!("{scheme}://{address}"), "trustpub is listening");
         Ok(Application {
             port,
             server,
@@ -109,6 +110,36 @@ impl Application {
             .await
             .ok();
         served.map_err(|e| Error::io("serving HTTP", e))
+    }
+}
+
+/// What the configuration sync changed, and the registries now served.
+fn log_sync(report: &SyncReport, settings: &Settings) {
+    tracing::info!(
+        registries = report.registries_upserted,
+        removed = report.registries_removed.len(),
+        publishers_added = report.publishers_added,
+        publishers_removed = report.publishers_removed,
+        "registries synced from the configuration"
+    );
+    for name in &report.registries_removed {
+        tracing::warn!(
+            registry = %name,
+            "registry removed from the store, with its publishers and credentials: \
+             it is no longer in the configuration file"
+        );
+    }
+    for registry in &settings.registries {
+        let issuers: Vec<&str> = registry.issuers.iter().map(|i| i.url.as_str()).collect();
+        tracing::info!(
+            registry = %registry.name,
+            upload_url = %registry.upload_url,
+            issuers = %issuers.join(" "),
+            "serving registry"
+        );
+    }
+    if settings.registries.is_empty() {
+        tracing::warn!("no registry is configured: discovery answers 404 for every upload URL");
     }
 }
 

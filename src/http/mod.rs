@@ -13,6 +13,7 @@ mod negotiation;
 mod ops;
 mod problem;
 mod pypi;
+mod request_span;
 mod resolve;
 
 use actix_web::body::EitherBody;
@@ -24,6 +25,8 @@ use actix_web::{HttpRequest, ResponseError, web};
 use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
+
+pub use request_span::RequestSpan;
 
 /// What every handler can reach.
 pub struct AppState {

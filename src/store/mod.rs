@@ -56,24 +56,31 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::config("database.url", e.to_string()))?;
+        let timeout = std::time::Duration::from_secs(settings.connect_timeout);
         let pool_options = || {
-            AnyPoolOptions::new().after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Safe with WAL: a power cut may lose the last
-                        // commits, never corrupt the file.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    }
-                    Ok(())
+            AnyPoolOptions::new()
+                .acquire_timeout(timeout)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Safe with WAL: a power cut may lose the last
+                            // commits, never corrupt the file.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
         };
-        let pool = pool_options()
+        let pool = match pool_options()
             .max_connections(settings.max_connections)
             .connect_with(options.clone())
-            .await?;
+            .await
+        {
+            Ok(pool) => pool,
+            Err(error) => return Err(connect_error(settings, &options, error).await),
+        };
         let writer = match backend {
             Backend::Sqlite => {
                 pool_options()
@@ -125,6 +132,57 @@ impl Store {
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
     }
+}
+
+/// Why the database cannot be used, in a sentence that says where it is.
+async fn connect_error(
+    settings: &DatabaseSettings,
+    options: &AnyConnectOptions,
+    error: sqlx::Error,
+) -> Error {
+    use sqlx::ConnectOptions;
+    use std::io::ErrorKind;
+
+    let location = settings.url.location();
+    let error = match error {
+        // The pool retried until `connect_timeout`: one more try says why.
+        sqlx::Error::PoolTimedOut => {
+            let once = std::time::Duration::from_secs(3);
+            match tokio::time::timeout(once, options.connect()).await {
+                Ok(Err(error)) => error,
+                _ => {
+                    return Error::StoreConnect {
+                        location,
+                        reason: format!(
+                            "no connection within {} s (database.connect_timeout)",
+                            settings.connect_timeout
+                        ),
+                    };
+                }
+            }
+        }
+        other => other,
+    };
+    let reason = match &error {
+        sqlx::Error::Io(e) if e.kind() == ErrorKind::ConnectionRefused => format!(
+            "connection refused, retried for {} s: is the database server running, \
+             and listening on that address?",
+            settings.connect_timeout
+        ),
+        sqlx::Error::Io(e) => e.to_string(),
+        sqlx::Error::Tls(e) => format!("TLS failed: {e}"),
+        sqlx::Error::Protocol(_) => {
+            "what answers there does not speak the database's protocol".to_owned()
+        }
+        // The server's own message, without sqlx's prefix and source line.
+        sqlx::Error::Database(e) if e.code().as_deref() == Some("3D000") => format!(
+            "{}: create it (for example with createdb) or name another in database.url",
+            e.message()
+        ),
+        sqlx::Error::Database(e) => e.message().to_owned(),
+        other => other.to_string(),
+    };
+    Error::StoreConnect { location, reason }
 }
 
 /// Creates the folder of a SQLite database file and asks for the file to be

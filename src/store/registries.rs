@@ -78,7 +78,8 @@ const FROM_CONFIG: &str = "config";
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SyncReport {
     pub registries_upserted: usize,
-    pub registries_removed: usize,
+    /// The names of the registries removed: no longer in the file.
+    pub registries_removed: Vec<String>,
     pub publishers_added: usize,
     pub publishers_removed: usize,
 }
@@ -103,7 +104,7 @@ impl Store {
                 .bind(name)
                 .execute(&mut *tx)
                 .await?;
-            report.registries_removed += 1;
+            report.registries_removed.push(name.clone());
         }
 
         for registry in registries {

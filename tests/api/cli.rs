@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::terminate;
+use crate::helpers::{not_checked, terminate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trustpub");
 
@@ -116,24 +116,189 @@ fn migrate_creates_the_sqlite_database_and_its_folder() {
 #[test]
 fn serve_answers_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let port = free_port();
+    std::fs::write(dir.path().join("trustpub.toml"), example_on(port)).unwrap();
+    let (body, _) = serve_until_up(dir.path(), &[], port);
+    assert!(body.contains("/_/trustpub/acme/mint-token"), "{body}");
+    assert!(dir.path().join("data/trustpub.db").is_file());
+}
+
+#[test]
+fn serve_logs_what_it_serves_in_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(dir.path().join("trustpub.toml"), example_on(port)).unwrap();
+    let (_, log) = serve_until_up(dir.path(), &[], port);
+    let file = dir.path().canonicalize().unwrap().join("trustpub.toml");
+    for expected in [
+        format!(
+            "INFO trustpub::cli: configuration read file={}",
+            file.display()
+        ),
+        "INFO trustpub::startup: connecting to the database url=sqlite://data/trustpub.db"
+            .to_owned(),
+        "INFO trustpub::startup: registries synced from the configuration registries=1 \
+         removed=0 publishers_added=1 publishers_removed=0"
+            .to_owned(),
+        format!(
+            "INFO trustpub::startup: serving registry registry=acme \
+             upload_url=http://127.0.0.1:{port}/legacy/ \
+             issuers=https://token.actions.githubusercontent.com"
+        ),
+        format!("INFO trustpub::startup: trustpub is listening address=http://127.0.0.1:{port}"),
+    ] {
+        assert!(log.contains(&expected), "{expected}\nnot in:\n{log}");
+    }
+    // Standard error is a pipe here, not a terminal: no colour codes.
+    assert!(!log.contains('\x1b'), "{log}");
+}
+
+#[test]
+fn serve_warns_when_no_file_is_found_and_no_registry_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (_, log) = serve_until_up(dir.path(), &[("TRUSTPUB_SERVER__LISTEN", &listen)], port);
+    assert!(
+        log.contains("WARN trustpub::cli: no configuration file found"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WARN trustpub::startup: no registry is configured"),
+        "{log}"
+    );
+}
+
+#[test]
+fn serve_names_the_registries_a_new_file_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let second = "\n[[registries]]\nname = \"beta\"\nupload_url = \"http://127.0.0.1:9/beta/\"\n\
+                  audience = \"beta\"\ntoken_prefix = \"beta_\"\n";
+    let config = dir.path().join("trustpub.toml");
+    std::fs::write(&config, format!("{}{second}", example_on(port))).unwrap();
+    let (_, log) = serve_until_up(dir.path(), &[], port);
+    assert!(log.contains("serving registry registry=beta"), "{log}");
+    std::fs::write(&config, example_on(port)).unwrap();
+    let (_, log) = serve_until_up(dir.path(), &[], port);
+    assert!(
+        log.contains("registries synced from the configuration registries=1 removed=1"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "WARN trustpub::startup: registry removed from the store, with its publishers \
+             and credentials: it is no longer in the configuration file registry=beta"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_named_with_its_address_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let closed = free_port();
+    std::fs::write(dir.path().join("trustpub.toml"), example_on(port)).unwrap();
+    let output = Command::new(BIN)
+        .args(["serve"])
+        .current_dir(dir.path())
+        .env(
+            "TRUSTPUB_DATABASE__URL",
+            format!("postgres://trustpub:hunter2@127.0.0.1:{closed}/trustpub"),
+        )
+        .env("TRUSTPUB_DATABASE__CONNECT_TIMEOUT", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "connecting to the database url=postgres://trustpub:[redacted]@127.0.0.1:{closed}/trustpub"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "trustpub: cannot use the database at 127.0.0.1:{closed}: connection refused, \
+             retried for 1 s: is the database server running, and listening on that address?\n"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn a_missing_postgres_database_is_a_sentence() {
+    let server = std::env::var("TEST_DATABASE_URL").unwrap_or_default();
+    if server.trim().is_empty() {
+        not_checked(
+            "cli::a_missing_postgres_database_is_a_sentence",
+            "TEST_DATABASE_URL is not set, so no PostgreSQL server was asked for a \
+             database it does not have",
+            "to check it, run the suite with TEST_DATABASE_URL naming one, e.g. \
+             TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test",
+        );
+        return;
+    }
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trustpub.toml"), example()).unwrap();
+    let output = Command::new(BIN)
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .env(
+            "TRUSTPUB_DATABASE__URL",
+            format!("{base}/trustpub_no_such_database"),
+        )
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            ": database \"trustpub_no_such_database\" does not exist: create it \
+             (for example with createdb) or name another in database.url\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" at line "), "{stderr}");
+}
+
+/// A loopback port nothing listens on (as far as can be known).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let config = example().replace(
-        "127.0.0.1:8080\"\n\n[database]",
-        &format!("127.0.0.1:{port}\"\n\n[database]"),
-    );
-    std::fs::write(dir.path().join("trustpub.toml"), config).unwrap();
-    let mut child = Command::new(BIN)
+        .port()
+}
+
+/// The example configuration, listening on `port`.
+fn example_on(port: u16) -> String {
+    example().replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+}
+
+/// Starts `trustpub serve` in `dir`, waits until it answers discovery on
+/// `port`, stops it with SIGTERM (it must exit 0), and returns the
+/// discovery answer and what it logged.
+fn serve_until_up(dir: &std::path::Path, env: &[(&str, &str)], port: u16) -> (String, String) {
+    let mut command = Command::new(BIN);
+    command
         .args(["serve"])
-        .current_dir(dir.path())
+        .current_dir(dir)
+        .env_remove("TRUSTPUB_CONFIG")
         .env_remove("TRUSTPUB_DATABASE__URL")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}/.well-known/pytp?discover=%2Flegacy%2F");
     let mut body = None;
     for _ in 0..100 {
@@ -143,12 +308,16 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let body = body.expect("the server came up");
-    assert!(body.contains("/_/trustpub/acme/mint-token"), "{body}");
     terminate(&child);
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
-    assert!(dir.path().join("data/trustpub.db").is_file());
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8(output.stderr).unwrap();
+    let body = body.unwrap_or_else(|| panic!("the server came up:\n{log}"));
+    assert!(
+        output.status.success(),
+        "graceful shutdown exits 0: {:?}\n{log}",
+        output.status
+    );
+    (body, log)
 }
 
 /// A GET on a runtime of its own, returning the body.

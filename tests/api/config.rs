@@ -266,6 +266,11 @@ async fn each_invalid_value_names_its_key_and_reason() {
             "unknown key \"surprise\"",
         ),
         (
+            format!("[database]\nconnect_timeout = 0\n{VALID}"),
+            "database.connect_timeout",
+            "at least 1 second",
+        ),
+        (
             format!("[events]\nretention_days = 0\n{VALID}"),
             "events.retention_days",
             "at least 1",

@@ -133,6 +133,7 @@ key = "tls/privkey.pem"
 url = "sqlite://data/trustpub.db"
 max_connections = 10
 registry_cache_ttl = 2
+connect_timeout = 10
 
 [log]
 format = "human"
