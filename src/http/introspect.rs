@@ -55,7 +55,7 @@ async fn introspect(
         .to_bytes_limited(limit)
         .await
         .map_err(|_| Error::PayloadTooLarge { limit })?
-        .map_err(|e| Error::InvalidPayload(e.to_string()))?;
+        .map_err(|e| super::rejections::unreadable(e.as_error(), limit))?;
     let request = parse(&http, &body)?;
     let outcome = tokens::check(
         &state.store,
@@ -92,9 +92,11 @@ fn parse(http: &HttpRequest, body: &[u8]) -> Result<IntrospectRequest> {
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     if media == "application/x-www-form-urlencoded" {
-        serde_urlencoded::from_bytes(body).map_err(|e| Error::InvalidPayload(e.to_string()))
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| Error::InvalidPayload(super::rejections::form_body(&e)))
     } else if media.ends_with("/json") || media.ends_with("+json") {
-        serde_json::from_slice(body).map_err(|e| Error::InvalidPayload(e.to_string()))
+        serde_json::from_slice(body)
+            .map_err(|e| Error::InvalidPayload(super::rejections::json_body(&e)))
     } else {
         Err(Error::UnsupportedMediaType)
     }

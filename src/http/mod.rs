@@ -13,6 +13,7 @@ mod negotiation;
 mod ops;
 mod problem;
 mod pypi;
+mod rejections;
 mod request_span;
 mod resolve;
 
@@ -41,13 +42,9 @@ pub struct AppState {
 /// Registers every route and the extractor error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(extractor_configs(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| rejections::query(e).into()))
         .app_data(
-            web::QueryConfig::default()
-                .error_handler(|e, _| Error::InvalidQuery(e.to_string()).into()),
-        )
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| Error::InvalidPath(e.to_string()).into()),
+            web::PathConfig::default().error_handler(|e, req| rejections::path(e, req).into()),
         )
         .service(ops::healthz())
         .service(ops::readyz())
@@ -74,20 +71,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 }
 
 fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
-    use actix_web::error::JsonPayloadError;
     web::JsonConfig::default()
         .limit(max_body_bytes)
-        .error_handler(move |error, _| {
-            match error {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => Error::PayloadTooLarge {
-                    limit: max_body_bytes,
-                },
-                JsonPayloadError::ContentType => Error::UnsupportedMediaType,
-                other => Error::InvalidPayload(other.to_string()),
-            }
-            .into()
-        })
+        .error_handler(move |error, _| rejections::json(error, max_body_bytes).into())
 }
 
 /// Paths of no endpoint: uploads, when a registry's gateway takes them

@@ -119,6 +119,66 @@ async fn a_path_segment_that_does_not_decode_is_400() {
 }
 
 #[tokio::test]
+async fn refused_input_is_explained_in_the_request_terms() {
+    let app = spawn_app(REGISTRIES).await;
+    let mint = |body: &'static str| {
+        app.request(Method::POST, "/_/trustpub/acme/mint-token")
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+    let invalid_body = "the request body is not valid for this endpoint: ";
+    for (request, status, code, detail) in [
+        (
+            mint("{}"),
+            400,
+            "invalid-payload",
+            format!("{invalid_body}the member \"token\" is missing"),
+        ),
+        (
+            mint("token=x"),
+            400,
+            "invalid-payload",
+            format!("{invalid_body}the body is not JSON (line 1, column 2)"),
+        ),
+        (
+            mint("\"x\""),
+            400,
+            "invalid-payload",
+            format!("{invalid_body}the body must be a JSON object"),
+        ),
+        (
+            mint("{\"token\": \"x\", \"packages\": \"widget\"}"),
+            400,
+            "invalid-payload",
+            format!(
+                "{invalid_body}the value at line 1, column 35 has the wrong type: \
+                 string \"widget\" where the endpoint expects an array"
+            ),
+        ),
+        (
+            app.get("/_/trustpub/Not%20A%20Slug/audience"),
+            400,
+            "invalid-path",
+            "the path is invalid: the registry name \"Not A Slug\" is not a slug: use 1 to \
+             64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+                .to_owned(),
+        ),
+        (
+            app.get("/.well-known/pytp?discover=%2Flegacy%2F&discover=%2Fother%2F"),
+            400,
+            "invalid-query",
+            "the query string is invalid: the parameter \"discover\" is given more than once"
+                .to_owned(),
+        ),
+    ] {
+        let document = problem(request.send().await.unwrap(), status, code).await;
+        assert_eq!(document["detail"], detail, "{document}");
+        let text = document.to_string();
+        assert!(!text.contains("deserialize error"), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn the_server_keeps_serving_after_bad_input() {
     let app = spawn_app(REGISTRIES).await;
     for path in [
