@@ -3,7 +3,7 @@
 # trustpub in a container: a Rust build stage, then a small Debian runtime.
 #
 #   docker build -t trustpub .
-#   docker run --rm -p 8080:8080 trustpub            # SQLite inside the container
+#   docker run --rm -p 127.0.0.1:8080:8080 trustpub  # SQLite inside the container
 #
 # docker-compose.yml runs it next to PostgreSQL instead.
 

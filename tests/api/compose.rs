@@ -59,6 +59,16 @@ fn trustpub_reaches_the_compose_database_and_waits_for_it() {
     );
     let ports = format!("{:?}", trustpub["ports"]);
     assert!(ports.contains(&format!(":{port}")), "{ports}");
+    // Published on loopback only, unless the operator decides otherwise.
+    let published = trustpub["ports"]
+        .as_sequence()
+        .expect("trustpub publishes a port");
+    for port in published {
+        let port = port
+            .as_str()
+            .expect("ports as \"host-ip:host-port:port\" text");
+        assert!(port.starts_with("127.0.0.1:"), "{port}");
+    }
 }
 
 #[test]
