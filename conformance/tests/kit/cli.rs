@@ -171,6 +171,46 @@ async fn setup_names_the_issuer_the_claims_and_the_packages() {
     }
 }
 
+/// The walk-through of the README and of trustpub's docs/src/clients.md,
+/// against trustpub's quick start: the kit's registry is appended to a copy
+/// of the example configuration, on an upload URL of its own, so that the
+/// file is valid and keeps the example's registry (a file without it would
+/// remove it from the database at the next start).
+#[tokio::test]
+async fn the_walk_through_adds_the_kits_registry_next_to_the_example() {
+    const UPLOAD_URL: &str = "http://127.0.0.1:8080/conformance/legacy/";
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for doc in ["conformance/README.md", "docs/src/clients.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for step in [
+            "cp examples/trustpub.toml conformance.toml\n".to_owned(),
+            format!("setup --upload-url {UPLOAD_URL} --toml >> conformance.toml\n"),
+            "cargo run -- serve --config conformance.toml\n".to_owned(),
+            format!("run --upload-url {UPLOAD_URL} "),
+        ] {
+            assert!(text.contains(&step), "{doc} no longer says {step:?}");
+        }
+    }
+
+    let output = kit(&["setup", "--upload-url", UPLOAD_URL, "--toml"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("conformance.toml");
+    let example = std::fs::read_to_string(root.join("examples/trustpub.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{example}{}", String::from_utf8_lossy(&output.stdout)),
+    )
+    .unwrap();
+    let settings = trustpub::config::Settings::load(Some(&config)).expect("a valid configuration");
+    let names: Vec<&str> = settings
+        .registries
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["acme", "conformance"]);
+}
+
 /// The flow of the README: start the issuer, configure the server to trust
 /// it, run the checks with reports; then a server that fails a MUST.
 #[tokio::test(flavor = "multi_thread")]
