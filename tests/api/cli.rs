@@ -153,6 +153,50 @@ fn serve_logs_what_it_serves_in_plain_lines() {
     assert!(!log.contains('\x1b'), "{log}");
 }
 
+/// On a terminal (util-linux `script` provides one) the human lines are
+/// coloured, unless `NO_COLOR` is set to something.
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trustpub.toml"), example()).unwrap();
+    let run = |no_color: Option<&str>| {
+        let mut command = Command::new("script");
+        command
+            .args(["-qec", &format!("'{BIN}' migrate"), "/dev/null"])
+            .current_dir(dir.path())
+            .env_remove("TRUSTPUB_CONFIG")
+            .env_remove("TRUSTPUB_DATABASE__URL")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        command
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(coloured) = run(None) else {
+        eprintln!("skipped: util-linux `script` is not available to provide a terminal");
+        return;
+    };
+    assert!(coloured.contains("configuration read"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "colour on a terminal: {coloured:?}"
+    );
+    let plain = run(Some("1")).expect("the same command runs");
+    assert!(plain.contains("configuration read"), "{plain}");
+    assert!(!plain.contains('\x1b'), "NO_COLOR: {plain:?}");
+    let empty = run(Some("")).expect("the same command runs");
+    assert!(
+        empty.contains('\x1b'),
+        "an empty NO_COLOR does not count: {empty:?}"
+    );
+}
+
 #[test]
 fn serve_warns_when_no_file_is_found_and_no_registry_is_served() {
     let dir = tempfile::tempdir().unwrap();
