@@ -179,7 +179,11 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
     let Some(coloured) = run(None) else {
-        eprintln!("skipped: util-linux `script` is not available to provide a terminal");
+        not_checked(
+            "cli::colour_only_on_a_terminal_and_never_with_no_color",
+            "util-linux's `script`, which gives the binary a terminal, did not run",
+            "to check it, install util-linux (Debian: bsdutils)",
+        );
         return;
     };
     assert!(coloured.contains("configuration read"), "{coloured}");
