@@ -1,7 +1,6 @@
 //! The event log: every mint and refusal, with the claims worth auditing.
 
 use ring::rand::{SecureRandom, SystemRandom};
-use sqlx::Row as _;
 
 use super::rows::{Bind, Row, insert_rows};
 
@@ -102,8 +101,8 @@ pub struct NewEvent<'a> {
     pub claims: Option<Audit>,
 }
 
-/// A recorded event.
-#[derive(Debug, Clone, PartialEq)]
+/// A recorded event, as read from `events`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Event {
     pub at: i64,
     pub registry: String,
@@ -148,8 +147,9 @@ impl NewEvent<'_> {
     }
 }
 
-/// How many refusals of one kind and code a registry had in an hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How many refusals of one kind and code a registry had in an hour, as
+/// read from `refusal_counts`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefusalCount {
     pub kind: String,
     pub code: String,
@@ -197,23 +197,13 @@ impl Store {
 
     /// A registry's refusal counts, oldest hour first.
     pub async fn refusal_counts(&self, registry: &str) -> Result<Vec<RefusalCount>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT kind, code, hour, count FROM refusal_counts WHERE registry = $1 \
              ORDER BY hour, kind, code",
         )
         .bind(registry)
         .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(RefusalCount {
-                    kind: row.try_get("kind")?,
-                    code: row.try_get("code")?,
-                    hour: row.try_get("hour")?,
-                    count: row.try_get("count")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Deletes the events and refusal counts from before `before`.
@@ -232,26 +222,12 @@ impl Store {
 
     /// A registry's events, in the order they were recorded.
     pub async fn events(&self, registry: &str) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, registry, kind, outcome, code, publishers, detail, claims FROM events \
              WHERE registry = $1 ORDER BY id",
         )
         .bind(registry)
         .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Event {
-                    at: row.try_get("at")?,
-                    registry: row.try_get("registry")?,
-                    kind: row.try_get("kind")?,
-                    outcome: row.try_get("outcome")?,
-                    code: row.try_get("code")?,
-                    publishers: row.try_get("publishers")?,
-                    detail: row.try_get("detail")?,
-                    claims: row.try_get("claims")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
