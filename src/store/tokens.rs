@@ -37,6 +37,35 @@ pub struct StoredUploadToken {
     pub claims: crate::publishers::Audit,
 }
 
+/// A row of `upload_tokens` as stored: JSON lists and objects as text,
+/// booleans as integers.
+#[derive(sqlx::FromRow)]
+struct UploadTokenRow {
+    publishers: String,
+    packages: String,
+    single_use: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    claims: String,
+}
+
+impl TryFrom<UploadTokenRow> for StoredUploadToken {
+    type Error = Error;
+
+    fn try_from(row: UploadTokenRow) -> Result<Self> {
+        Ok(StoredUploadToken {
+            publishers: super::from_json(&row.publishers)?,
+            packages: super::from_json(&row.packages)?,
+            single_use: row.single_use != 0,
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+            revoked_at: row.revoked_at,
+            claims: super::from_json(&row.claims)?,
+        })
+    }
+}
+
 /// The identity token a credential is minted for.
 #[derive(Debug)]
 pub struct UsedJti<'a> {
@@ -219,7 +248,7 @@ impl Store {
         registry: &str,
         hash: &str,
     ) -> Result<Option<StoredUploadToken>> {
-        let row = sqlx::query(
+        let row: Option<UploadTokenRow> = sqlx::query_as(
             "SELECT publishers, packages, single_use, expires_at, used_at, \
              revoked_at, claims FROM upload_tokens WHERE registry = $1 AND hash = $2",
         )
@@ -227,18 +256,7 @@ impl Store {
         .bind(hash)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(StoredUploadToken {
-                publishers: super::from_json(&row.try_get::<String, _>("publishers")?)?,
-                packages: super::from_json(&row.try_get::<String, _>("packages")?)?,
-                single_use: row.try_get::<i64, _>("single_use")? != 0,
-                expires_at: row.try_get("expires_at")?,
-                used_at: row.try_get("used_at")?,
-                revoked_at: row.try_get("revoked_at")?,
-                claims: super::from_json(&row.try_get::<String, _>("claims")?)?,
-            })
-        })
-        .transpose()
+        row.map(StoredUploadToken::try_from).transpose()
     }
 
     /// Marks a single-use credential used, if it still can be: not used,
