@@ -90,11 +90,7 @@ async fn refused(
         .record_event(NewEvent {
             at: now,
             registry: registry.name.as_str(),
-            caller: if claims.is_some() {
-                Caller::Identified
-            } else {
-                Caller::Anonymous
-            },
+            caller: Caller::proven(claims.is_some()),
             kind: EventKind::Mint,
             outcome: Outcome::Refused,
             code: error.code(),

@@ -87,11 +87,7 @@ async fn record(
             at: now(),
             registry: registry.name.as_str(),
             // Without a live credential, only counted.
-            caller: if progress.authenticated {
-                Caller::Identified
-            } else {
-                Caller::Anonymous
-            },
+            caller: Caller::proven(progress.authenticated),
             kind: EventKind::Upload,
             outcome,
             code,

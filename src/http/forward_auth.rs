@@ -101,16 +101,16 @@ fn checked_package(
     let Some(template) = registry.forward_auth.package_path.as_ref() else {
         return Ok(from_header);
     };
-    let unfit = |path: &str| {
+    let unfit = |what: String| {
         Error::PathNotAllowed(format!(
-            "{path:?} does not fit the registry's package_path {:?}",
+            "{what} does not fit the registry's package_path {:?}",
             String::from(template.clone())
         ))
     };
     let path = resolve::forwarded_path(http);
     let from_path = match path {
         Some(path) => match package_in_path(template, path)? {
-            None if is_upload => return Err(unfit(path)),
+            None if is_upload => return Err(unfit(format!("{path:?}"))),
             named => named,
         },
         None => None,
@@ -123,7 +123,7 @@ fn checked_package(
                 "the path names {named:?}, X-Trustpub-Package {header:?}"
             )))
         }
-        (None, None) if is_upload => Err(unfit("(no forwarded path)")),
+        (None, None) if is_upload => Err(unfit("a write with no forwarded path".to_owned())),
         (named, header) => Ok(named.or(header)),
     }
 }

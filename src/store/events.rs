@@ -86,6 +86,17 @@ pub enum Caller {
     Anonymous,
 }
 
+impl Caller {
+    /// `Identified` when the request proved who made it.
+    pub fn proven(proof: bool) -> Self {
+        if proof {
+            Caller::Identified
+        } else {
+            Caller::Anonymous
+        }
+    }
+}
+
 /// An event to record.
 #[derive(Debug)]
 pub struct NewEvent<'a> {

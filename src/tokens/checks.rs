@@ -114,11 +114,7 @@ pub async fn check(
             at: now,
             registry: registry.name.as_str(),
             // A value that is no credential of this registry proves nothing.
-            caller: if stored.is_some() {
-                Caller::Identified
-            } else {
-                Caller::Anonymous
-            },
+            caller: Caller::proven(stored.is_some()),
             kind: EventKind::Check,
             outcome: outcome_name,
             code,
@@ -173,27 +169,20 @@ pub async fn revoke(store: &Store, registry: &Registry, presented: &str, now: i6
         .await?;
     tracing::info!(registry = %registry.name, revoked, "credential revocation");
     // Unknown, or already revoked: nothing proves who asked.
-    let stored = if revoked {
-        store.upload_token(registry.name.as_str(), &hash).await?
+    let (outcome, code, stored) = if revoked {
+        let stored = store.upload_token(registry.name.as_str(), &hash).await?;
+        (Outcome::Revoked, "ok", stored)
     } else {
-        None
+        (Outcome::Refused, "unknown-credential", None)
     };
     store
         .record_event(NewEvent {
             at: now,
             registry: registry.name.as_str(),
-            caller: if revoked {
-                Caller::Identified
-            } else {
-                Caller::Anonymous
-            },
+            caller: Caller::proven(revoked),
             kind: EventKind::Revoke,
-            outcome: if revoked {
-                Outcome::Revoked
-            } else {
-                Outcome::Refused
-            },
-            code: if revoked { "ok" } else { "unknown-credential" },
+            outcome,
+            code,
             publishers: stored.as_ref().map(|t| t.publishers.clone()),
             detail: "revoked".to_owned(),
             claims: stored.map(|t| t.claims),
