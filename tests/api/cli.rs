@@ -153,6 +153,48 @@ fn serve_logs_what_it_serves_in_plain_lines() {
     assert!(!log.contains('\x1b'), "{log}");
 }
 
+/// What a log line keeps of a request's untrusted text is bounded: a
+/// refused mint whose token names a 44 kB issuer logs a line of a few
+/// hundred bytes, not the issuer.
+#[test]
+fn untrusted_text_is_cut_in_the_log() {
+    use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(dir.path().join("trustpub.toml"), example_on(port)).unwrap();
+    let huge_iss = format!("https://{}.test", "x".repeat(44_000));
+    let token = TestIssuer::token_with(
+        &serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1" }),
+        &GithubClaims::new(&huge_iss, ACME_AUDIENCE, trustpub::store::now()).build(),
+        &[0; 256],
+    );
+    let (_, log) = serve_while(dir.path(), &[], port, || {
+        let status = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                reqwest::Client::new()
+                    .post(format!(
+                        "http://127.0.0.1:{port}/_/trustpub/acme/mint-token"
+                    ))
+                    .json(&serde_json::json!({ "token": token }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+        assert_eq!(status, 401);
+    });
+    let refused = log
+        .lines()
+        .find(|line| line.contains("mint refused"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    assert!(refused.contains("untrusted-issuer"), "{refused}");
+    let longest = log.lines().map(str::len).max().unwrap_or_default();
+    assert!(longest < 2 * 1024, "a log line of {longest} bytes");
+}
+
 /// On a terminal (util-linux `script` provides one) the human lines are
 /// coloured, unless `NO_COLOR` is set to something.
 #[test]
@@ -333,6 +375,16 @@ fn example_on(port: u16) -> String {
 /// `port`, stops it with SIGTERM (it must exit 0), and returns the
 /// discovery answer and what it logged.
 fn serve_until_up(dir: &std::path::Path, env: &[(&str, &str)], port: u16) -> (String, String) {
+    serve_while(dir, env, port, || {})
+}
+
+/// [`serve_until_up`], running `meanwhile` once the server answers.
+fn serve_while(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    port: u16,
+    meanwhile: impl FnOnce(),
+) -> (String, String) {
     let mut command = Command::new(BIN);
     command
         .args(["serve"])
@@ -355,6 +407,9 @@ fn serve_until_up(dir: &std::path::Path, env: &[(&str, &str)], port: u16) -> (St
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if body.is_some() {
+        meanwhile();
     }
     terminate(&child);
     let output = child.wait_with_output().unwrap();
