@@ -35,16 +35,55 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
         let code = code_of(&file);
         let used = graph.entry(module.clone()).or_default();
         for (at, _) in code.match_indices("crate::") {
-            let name: String = code[at + "crate::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() && name != module {
-                used.insert(name);
-            }
+            used.extend(
+                named_modules(&code[at + "crate::".len()..])
+                    .into_iter()
+                    .filter(|name| *name != module),
+            );
         }
     }
     graph
+}
+
+/// The top-level modules a path after `crate::` names: `a::…`, or each of
+/// `{a, b::{…}}`.
+fn named_modules(rest: &str) -> Vec<String> {
+    let identifier = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![identifier(rest)];
+    };
+    let (mut depth, mut names, mut start) = (0, Vec::new(), 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                names.push(identifier(&group[start..i]));
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                names.push(identifier(&group[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    names.retain(|name| !name.is_empty() && name != "self");
+    names
+}
+
+#[test]
+fn grouped_imports_name_each_module() {
+    assert_eq!(named_modules("store::Store;"), ["store"]);
+    assert_eq!(
+        named_modules("{store::{Store, now}, domain::Feature, problem};"),
+        ["store", "domain", "problem"]
+    );
 }
 
 /// A cycle through `start`, if there is one.

@@ -532,6 +532,57 @@ async fn forward_auth_lets_valid_credentials_through_with_their_scope() {
     );
 }
 
+/// With acme's `package_path`, a write is let through only when its path
+/// names the package exactly as the template does; a read whose path
+/// names none is checked on the credential alone.
+#[tokio::test]
+async fn forward_auth_fails_closed_for_writes_the_template_cannot_read() {
+    let (issuer, app) = prepare().await;
+    let credential = mint(&app, &issuer, json!({})).await;
+    let check = |method: &'static str, uri: Option<&'static str>| {
+        let mut request = forward(&app, method, &credential);
+        if let Some(uri) = uri {
+            request = request.header("X-Original-URI", uri);
+        }
+        request.send()
+    };
+    // No path at all: nothing names the package.
+    problem(check("PUT", None).await.unwrap(), 403, "path-not-allowed").await;
+    assert_eq!(check("GET", None).await.unwrap().status(), 200);
+    // Plain paths the template does not fit.
+    for uri in [
+        "/legacy/Packages/gadget/1.0/",
+        "/legacy/other/",
+        "/legacy/packages/",
+    ] {
+        let response = check("PUT", Some(uri)).await.unwrap();
+        problem(response, 403, "path-not-allowed").await;
+        assert_eq!(
+            check("GET", Some(uri)).await.unwrap().status(),
+            200,
+            "{uri}"
+        );
+    }
+    // Paths a proxy or the registry could read as another package.
+    for uri in [
+        "//legacy/packages/gadget/1.0/",
+        "/legacy//packages/gadget/1.0/",
+        "/legacy/packages//gadget/1.0/",
+        "http://pypi.acme.test/legacy/packages/gadget/1.0/",
+        "/legacy/packages/widget/%252e%252e/gadget/1.0/",
+    ] {
+        for method in ["PUT", "GET"] {
+            let response = check(method, Some(uri)).await.unwrap();
+            problem(response, 403, "path-not-allowed").await;
+        }
+    }
+    // The path that fits: the package it names decides.
+    let fits = check("PUT", Some("/legacy/packages/widget/1.0/"))
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), 200);
+}
+
 #[tokio::test]
 async fn forward_auth_refuses_what_it_cannot_let_through() {
     let (issuer, app) = prepare().await;

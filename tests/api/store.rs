@@ -250,12 +250,7 @@ async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
     let purged = app.store.purge_events(t - 90 * 86_400).await.unwrap();
     assert_eq!(purged, 2);
     assert_eq!(app.store.events("acme").await.unwrap().len(), before - 1);
-    assert!(
-        app.store
-            .refusal_counts("acme")
-            .await
-            .unwrap()
-            .iter()
-            .all(|c| c.hour > old - 3600)
-    );
+    let counts = app.store.refusal_counts("acme").await.unwrap();
+    assert!(counts.iter().all(|c| c.hour > old), "{counts:?}");
+    assert!(!counts.is_empty(), "this hour's counts are kept");
 }

@@ -62,18 +62,29 @@ fn workspace() -> tempfile::TempDir {
 /// A scratch folder with a wheel of `package` 0.1.0 in `dist/`.
 fn workspace_of(package: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let made = std::process::Command::new(tool("python"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/make_dist.py"))
-        .args([package, "0.1.0"])
-        .arg(dir.path().join("dist"))
+    run_python(&[
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/e2e/make_dist.py")
+            .as_os_str(),
+        package.as_ref(),
+        "0.1.0".as_ref(),
+        dir.path().join("dist").as_os_str(),
+    ]);
+    dir
+}
+
+/// Runs the virtual environment's Python with `args`; fails the test, with
+/// what Python said, unless it succeeds.
+fn run_python(args: &[&std::ffi::OsStr]) {
+    let ran = std::process::Command::new(tool("python"))
+        .args(args)
         .output()
         .unwrap();
     assert!(
-        made.status.success(),
+        ran.status.success(),
         "{}",
-        String::from_utf8_lossy(&made.stderr)
+        String::from_utf8_lossy(&ran.stderr)
     );
-    dir
 }
 
 /// Runs a client in `dir` with a clean environment: a GitHub Actions job's
@@ -365,22 +376,15 @@ impl Pypiserver {
     pub async fn start() -> Self {
         let auth = tempfile::tempdir().unwrap();
         let htpasswd = auth.path().join("htpasswd");
-        let made = std::process::Command::new(tool("python"))
-            .arg("-c")
-            .arg(
-                "import sys\nfrom passlib.apache import HtpasswdFile\n\
-                 f = HtpasswdFile(sys.argv[1], new=True)\n\
-                 f.set_password('uploader', sys.argv[2])\nf.save()",
-            )
-            .arg(&htpasswd)
-            .arg(PYPISERVER_PASSWORD)
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        run_python(&[
+            "-c".as_ref(),
+            "import sys\nfrom passlib.apache import HtpasswdFile\n\
+             f = HtpasswdFile(sys.argv[1], new=True)\n\
+             f.set_password('uploader', sys.argv[2])\nf.save()"
+                .as_ref(),
+            htpasswd.as_os_str(),
+            PYPISERVER_PASSWORD.as_ref(),
+        ]);
         std::fs::write(auth.path().join("password"), PYPISERVER_PASSWORD).unwrap();
         let packages = tempfile::tempdir().unwrap();
         let (htpasswd, packages_dir) = (
