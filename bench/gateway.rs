@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 use trustpub::store::now;
-use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with};
 
 const CHUNK: usize = 64 * 1024;
 const BOUNDARY: &str = "trustpubBenchBoundary";
@@ -118,7 +118,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let claims = GithubClaims::new(issuer.url(), ACME_AUDIENCE, now()).build();
+    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build();
     let minted: serde_json::Value = client
         .post(format!("{base}/_/trustpub/acme/mint-token"))
         .json(&json!({ "token": issuer.sign(&claims) }))

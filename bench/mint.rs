@@ -21,7 +21,7 @@ use sqlx::Connection;
 use trustpub::config::Settings;
 use trustpub::startup::Application;
 use trustpub::store::now;
-use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry};
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -50,7 +50,7 @@ async fn run(
     tokio::spawn(app.run_until_stopped());
 
     let tokens: Vec<String> = (0..mints + 50)
-        .map(|_| issuer.sign(&GithubClaims::new(issuer.url(), ACME_AUDIENCE, now()).build()))
+        .map(|_| issuer.sign(&TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build()))
         .collect();
     if let Ok(path) = std::env::var("TOKENS_FILE") {
         std::fs::write(&path, tokens[..mints].join("\n") + "\n").expect("writing the tokens");

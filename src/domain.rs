@@ -407,25 +407,65 @@ pub struct Issuer {
     pub provider: Provider,
 }
 
-/// The kinds of CI identity trustpub understands.
+/// The kinds of CI identity trustpub understands; each has its module in
+/// `publishers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    /// GitHub Actions: github.com, GHE.com and GitHub Enterprise Server.
     Github,
+    /// GitLab CI/CD: gitlab.com and self-managed instances.
+    Gitlab,
+    /// Forgejo and Gitea Actions.
+    Forgejo,
+    Buildkite,
+    Circleci,
+    /// Google Cloud service accounts.
+    Google,
+    /// Any issuer, matched by claim rules.
+    Generic,
 }
 
 impl Provider {
+    pub const ALL: [Provider; 7] = [
+        Provider::Github,
+        Provider::Gitlab,
+        Provider::Forgejo,
+        Provider::Buildkite,
+        Provider::Circleci,
+        Provider::Google,
+        Provider::Generic,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Github => "github",
+            Provider::Gitlab => "gitlab",
+            Provider::Forgejo => "forgejo",
+            Provider::Buildkite => "buildkite",
+            Provider::Circleci => "circleci",
+            Provider::Google => "google",
+            Provider::Generic => "generic",
         }
     }
 
+    /// Whether every token of this provider has a `jti` (so one without is
+    /// refused). Tokens of the others are accepted once by their payload.
+    pub fn always_sends_jti(self) -> bool {
+        matches!(self, Provider::Github | Provider::Gitlab)
+    }
+
     pub fn parse(value: &str) -> Result<Self, String> {
-        match value {
-            "github" => Ok(Provider::Github),
-            other => Err(format!("unknown provider {other:?}; expected github")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|provider| provider.as_str() == value)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "unknown provider {value:?}; expected one of {}",
+                    known.join(", ")
+                )
+            })
     }
 }
 

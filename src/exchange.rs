@@ -61,7 +61,7 @@ pub async fn mint(
     match grant(store, registry, request, now, single_use, &token).await {
         Ok(minted) => Ok(minted),
         Err(error) => {
-            let claims = token.issuer.provider.audit(&token.claims);
+            let claims = crate::publishers::audit(&token);
             Err(refused(store, registry, now, error, Some(claims)).await)
         }
     }
@@ -151,7 +151,7 @@ async fn grant(
             minted_event(registry, now, publishers, &packages, &matched.audit),
         )
         .await?;
-    tracing::info!(registry = %registry.name, ?packages, single_use, repository = ?matched.audit.repository, "credential minted");
+    tracing::info!(registry = %registry.name, ?packages, single_use, identity = ?matched.audit.identity, "credential minted");
     Ok(Minted {
         token: credential.expose().to_owned(),
         expires,

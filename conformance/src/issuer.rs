@@ -6,7 +6,7 @@ use std::net::TcpListener;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use trustpub::testing::{GithubClaims, TestIssuer, TestKey};
+use trustpub::testing::{TestClaims, TestIssuer, TestKey};
 use url::Url;
 
 /// The keys the kit's issuer publishes: `rsa-1` (RS256) and `ec-1` (ES256).
@@ -72,9 +72,9 @@ impl Identity {
 
     /// The claims of a valid token for `audience` issued at `now`, with a
     /// fresh `jti`.
-    pub fn claims(&self, audience: &str, now: i64) -> GithubClaims {
+    pub fn claims(&self, audience: &str, now: i64) -> TestClaims {
         self.overrides.iter().fold(
-            GithubClaims::new(&self.issuer, audience, now),
+            TestClaims::github(&self.issuer, audience, now),
             |claims, (name, value)| claims.set(name, value.clone()),
         )
     }

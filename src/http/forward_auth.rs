@@ -73,6 +73,12 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
         ("x-trustpub-packages", Some(active.packages.join(","))),
         ("x-trustpub-expires", Some(active.expires.to_string())),
         ("x-trustpub-single-use", Some(active.single_use.to_string())),
+        ("x-trustpub-publisher", active.publisher.identity),
+        (
+            "x-trustpub-provider",
+            active.publisher.provider.map(|p| p.as_str().to_owned()),
+        ),
+        // Kept from before there were other providers than GitHub.
         ("x-trustpub-repository", active.publisher.repository),
         ("x-trustpub-workflow", active.publisher.workflow),
         ("x-trustpub-package", package),

@@ -8,6 +8,7 @@ use openidconnect::JsonWebKey;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::{Claims, KeyStore, is_accepted};
 use crate::domain::{Audience, Issuer};
@@ -22,6 +23,8 @@ pub const LEEWAY_SECONDS: i64 = 60;
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub issuer: Issuer,
+    /// The `jti` claim; for a provider whose tokens may have none, when
+    /// absent, `payload-sha256:<hex>` of the signed payload.
     pub jti: String,
     /// `exp`, Unix seconds.
     pub expires_at: i64,
@@ -41,12 +44,14 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidToken(reason.into())
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result<T> {
-    let bytes = URL_SAFE_NO_PAD
+fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
+}
+
+fn decode_base64(part: &str, what: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| invalid(format!("the {what} is not base64url")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
+        .map_err(|_| invalid(format!("the {what} is not base64url")))
 }
 
 /// Verifies `token` at time `now` (Unix seconds) for a registry that
@@ -62,8 +67,9 @@ pub async fn verify(
     let [header_part, payload_part, signature_part] = parts.as_slice() else {
         return Err(invalid("not a JWT: expected three dot-separated parts"));
     };
-    let header: Header = decode_json(header_part, "header")?;
-    let claims: Claims = decode_json(payload_part, "payload")?;
+    let header: Header = decode_json(&decode_base64(header_part, "header")?, "header")?;
+    let payload = decode_base64(payload_part, "payload")?;
+    let claims: Claims = decode_json(&payload, "payload")?;
 
     // 1. The issuer, compared exactly with those the registry trusts.
     let iss = claims
@@ -126,12 +132,15 @@ pub async fn verify(
     if iat > now.saturating_add(LEEWAY_SECONDS) {
         return Err(Error::TokenNotYetValid("iat"));
     }
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .filter(|j| !j.is_empty())
-        .ok_or_else(|| invalid("the `jti` claim is missing"))?
-        .to_owned();
+    let jti = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if !jti.is_empty() => jti.to_owned(),
+        _ if issuer.provider.always_sends_jti() => {
+            return Err(invalid("the `jti` claim is missing"));
+        }
+        // Accepted once all the same: by what was signed, which a changed
+        // signature (ECDSA's are malleable) does not change.
+        _ => format!("payload-sha256:{}", hex::encode(Sha256::digest(&payload))),
+    };
 
     Ok(VerifiedToken {
         issuer,

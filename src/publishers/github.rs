@@ -8,17 +8,17 @@
 //! `workflow_repository`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Audit, Policy};
-use crate::oidc::Claims;
+use super::claims::{self, id, literal, not_empty, numeric, path, pattern_matches, same_name};
+use super::{Audit, FieldError, Policy};
+use crate::domain::Provider;
 use crate::problem::{Error, Result};
 
 /// Events that run with a fork's code or a fork's inputs and a privileged
 /// token: their tokens are refused whatever the publisher.
 const FORBIDDEN_EVENTS: [&str; 2] = ["pull_request_target", "workflow_run"];
 
-/// The claims a GitHub Actions identity token must carry.
+/// A GitHub Actions publisher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubPublisher {
@@ -42,174 +42,181 @@ pub struct GithubPublisher {
     pub git_ref: Option<String>,
 }
 
-fn claim<'a>(claims: &'a Claims, name: &str) -> Option<&'a str> {
-    claims.get(name).and_then(Value::as_str)
+/// The claims of a GitHub Actions identity token that publishers read.
+#[derive(Debug, Deserialize)]
+pub struct GithubClaims {
+    repository: String,
+    #[serde(deserialize_with = "id")]
+    repository_owner_id: String,
+    /// `<owner>/<repo>/.github/workflows/<file>@<ref>`
+    job_workflow_ref: String,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(rename = "ref", default)]
+    git_ref: Option<String>,
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    sha: Option<String>,
+    #[serde(default, deserialize_with = "claims::optional_id")]
+    run_id: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
 }
 
-fn is_owner_slash_name(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('/').collect();
-    parts.len() == 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
+/// Refuses the events forks can trigger (GitHub and Forgejo alike).
+pub(super) fn screen_event(event: Option<&str>) -> Result<()> {
+    match event {
+        Some(event) if FORBIDDEN_EVENTS.contains(&event) => {
+            Err(Error::ForbiddenEvent(event.to_owned()))
+        }
+        _ => Ok(()),
+    }
 }
 
-impl GithubPublisher {
-    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
-        if !is_owner_slash_name(&self.repository) {
-            return Err((
-                "repository",
-                format!("{:?} is not of the form owner/name", self.repository),
-            ));
-        }
-        if self.repository_owner_id.is_empty()
-            || !self.repository_owner_id.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err((
-                "repository_owner_id",
-                format!(
-                    "{:?} is not a numeric GitHub id (find it at https://api.github.com/users/<owner>)",
-                    self.repository_owner_id
-                ),
-            ));
-        }
-        let is_file = (self.workflow.ends_with(".yml") || self.workflow.ends_with(".yaml"))
-            && !self.workflow.contains('/');
-        if !is_file {
-            return Err((
-                "workflow",
-                format!(
-                    "{:?} is not a workflow file name such as release.yml",
-                    self.workflow
-                ),
-            ));
-        }
+/// Whether `workflow_ref` (`<owner>/<repo>/<dir>/<file>@<ref>`) names the
+/// file `workflow` in one of `dirs` of `repository` (case-insensitive
+/// repository, exact file).
+pub(super) fn names_workflow(
+    workflow_ref: &str,
+    repository: &str,
+    dirs: &[&str],
+    workflow: &str,
+) -> bool {
+    let path = workflow_ref.split('@').next().unwrap_or_default();
+    dirs.iter().any(|dir| {
+        let prefix = format!("{repository}/{dir}/");
+        path.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(&prefix))
+            && path.get(prefix.len()..) == Some(workflow)
+    })
+}
+
+/// Checks the fields GitHub and Forgejo publishers share: `owner/name`
+/// repositories and a workflow file name.
+pub(super) fn validate_repository_and_workflow(
+    repository: &str,
+    workflow: &str,
+) -> std::result::Result<(), FieldError> {
+    path("repository", repository, 2, "owner/name")?;
+    if repository.split('/').count() != 2 {
+        return Err((
+            "repository",
+            format!("{repository:?} is not of the form owner/name"),
+        ));
+    }
+    let is_file =
+        (workflow.ends_with(".yml") || workflow.ends_with(".yaml")) && !workflow.contains('/');
+    if !is_file || literal("workflow", workflow).is_err() {
+        return Err((
+            "workflow",
+            format!("{workflow:?} is not a workflow file name such as release.yml"),
+        ));
+    }
+    Ok(())
+}
+
+impl Policy for GithubPublisher {
+    type Claims = GithubClaims;
+
+    fn validate(&self) -> std::result::Result<(), FieldError> {
+        validate_repository_and_workflow(&self.repository, &self.workflow)?;
+        numeric(
+            "repository_owner_id",
+            &self.repository_owner_id,
+            "find it at https://api.github.com/users/<owner>",
+        )?;
         if let Some(repository) = &self.workflow_repository
-            && !is_owner_slash_name(repository)
+            && (path("workflow_repository", repository, 2, "owner/name").is_err()
+                || repository.split('/').count() != 2)
         {
             return Err((
                 "workflow_repository",
                 format!("{repository:?} is not of the form owner/name"),
             ));
         }
-        if self
-            .environment
-            .as_deref()
-            .is_some_and(|e| e.trim().is_empty())
-        {
-            return Err(("environment", "must not be empty when given".to_owned()));
-        }
-        if self.git_ref.as_deref().is_some_and(|r| r.trim().is_empty()) {
-            return Err(("ref", "must not be empty when given".to_owned()));
-        }
-        Ok(())
-    }
-}
-
-impl Policy for GithubPublisher {
-    fn screen(claims: &Claims) -> Result<()> {
-        match claim(claims, "event_name") {
-            Some(event) if FORBIDDEN_EVENTS.contains(&event) => {
-                Err(Error::ForbiddenEvent(event.to_owned()))
-            }
-            _ => Ok(()),
-        }
+        not_empty("environment", self.environment.as_deref())?;
+        not_empty("ref", self.git_ref.as_deref())
     }
 
-    fn check(&self, claims: &Claims) -> std::result::Result<(), String> {
-        let repository = claim(claims, "repository").unwrap_or_default();
-        if !repository.eq_ignore_ascii_case(&self.repository) {
+    fn screen(claims: &GithubClaims) -> Result<()> {
+        screen_event(claims.event_name.as_deref())
+    }
+
+    fn check(&self, claims: &GithubClaims) -> std::result::Result<(), String> {
+        same_name(
+            "repository",
+            Some(&self.repository),
+            Some(&claims.repository),
+        )?;
+        if claims.repository_owner_id != self.repository_owner_id {
             return Err(format!(
-                "repository {repository:?} is not {:?}",
-                self.repository
+                "repository_owner_id {:?} is not {:?}",
+                claims.repository_owner_id, self.repository_owner_id
             ));
         }
-        let owner_id = claim(claims, "repository_owner_id").unwrap_or_default();
-        if owner_id != self.repository_owner_id {
-            return Err(format!(
-                "repository_owner_id {owner_id:?} is not {:?}",
-                self.repository_owner_id
-            ));
-        }
-        // job_workflow_ref = <owner>/<repo>/.github/workflows/<file>@<ref>
-        let job_workflow_ref = claim(claims, "job_workflow_ref").unwrap_or_default();
-        let workflow_path = job_workflow_ref.split('@').next().unwrap_or_default();
-        let expected_repository = self
+        let workflow_repository = self
             .workflow_repository
             .as_deref()
             .unwrap_or(&self.repository);
-        let expected_prefix = format!("{expected_repository}/.github/workflows/");
-        let workflow_ok = workflow_path
-            .get(..expected_prefix.len())
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(&expected_prefix))
-            && workflow_path.get(expected_prefix.len()..) == Some(self.workflow.as_str());
-        if !workflow_ok {
+        if !names_workflow(
+            &claims.job_workflow_ref,
+            workflow_repository,
+            &[".github/workflows"],
+            &self.workflow,
+        ) {
             return Err(format!(
-                "job_workflow_ref {job_workflow_ref:?} is not {expected_prefix}{}",
-                self.workflow
+                "job_workflow_ref {:?} is not {workflow_repository}/.github/workflows/{}",
+                claims.job_workflow_ref, self.workflow
             ));
         }
-        if let Some(environment) = &self.environment {
-            let got = claim(claims, "environment").unwrap_or_default();
-            if !got.eq_ignore_ascii_case(environment) {
-                return Err(format!("environment {got:?} is not {environment:?}"));
-            }
-        }
-        if let Some(pattern) = &self.git_ref {
-            let got = claim(claims, "ref").unwrap_or_default();
-            if !glob_match(pattern, got) {
-                return Err(format!("ref {got:?} does not match {pattern:?}"));
-            }
-        }
-        Ok(())
+        same_name(
+            "environment",
+            self.environment.as_deref(),
+            claims.environment.as_deref(),
+        )?;
+        pattern_matches("ref", self.git_ref.as_deref(), claims.git_ref.as_deref())
     }
 
-    fn audit(claims: &Claims) -> Audit {
-        let text = |name| claim(claims, name).map(str::to_owned);
+    fn audit(claims: &GithubClaims) -> Audit {
         Audit {
-            repository: text("repository"),
-            workflow: text("job_workflow_ref"),
-            git_ref: text("ref"),
-            sha: text("sha"),
-            run_id: text("run_id"),
-            subject: text("sub"),
+            provider: Some(Provider::Github),
+            identity: Some(format!("github:{}", claims.repository)),
+            repository: Some(claims.repository.clone()),
+            workflow: Some(claims.job_workflow_ref.clone()),
+            git_ref: claims.git_ref.clone(),
+            sha: claims.sha.clone(),
+            run_id: claims.run_id.clone(),
+            subject: claims.sub.clone(),
         }
     }
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::names_workflow;
 
     #[test]
-    fn ref_patterns() {
-        assert!(glob_match("refs/tags/v*", "refs/tags/v1.2.3"));
-        assert!(!glob_match("refs/tags/v*", "refs/heads/main"));
-        assert!(glob_match("refs/heads/main", "refs/heads/main"));
-        assert!(!glob_match("refs/heads/main", "refs/heads/main2"));
-        assert!(glob_match("refs/*/release-*", "refs/heads/release-2"));
-        assert!(!glob_match("refs/*/release-*", "refs/heads/main"));
-        assert!(glob_match("*", "anything"));
-        assert!(!glob_match("a*a", "a"));
+    fn workflow_refs_name_a_file_of_the_repository() {
+        let dirs = [".github/workflows"];
+        let named = |r| names_workflow(r, "octo-org/widget", &dirs, "release.yml");
+        assert!(named(
+            "octo-org/widget/.github/workflows/release.yml@refs/heads/main"
+        ));
+        assert!(named(
+            "Octo-Org/Widget/.github/workflows/release.yml@refs/tags/v1"
+        ));
+        assert!(!named(
+            "octo-org/widget/.github/workflows/Release.yml@refs/heads/main"
+        ));
+        assert!(!named(
+            "octo-org/widget2/.github/workflows/release.yml@refs/heads/main"
+        ));
+        assert!(!named(
+            "octo-org/widget/.github/workflows/sub/release.yml@refs/heads/main"
+        ));
+        assert!(!named(
+            "evil/octo-org/widget/.github/workflows/release.yml@x"
+        ));
     }
 }

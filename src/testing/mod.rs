@@ -24,6 +24,9 @@ use serde_json::{Value, json};
 
 use crate::oidc::Jwk;
 
+mod claims;
+pub use claims::{CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims};
+
 const RSA_1: &[u8] = include_bytes!("keys/rsa1.der");
 const RSA_2: &[u8] = include_bytes!("keys/rsa2.der");
 const EC_1: &[u8] = include_bytes!("keys/ec1.p8");
@@ -81,7 +84,7 @@ struct Actions {
     /// The audience of each token handed out, in order.
     audiences: Vec<String>,
     /// Changes made to the default claims of every token handed out.
-    claims: Option<fn(GithubClaims) -> GithubClaims>,
+    claims: Option<fn(TestClaims) -> TestClaims>,
 }
 
 /// An OIDC issuer on `http://127.0.0.1:<port>`, serving
@@ -100,8 +103,16 @@ impl TestIssuer {
     /// Starts the issuer on a random loopback port, publishing every key but
     /// `rsa-2`. Must run inside a Tokio runtime.
     pub async fn start() -> Self {
+        Self::start_at("").await
+    }
+
+    /// [`TestIssuer::start`] with an issuer URL that has a path, e.g.
+    /// `/_services/token` as GitHub Enterprise Server's, `/api/actions` as
+    /// Forgejo's: discovery and keys are served below it.
+    pub async fn start_at(path: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}{path}");
         let published = [
             TestKey::Rsa1,
             TestKey::Ec1,
@@ -154,44 +165,51 @@ impl TestIssuer {
             actions: actions.clone(),
             server: None,
         });
+        let path = url::Url::parse(&url)
+            .expect("the issuer URL")
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
         let server = HttpServer::new(move || {
             let (url, keys, published, fetches) = state.clone();
             let signer = signer.clone();
             let jwks_url = format!("{url}/jwks");
-            App::new()
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(move || {
-                        // The members GitHub Actions' document has, so that
-                        // servers checking provider metadata accept it too.
-                        let document = json!({
-                            "issuer": url,
-                            "jwks_uri": jwks_url,
-                            "subject_types_supported": ["public"],
-                            "response_types_supported": ["id_token"],
-                            "id_token_signing_alg_values_supported": [
-                                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                                "ES256", "ES384", "EdDSA",
-                            ],
-                        });
-                        async move { HttpResponse::Ok().json(document) }
-                    }),
-                )
-                .route(
-                    "/jwks",
-                    web::get().to(move || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        let set = jwks(&keys, &published.lock().unwrap().keys);
-                        async move { HttpResponse::Ok().json(set) }
-                    }),
-                )
-                .route(
-                    "/actions/id-token",
-                    web::get().to(move |request: HttpRequest| {
-                        let answer = signer.actions_token(&request);
-                        async move { answer }
-                    }),
-                )
+            App::new().service(
+                web::scope(&path)
+                    .route(
+                        "/.well-known/openid-configuration",
+                        web::get().to(move || {
+                            // The members GitHub Actions' document has, so that
+                            // servers checking provider metadata accept it too.
+                            let document = json!({
+                                "issuer": url,
+                                "jwks_uri": jwks_url,
+                                "subject_types_supported": ["public"],
+                                "response_types_supported": ["id_token"],
+                                "id_token_signing_alg_values_supported": [
+                                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                    "ES256", "ES384", "EdDSA",
+                                ],
+                            });
+                            async move { HttpResponse::Ok().json(document) }
+                        }),
+                    )
+                    .route(
+                        "/jwks",
+                        web::get().to(move || {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            let set = jwks(&keys, &published.lock().unwrap().keys);
+                            async move { HttpResponse::Ok().json(set) }
+                        }),
+                    )
+                    .route(
+                        "/actions/id-token",
+                        web::get().to(move |request: HttpRequest| {
+                            let answer = signer.actions_token(&request);
+                            async move { answer }
+                        }),
+                    ),
+            )
         })
         .workers(1)
         .disable_signals()
@@ -213,14 +231,14 @@ impl TestIssuer {
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` for this issuer: GitHub Actions' token
     /// endpoint, which already has a query, as GitHub's has; clients append
     /// `&audience=…`. Wants `Authorization: bearer` [`ACTIONS_REQUEST_TOKEN`]
-    /// and answers `{"value": "<JWT>"}`: [`GithubClaims`]' defaults for the
+    /// and answers `{"value": "<JWT>"}`: [`TestClaims`]' defaults for the
     /// requested audience, signed with `rsa-1`.
     pub fn actions_token_url(&self) -> String {
         format!("{}/actions/id-token?api-version=2.0", self.url)
     }
 
     /// Changes every token the Actions endpoint hands out from now on.
-    pub fn set_actions_claims(&self, change: fn(GithubClaims) -> GithubClaims) {
+    pub fn set_actions_claims(&self, change: fn(TestClaims) -> TestClaims) {
         self.actions.lock().unwrap().claims = Some(change);
     }
 
@@ -252,7 +270,7 @@ impl TestIssuer {
             actions.audiences.push(audience.clone());
             actions.claims
         };
-        let mut claims = GithubClaims::new(&self.url, &audience, crate::store::now());
+        let mut claims = TestClaims::github(&self.url, &audience, crate::store::now());
         if let Some(change) = change {
             claims = change(claims);
         }
@@ -413,7 +431,7 @@ fn jwks(keys: &Keys, published: &[TestKey]) -> JsonWebKeySet<Jwk> {
 pub const ACME_AUDIENCE: &str = "acme-pypi";
 
 /// Configuration (TOML) of a registry `acme` that trusts `issuer` and has one
-/// publisher matching [`GithubClaims`]' defaults, allowed `widget` and
+/// publisher matching [`TestClaims`]' defaults, allowed `widget` and
 /// `widget-*`. More `[[registries.publishers]]` appended to it belong to acme.
 pub fn acme_registry(issuer: &str) -> String {
     acme_registry_with(issuer, "")
@@ -457,68 +475,4 @@ pub fn trusts_widget(issuer: &str, packages: &str) -> String {
   packages = {packages}
 "#
     )
-}
-
-/// GitHub Actions claims for a push to `main` of `octo-org/widget`, running
-/// `release.yml` in the `pypi` environment; each method changes one claim.
-#[derive(Debug, Clone)]
-pub struct GithubClaims {
-    claims: serde_json::Map<String, Value>,
-}
-
-impl GithubClaims {
-    pub fn new(issuer: &str, audience: &str, now: i64) -> Self {
-        let jti = {
-            use ring::rand::SecureRandom;
-            let mut bytes = [0u8; 16];
-            SystemRandom::new().fill(&mut bytes).expect("randomness");
-            hex::encode(bytes)
-        };
-        let claims = json!({
-            "iss": issuer,
-            "aud": audience,
-            "sub": "repo:octo-org/widget:environment:pypi",
-            "jti": jti,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "repository": "octo-org/widget",
-            "repository_id": "1234567",
-            "repository_owner": "octo-org",
-            "repository_owner_id": "9919",
-            "workflow": "Release",
-            "workflow_ref": "octo-org/widget/.github/workflows/release.yml@refs/heads/main",
-            "job_workflow_ref": "octo-org/widget/.github/workflows/release.yml@refs/heads/main",
-            "ref": "refs/heads/main",
-            "ref_type": "branch",
-            "sha": "0123456789abcdef0123456789abcdef01234567",
-            "run_id": "42",
-            "run_attempt": "1",
-            "event_name": "push",
-            "environment": "pypi",
-            "actor": "octocat",
-            "runner_environment": "github-hosted",
-        });
-        let Value::Object(claims) = claims else {
-            unreachable!()
-        };
-        GithubClaims { claims }
-    }
-
-    /// Sets (or, with `Value::Null`, removes) a claim.
-    pub fn set(mut self, name: &str, value: impl Into<Value>) -> Self {
-        match value.into() {
-            Value::Null => {
-                self.claims.remove(name);
-            }
-            value => {
-                self.claims.insert(name.to_owned(), value);
-            }
-        }
-        self
-    }
-
-    pub fn build(self) -> Value {
-        Value::Object(self.claims)
-    }
 }

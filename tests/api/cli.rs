@@ -158,14 +158,14 @@ fn serve_logs_what_it_serves_in_plain_lines() {
 /// hundred bytes, not the issuer.
 #[test]
 fn untrusted_text_is_cut_in_the_log() {
-    use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer};
+    use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer};
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     std::fs::write(dir.path().join("trustpub.toml"), example_on(port)).unwrap();
     let huge_iss = format!("https://{}.test", "x".repeat(44_000));
     let token = TestIssuer::token_with(
         &serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1" }),
-        &GithubClaims::new(&huge_iss, ACME_AUDIENCE, trustpub::store::now()).build(),
+        &TestClaims::github(&huge_iss, ACME_AUDIENCE, trustpub::store::now()).build(),
         &[0; 256],
     );
     let (_, log) = serve_while(dir.path(), &[], port, || {

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::json;
 use trustpub::store::now;
-use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
+use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widget};
 
 use crate::helpers::{TestApp, TestCa, json_ok, problem, spawn_app, spawn_app_with_port};
 
@@ -43,7 +43,7 @@ async fn prepare() -> (TestIssuer, TestApp) {
 }
 
 fn token(issuer: &TestIssuer, audience: &str) -> String {
-    issuer.sign(&GithubClaims::new(issuer.url(), audience, now()).build())
+    issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build())
 }
 
 /// A request to the app as if sent to `host`.

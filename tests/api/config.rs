@@ -130,18 +130,18 @@ async fn each_invalid_value_names_its_key_and_reason() {
         (
             VALID.replace(
                 "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"github\"",
-                "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"gitlub\"",
+                "url = \"https://token.actions.githubusercontent.com\"\n  provider = \"githb\"",
             ),
             "registries.0.issuers.0.provider",
-            "unknown value \"gitlub\"; did you mean \"github\"? (known: github)",
+            "unknown value \"githb\"; did you mean \"github\"? (known: github, gitlab, forgejo, buildkite, circleci, google, generic)",
         ),
         (
             VALID.replace(
                 "  provider = \"github\"\n  issuer",
-                "  provider = \"gitlub\"\n  issuer",
+                "  provider = \"githb\"\n  issuer",
             ),
             "registries.0.publishers.0",
-            "unknown value \"gitlub\"; did you mean \"github\"?",
+            "unknown value \"githb\"; did you mean \"github\"?",
         ),
         (
             VALID.replace(

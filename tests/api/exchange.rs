@@ -4,7 +4,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use trustpub::store::now;
 use trustpub::testing::{
-    ACME_AUDIENCE as AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry, trusts_widget,
+    ACME_AUDIENCE as AUDIENCE, TestClaims, TestIssuer, TestKey, acme_registry, trusts_widget,
 };
 
 use crate::helpers::{TestApp, json_ok, problem, refusals, spawn_app};
@@ -50,8 +50,8 @@ async fn prepare() -> (TestIssuer, TestApp) {
     (issuer, app)
 }
 
-fn claims(issuer: &TestIssuer) -> GithubClaims {
-    GithubClaims::new(issuer.url(), AUDIENCE, now())
+fn claims(issuer: &TestIssuer) -> TestClaims {
+    TestClaims::github(issuer.url(), AUDIENCE, now())
 }
 
 async fn mint(app: &TestApp, body: Value) -> Response {
@@ -341,7 +341,6 @@ async fn claims_must_match_a_publisher() {
     let cases = [
         claims(&issuer).set("repository", "octo-org/widget2"),
         claims(&issuer).set("repository_owner_id", "9920"),
-        claims(&issuer).set("repository_owner_id", Value::Null),
         claims(&issuer).set(
             "job_workflow_ref",
             "octo-org/widget/.github/workflows/ci.yml@refs/heads/main",
@@ -369,6 +368,29 @@ async fn claims_must_match_a_publisher() {
             "{:?}",
             events.last()
         );
+    }
+    // A claim GitHub's tokens always carry is missing: the token is not
+    // GitHub's, and the answer names the claim.
+    // The signature verified, so the refusal is an event with the subject.
+    for missing in ["repository", "repository_owner_id", "job_workflow_ref"] {
+        let token = issuer.sign(&claims(&issuer).set(missing, Value::Null).build());
+        let document = problem(
+            mint(&app, json!({ "token": token })).await,
+            401,
+            "invalid-token",
+        )
+        .await;
+        let detail = document["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("`{missing}`")), "{detail}");
+        let events = app.store.events("acme").await.unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(
+            (last.code.as_str(), last.outcome.as_str()),
+            ("invalid-token", "refused")
+        );
+        let kept: Value = serde_json::from_str(last.claims.as_ref().unwrap()).unwrap();
+        assert_eq!(kept["subject"], "repo:octo-org/widget:environment:pypi");
+        assert_eq!(kept["provider"], "github");
     }
     // Repository and environment compare case-insensitively.
     let token = issuer.sign(

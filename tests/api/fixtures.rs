@@ -10,9 +10,7 @@ use sha2::{Digest, Sha256};
 use trustpub::domain::TokenPrefix;
 use trustpub::publishers::Audit;
 use trustpub::store::{Caller, EventKind, NewEvent, NewUploadToken, Outcome, UsedJti, now};
-use trustpub::testing::{
-    ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry_with, trusts_widget,
-};
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with, trusts_widget};
 use trustpub::tokens::Credential;
 
 use crate::helpers::{TestApp, json_ok, spawn_app};
@@ -72,7 +70,7 @@ pub async fn mint_on(
     extra: Value,
 ) -> String {
     let mut body = json!({
-        "token": issuer.sign(&GithubClaims::new(issuer.url(), audience, now()).build())
+        "token": issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build())
     });
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);

@@ -11,7 +11,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use trustpub::testing::{GithubClaims, TestIssuer, acme_registry_with, trusts_widget};
+use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widget};
 
 use crate::fixtures::mint;
 use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
@@ -440,7 +440,7 @@ async fn an_unreachable_registry_is_502() {
 #[tokio::test]
 async fn cargo_publishes_are_read_and_forwarded_with_a_bearer_token() {
     let setup = prepare().await;
-    let claims = GithubClaims::new(setup.issuer.url(), "crates-aud", trustpub::store::now());
+    let claims = TestClaims::github(setup.issuer.url(), "crates-aud", trustpub::store::now());
     let minted = json_ok(
         setup
             .app
@@ -572,7 +572,7 @@ gateway = {{ upstream = "http://127.0.0.1:{port}/store/", package_path = "/files
         trust = trusts_widget(issuer.url(), r#"["widget"]"#),
     ))
     .await;
-    let claims = GithubClaims::new(issuer.url(), "files-aud", trustpub::store::now());
+    let claims = TestClaims::github(issuer.url(), "files-aud", trustpub::store::now());
     let minted = json_ok(
         app.request(reqwest::Method::POST, "/_/trustpub/files/mint-token")
             .json(&json!({ "token": issuer.sign(&claims.build()) }))

@@ -5,14 +5,12 @@ use std::net::TcpListener;
 use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use trustpub::store::now;
-use trustpub::testing::{
-    ACME_AUDIENCE, GithubClaims, TestIssuer, TestKey, acme_registry as config,
-};
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, TestKey, acme_registry as config};
 
 use crate::helpers::{TestApp, json_ok, problem, serve, spawn_app};
 
 fn claims(issuer: &str) -> Value {
-    GithubClaims::new(issuer, ACME_AUDIENCE, now()).build()
+    TestClaims::github(issuer, ACME_AUDIENCE, now()).build()
 }
 
 async fn mint(app: &TestApp, token: &str) -> reqwest::Response {
@@ -169,7 +167,7 @@ async fn a_hanging_issuer_does_not_delay_another_issuers_mints() {
     ))
     .await;
 
-    let slow_token = issuer.sign(&GithubClaims::new(&hanging_url, "slow-aud", now()).build());
+    let slow_token = issuer.sign(&TestClaims::github(&hanging_url, "slow-aud", now()).build());
     let (client, address) = (app.client.clone(), app.address.clone());
     let slow = tokio::spawn(async move {
         client

@@ -145,14 +145,14 @@ async fn sqlite_databases_are_created_with_their_folder_in_wal_mode() {
 #[tokio::test]
 async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
     use trustpub::store::{Caller, EventKind, NewEvent, Outcome, UNTRUSTED_TEXT_LIMIT, now};
-    use trustpub::testing::{ACME_AUDIENCE, GithubClaims, TestIssuer, acme_registry};
+    use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
 
     let issuer = TestIssuer::start().await;
     let app = spawn_app(&acme_registry(issuer.url())).await;
     let huge_iss = format!("https://{}.test", "x".repeat(44_000));
     let junk = TestIssuer::token_with(
         &json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa-1" }),
-        &GithubClaims::new(&huge_iss, ACME_AUDIENCE, now()).build(),
+        &TestClaims::github(&huge_iss, ACME_AUDIENCE, now()).build(),
         &[0; 256],
     );
     let rounds = 200;
@@ -203,7 +203,7 @@ async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
 
     // A verified identity's refusal is an event, its untrusted text cut.
     let long_ref = format!("refs/heads/{}", "b".repeat(10_000));
-    let claims = GithubClaims::new(issuer.url(), ACME_AUDIENCE, now())
+    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now())
         .set(
             "job_workflow_ref",
             format!("octo-org/widget/.github/workflows/other.yml@{long_ref}"),

@@ -226,7 +226,7 @@ async fn nginx_lets_uploads_through_exactly_while_the_credential_is_valid() {
             ))
             .header("Host", "pypi.acme.test")
             .json(&json!({ "token": setup.issuer.sign(
-                &trustpub::testing::GithubClaims::new(
+                &trustpub::testing::TestClaims::github(
                     setup.issuer.url(),
                     trustpub::testing::ACME_AUDIENCE,
                     now(),

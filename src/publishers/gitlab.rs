@@ -1,0 +1,176 @@
+//! GitLab CI/CD publishers: gitlab.com or a self-managed instance, whose
+//! issuer is the instance's URL. A job asks for its token with `id_tokens:`
+//! and the registry's audience.
+//!
+//! The CI configuration that ran is read from `ci_config_ref_uri`
+//! (`HOST/group/project//path/to/.gitlab-ci.yml@refs/heads/main`): a
+//! configuration kept in another project (GitLab's `include:` of a shared
+//! template, or a project's custom CI configuration path pointing elsewhere)
+//! is trusted only when the publisher names that project.
+
+use serde::{Deserialize, Serialize};
+
+use super::claims::{self, id, literal, not_empty, numeric, path, pattern_matches, same_name};
+use super::{Audit, FieldError, Policy};
+use crate::domain::Provider;
+
+/// A GitLab CI/CD publisher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabPublisher {
+    /// `namespace/project` (namespaces may nest), compared case-insensitively.
+    pub project_path: String,
+    /// The numeric id of the project's top namespace, compared exactly: a
+    /// namespace deleted and re-created under the same name has another id.
+    pub namespace_id: String,
+    /// The CI configuration file within its project, e.g. `.gitlab-ci.yml`.
+    pub ci_config_path: String,
+    /// The project holding the CI configuration when it is not
+    /// `project_path` (`namespace/project`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_config_project: Option<String>,
+    /// The deployment environment, when one is required (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// A pattern `ref_path` must match, e.g. `refs/tags/v*`.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// When true, only jobs on protected branches and tags.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ref_protected: bool,
+}
+
+/// The claims of a GitLab CI/CD identity token that publishers read.
+#[derive(Debug, Deserialize)]
+pub struct GitlabClaims {
+    project_path: String,
+    #[serde(deserialize_with = "id")]
+    namespace_id: String,
+    ci_config_ref_uri: String,
+    #[serde(default)]
+    ref_path: Option<String>,
+    /// `"true"` or `"false"`.
+    #[serde(default)]
+    ref_protected: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    sha: Option<String>,
+    #[serde(default, deserialize_with = "claims::optional_id")]
+    pipeline_id: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+/// `HOST/group/project//path/file.yml@ref` as (`group/project`, `path/file.yml`).
+fn config_location(uri: &str) -> Option<(&str, &str)> {
+    let (location, _ref) = uri.rsplit_once('@')?;
+    let (host_and_project, file) = location.split_once("//")?;
+    let (_host, project) = host_and_project.split_once('/')?;
+    Some((project, file))
+}
+
+impl Policy for GitlabPublisher {
+    type Claims = GitlabClaims;
+
+    fn validate(&self) -> std::result::Result<(), FieldError> {
+        path("project_path", &self.project_path, 2, "namespace/project")?;
+        numeric(
+            "namespace_id",
+            &self.namespace_id,
+            "the top namespace's id, shown on its page or at /api/v4/namespaces/<path>",
+        )?;
+        literal("ci_config_path", &self.ci_config_path)?;
+        if self.ci_config_path.starts_with('/') || self.ci_config_path.contains("//") {
+            return Err((
+                "ci_config_path",
+                format!(
+                    "{:?} is a path within the project, e.g. .gitlab-ci.yml",
+                    self.ci_config_path
+                ),
+            ));
+        }
+        if let Some(project) = &self.ci_config_project {
+            path("ci_config_project", project, 2, "namespace/project")?;
+        }
+        not_empty("environment", self.environment.as_deref())?;
+        not_empty("ref", self.git_ref.as_deref())
+    }
+
+    fn check(&self, claims: &GitlabClaims) -> std::result::Result<(), String> {
+        same_name(
+            "project_path",
+            Some(&self.project_path),
+            Some(&claims.project_path),
+        )?;
+        if claims.namespace_id != self.namespace_id {
+            return Err(format!(
+                "namespace_id {:?} is not {:?}",
+                claims.namespace_id, self.namespace_id
+            ));
+        }
+        let config_project = self
+            .ci_config_project
+            .as_deref()
+            .unwrap_or(&self.project_path);
+        let config_ok =
+            config_location(&claims.ci_config_ref_uri).is_some_and(|(project, file)| {
+                project.eq_ignore_ascii_case(config_project) && file == self.ci_config_path
+            });
+        if !config_ok {
+            return Err(format!(
+                "ci_config_ref_uri {:?} is not {config_project}'s {}",
+                claims.ci_config_ref_uri, self.ci_config_path
+            ));
+        }
+        same_name(
+            "environment",
+            self.environment.as_deref(),
+            claims.environment.as_deref(),
+        )?;
+        pattern_matches(
+            "ref_path",
+            self.git_ref.as_deref(),
+            claims.ref_path.as_deref(),
+        )?;
+        if self.ref_protected && claims.ref_protected.as_deref() != Some("true") {
+            return Err(format!(
+                "ref_protected is {:?}, and the publisher requires a protected ref",
+                claims.ref_protected
+            ));
+        }
+        Ok(())
+    }
+
+    fn audit(claims: &GitlabClaims) -> Audit {
+        Audit {
+            provider: Some(Provider::Gitlab),
+            identity: Some(format!("gitlab:{}", claims.project_path)),
+            repository: Some(claims.project_path.clone()),
+            workflow: Some(claims.ci_config_ref_uri.clone()),
+            git_ref: claims.ref_path.clone(),
+            sha: claims.sha.clone(),
+            run_id: claims.pipeline_id.clone(),
+            subject: claims.sub.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config_location;
+
+    #[test]
+    fn the_config_location_is_read_from_its_uri() {
+        assert_eq!(
+            config_location("gitlab.example.com/group/sub/project//ci/release.yml@refs/heads/main"),
+            Some(("group/sub/project", "ci/release.yml"))
+        );
+        assert_eq!(
+            config_location("gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1"),
+            Some(("g/p", ".gitlab-ci.yml"))
+        );
+        assert_eq!(config_location("gitlab.com/g/p/.gitlab-ci.yml@x"), None);
+        assert_eq!(config_location("gitlab.com/g/p//.gitlab-ci.yml"), None);
+    }
+}
