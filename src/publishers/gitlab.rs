@@ -43,6 +43,7 @@ pub struct GitlabPublisher {
 /// The claims of a GitLab CI/CD identity token that publishers read.
 #[derive(Debug, Deserialize)]
 pub struct GitlabClaims {
+    iss: String,
     project_path: String,
     #[serde(deserialize_with = "id")]
     namespace_id: String,
@@ -62,11 +63,16 @@ pub struct GitlabClaims {
     sub: Option<String>,
 }
 
-/// `HOST/group/project//path/file.yml@ref` as (`group/project`, `path/file.yml`).
-fn config_location(uri: &str) -> Option<(&str, &str)> {
+/// `HOST/group/project//path/file.yml@ref` as (`group/project`,
+/// `path/file.yml`). `HOST` must be the issuing instance: `issuer` without
+/// its scheme (which keeps a relative URL root, e.g. `host/gitlab`).
+fn config_location<'u>(uri: &'u str, issuer: &str) -> Option<(&'u str, &'u str)> {
     let (location, _ref) = uri.rsplit_once('@')?;
-    let (host_and_project, file) = location.split_once("//")?;
-    let (_host, project) = host_and_project.split_once('/')?;
+    let (instance_and_project, file) = location.split_once("//")?;
+    let instance = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let project = instance_and_project
+        .strip_prefix(instance.trim_end_matches('/'))?
+        .strip_prefix('/')?;
     Some((project, file))
 }
 
@@ -113,10 +119,11 @@ impl Policy for GitlabPublisher {
             .ci_config_project
             .as_deref()
             .unwrap_or(&self.project_path);
-        let config_ok =
-            config_location(&claims.ci_config_ref_uri).is_some_and(|(project, file)| {
+        let config_ok = config_location(&claims.ci_config_ref_uri, &claims.iss).is_some_and(
+            |(project, file)| {
                 project.eq_ignore_ascii_case(config_project) && file == self.ci_config_path
-            });
+            },
+        );
         if !config_ok {
             return Err(format!(
                 "ci_config_ref_uri {:?} is not {config_project}'s {}",
@@ -162,15 +169,21 @@ mod tests {
 
     #[test]
     fn the_config_location_is_read_from_its_uri() {
+        let at = |uri| config_location(uri, "https://gitlab.example.com");
         assert_eq!(
-            config_location("gitlab.example.com/group/sub/project//ci/release.yml@refs/heads/main"),
+            at("gitlab.example.com/group/sub/project//ci/release.yml@refs/heads/main"),
             Some(("group/sub/project", "ci/release.yml"))
         );
+        // Another instance's project is not this one's.
+        assert_eq!(at("gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1"), None);
+        assert_eq!(at("gitlab.example.com.evil/g/p//.gitlab-ci.yml@x"), None);
+        assert_eq!(at("gitlab.example.com/g/p/.gitlab-ci.yml@x"), None);
+        assert_eq!(at("gitlab.example.com/g/p//.gitlab-ci.yml"), None);
+        // An instance under a relative URL root.
+        let rooted = |uri| config_location(uri, "https://example.com/gitlab/");
         assert_eq!(
-            config_location("gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1"),
+            rooted("example.com/gitlab/g/p//.gitlab-ci.yml@x"),
             Some(("g/p", ".gitlab-ci.yml"))
         );
-        assert_eq!(config_location("gitlab.com/g/p/.gitlab-ci.yml@x"), None);
-        assert_eq!(config_location("gitlab.com/g/p//.gitlab-ci.yml"), None);
     }
 }

@@ -18,5 +18,6 @@ mod helpers;
 mod keys;
 mod layering;
 mod ops;
+mod providers;
 mod registry_side;
 mod store;
