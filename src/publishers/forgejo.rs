@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::claims::{self, not_empty, numeric, pattern_matches, same_name};
-use super::github::{names_workflow, screen_event, validate_repository_and_workflow};
+use super::claims::{numeric, optional_id};
+use super::github::{RunClaims, names_workflow, validate_shared};
 use super::{Audit, FieldError, Policy};
 use crate::domain::Provider;
 use crate::problem::Result;
@@ -45,51 +45,40 @@ pub struct ForgejoPublisher {
 /// read.
 #[derive(Debug, Deserialize)]
 pub struct ForgejoClaims {
-    repository: String,
-    #[serde(default, deserialize_with = "claims::optional_id")]
+    #[serde(flatten)]
+    run: RunClaims,
+    #[serde(default, deserialize_with = "optional_id")]
     repository_owner_id: Option<String>,
     /// `<owner>/<repo>/<dir>/<file>@<ref>`: the running workflow file.
     workflow_ref: String,
-    #[serde(default)]
-    environment: Option<String>,
-    #[serde(rename = "ref", default)]
-    git_ref: Option<String>,
-    #[serde(default)]
-    event_name: Option<String>,
-    #[serde(default)]
-    sha: Option<String>,
-    #[serde(default, deserialize_with = "claims::optional_id")]
-    run_id: Option<String>,
-    #[serde(default)]
-    sub: Option<String>,
 }
 
 impl Policy for ForgejoPublisher {
     type Claims = ForgejoClaims;
 
     fn validate(&self) -> std::result::Result<(), FieldError> {
-        validate_repository_and_workflow(&self.repository, &self.workflow)?;
-        if let Some(owner_id) = &self.repository_owner_id {
-            numeric(
+        validate_shared(
+            &self.repository,
+            &self.workflow,
+            self.environment.as_deref(),
+            self.git_ref.as_deref(),
+        )?;
+        match &self.repository_owner_id {
+            Some(owner_id) => numeric(
                 "repository_owner_id",
                 owner_id,
                 "find it at https://HOST/api/v1/users/<owner>",
-            )?;
+            ),
+            None => Ok(()),
         }
-        not_empty("environment", self.environment.as_deref())?;
-        not_empty("ref", self.git_ref.as_deref())
     }
 
     fn screen(claims: &ForgejoClaims) -> Result<()> {
-        screen_event(claims.event_name.as_deref())
+        claims.run.screen()
     }
 
     fn check(&self, claims: &ForgejoClaims) -> std::result::Result<(), String> {
-        same_name(
-            "repository",
-            Some(&self.repository),
-            Some(&claims.repository),
-        )?;
+        claims.run.check_repository(&self.repository)?;
         if let Some(expected) = &self.repository_owner_id
             && claims.repository_owner_id.as_ref() != Some(expected)
         {
@@ -109,24 +98,12 @@ impl Policy for ForgejoPublisher {
                 claims.workflow_ref, self.repository, self.workflow
             ));
         }
-        same_name(
-            "environment",
-            self.environment.as_deref(),
-            claims.environment.as_deref(),
-        )?;
-        pattern_matches("ref", self.git_ref.as_deref(), claims.git_ref.as_deref())
+        claims
+            .run
+            .check_environment_and_ref(self.environment.as_deref(), self.git_ref.as_deref())
     }
 
     fn audit(claims: &ForgejoClaims) -> Audit {
-        Audit {
-            provider: Some(Provider::Forgejo),
-            identity: Some(format!("forgejo:{}", claims.repository)),
-            repository: Some(claims.repository.clone()),
-            workflow: Some(claims.workflow_ref.clone()),
-            git_ref: claims.git_ref.clone(),
-            sha: claims.sha.clone(),
-            run_id: claims.run_id.clone(),
-            subject: claims.sub.clone(),
-        }
+        claims.run.audit(Provider::Forgejo, &claims.workflow_ref)
     }
 }

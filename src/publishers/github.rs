@@ -45,11 +45,19 @@ pub struct GithubPublisher {
 /// The claims of a GitHub Actions identity token that publishers read.
 #[derive(Debug, Deserialize)]
 pub struct GithubClaims {
-    repository: String,
+    #[serde(flatten)]
+    run: RunClaims,
     #[serde(deserialize_with = "id")]
     repository_owner_id: String,
     /// `<owner>/<repo>/.github/workflows/<file>@<ref>`
     job_workflow_ref: String,
+}
+
+/// The claims GitHub's and Forgejo's tokens share: the repository and the
+/// run.
+#[derive(Debug, Deserialize)]
+pub(super) struct RunClaims {
+    repository: String,
     #[serde(default)]
     environment: Option<String>,
     #[serde(rename = "ref", default)]
@@ -64,13 +72,44 @@ pub struct GithubClaims {
     sub: Option<String>,
 }
 
-/// Refuses the events forks can trigger (GitHub and Forgejo alike).
-pub(super) fn screen_event(event: Option<&str>) -> Result<()> {
-    match event {
-        Some(event) if FORBIDDEN_EVENTS.contains(&event) => {
-            Err(Error::ForbiddenEvent(event.to_owned()))
+impl RunClaims {
+    /// Refuses the events forks can trigger.
+    pub(super) fn screen(&self) -> Result<()> {
+        match self.event_name.as_deref() {
+            Some(event) if FORBIDDEN_EVENTS.contains(&event) => {
+                Err(Error::ForbiddenEvent(event.to_owned()))
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
+    }
+
+    pub(super) fn check_repository(&self, repository: &str) -> std::result::Result<(), String> {
+        same_name("repository", Some(repository), Some(&self.repository))
+    }
+
+    /// The environment (case-insensitive) and the ref pattern, when the
+    /// publisher names them.
+    pub(super) fn check_environment_and_ref(
+        &self,
+        environment: Option<&str>,
+        git_ref: Option<&str>,
+    ) -> std::result::Result<(), String> {
+        same_name("environment", environment, self.environment.as_deref())?;
+        pattern_matches("ref", git_ref, self.git_ref.as_deref())
+    }
+
+    /// The audit of a run of `workflow` (the claim naming the running file).
+    pub(super) fn audit(&self, provider: Provider, workflow: &str) -> Audit {
+        Audit {
+            provider: Some(provider),
+            identity: Some(format!("{}:{}", provider.as_str(), self.repository)),
+            repository: Some(self.repository.clone()),
+            workflow: Some(workflow.to_owned()),
+            git_ref: self.git_ref.clone(),
+            sha: self.sha.clone(),
+            run_id: self.run_id.clone(),
+            subject: self.sub.clone(),
+        }
     }
 }
 
@@ -92,19 +131,16 @@ pub(super) fn names_workflow(
     })
 }
 
-/// Checks the fields GitHub and Forgejo publishers share: `owner/name`
-/// repositories and a workflow file name.
-pub(super) fn validate_repository_and_workflow(
+/// Checks the fields GitHub and Forgejo publishers share: an `owner/name`
+/// repository, a workflow file name, and an environment and ref pattern
+/// that are not empty when given.
+pub(super) fn validate_shared(
     repository: &str,
     workflow: &str,
+    environment: Option<&str>,
+    git_ref: Option<&str>,
 ) -> std::result::Result<(), FieldError> {
-    path("repository", repository, 2, "owner/name")?;
-    if repository.split('/').count() != 2 {
-        return Err((
-            "repository",
-            format!("{repository:?} is not of the form owner/name"),
-        ));
-    }
+    owner_slash_name("repository", repository)?;
     let is_file =
         (workflow.ends_with(".yml") || workflow.ends_with(".yaml")) && !workflow.contains('/');
     if !is_file || literal("workflow", workflow).is_err() {
@@ -113,6 +149,15 @@ pub(super) fn validate_repository_and_workflow(
             format!("{workflow:?} is not a workflow file name such as release.yml"),
         ));
     }
+    not_empty("environment", environment)?;
+    not_empty("ref", git_ref)
+}
+
+fn owner_slash_name(field: &'static str, value: &str) -> std::result::Result<(), FieldError> {
+    path(field, value, 2, "owner/name")?;
+    if value.split('/').count() != 2 {
+        return Err((field, format!("{value:?} is not of the form owner/name")));
+    }
     Ok(())
 }
 
@@ -120,35 +165,29 @@ impl Policy for GithubPublisher {
     type Claims = GithubClaims;
 
     fn validate(&self) -> std::result::Result<(), FieldError> {
-        validate_repository_and_workflow(&self.repository, &self.workflow)?;
+        validate_shared(
+            &self.repository,
+            &self.workflow,
+            self.environment.as_deref(),
+            self.git_ref.as_deref(),
+        )?;
         numeric(
             "repository_owner_id",
             &self.repository_owner_id,
             "find it at https://api.github.com/users/<owner>",
         )?;
-        if let Some(repository) = &self.workflow_repository
-            && (path("workflow_repository", repository, 2, "owner/name").is_err()
-                || repository.split('/').count() != 2)
-        {
-            return Err((
-                "workflow_repository",
-                format!("{repository:?} is not of the form owner/name"),
-            ));
+        match &self.workflow_repository {
+            Some(repository) => owner_slash_name("workflow_repository", repository),
+            None => Ok(()),
         }
-        not_empty("environment", self.environment.as_deref())?;
-        not_empty("ref", self.git_ref.as_deref())
     }
 
     fn screen(claims: &GithubClaims) -> Result<()> {
-        screen_event(claims.event_name.as_deref())
+        claims.run.screen()
     }
 
     fn check(&self, claims: &GithubClaims) -> std::result::Result<(), String> {
-        same_name(
-            "repository",
-            Some(&self.repository),
-            Some(&claims.repository),
-        )?;
+        claims.run.check_repository(&self.repository)?;
         if claims.repository_owner_id != self.repository_owner_id {
             return Err(format!(
                 "repository_owner_id {:?} is not {:?}",
@@ -170,25 +209,13 @@ impl Policy for GithubPublisher {
                 claims.job_workflow_ref, self.workflow
             ));
         }
-        same_name(
-            "environment",
-            self.environment.as_deref(),
-            claims.environment.as_deref(),
-        )?;
-        pattern_matches("ref", self.git_ref.as_deref(), claims.git_ref.as_deref())
+        claims
+            .run
+            .check_environment_and_ref(self.environment.as_deref(), self.git_ref.as_deref())
     }
 
     fn audit(claims: &GithubClaims) -> Audit {
-        Audit {
-            provider: Some(Provider::Github),
-            identity: Some(format!("github:{}", claims.repository)),
-            repository: Some(claims.repository.clone()),
-            workflow: Some(claims.job_workflow_ref.clone()),
-            git_ref: claims.git_ref.clone(),
-            sha: claims.sha.clone(),
-            run_id: claims.run_id.clone(),
-            subject: claims.sub.clone(),
-        }
+        claims.run.audit(Provider::Github, &claims.job_workflow_ref)
     }
 }
 

@@ -17,9 +17,9 @@ use crate::helpers::{TestApp, TestDatabase, json_ok, problem, settings, spawn_ap
 
 const AUDIENCE: &str = "acme-pypi";
 
-/// A registry `acme` trusting `issuers` (issuer, provider), with
-/// `publishers` (TOML tables) appended.
-fn registry(issuers: &[(&TestIssuer, &str)], publishers: &str) -> String {
+/// A registry `acme` trusting `issuers` (URL, provider), with `publishers`
+/// (TOML tables) appended.
+fn registry(issuers: &[(&str, &str)], publishers: &str) -> String {
     let mut config = format!(
         r#"
 [[registries]]
@@ -31,11 +31,29 @@ token_prefix = "acme_"
     );
     for (issuer, provider) in issuers {
         config.push_str(&format!(
-            "\n  [[registries.issuers]]\n  url = \"{}\"\n  provider = \"{provider}\"\n",
-            issuer.url()
+            "\n  [[registries.issuers]]\n  url = \"{issuer}\"\n  provider = \"{provider}\"\n"
         ));
     }
     config + publishers
+}
+
+/// A publisher table of `provider` trusting `issuer` (a URL), with `keys`
+/// (TOML lines).
+fn publisher(provider: &str, issuer: &str, keys: &str) -> String {
+    format!(
+        "\n  [[registries.publishers]]\n  provider = \"{provider}\"\n  issuer = \"{issuer}\"\n{}\n",
+        keys.trim_matches('\n')
+    )
+}
+
+/// acme trusting `issuer` as an issuer of `provider`, with a publisher of
+/// it per entry of `publishers` (each its own keys).
+async fn trusting(issuer: &TestIssuer, provider: &str, publishers: &[&str]) -> TestApp {
+    let tables: String = publishers
+        .iter()
+        .map(|keys| publisher(provider, issuer.url(), keys))
+        .collect();
+    spawn_app(&registry(&[(issuer.url(), provider)], &tables)).await
 }
 
 async fn mint(app: &TestApp, token: &str) -> Response {
@@ -87,6 +105,16 @@ async fn refused_as_other(app: &TestApp, token: &str, field: &str) {
     );
 }
 
+async fn refused_each<const N: usize>(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    cases: [(TestClaims, &str); N],
+) {
+    for (claims, field) in cases {
+        refused_as_other(app, &issuer.sign(&claims.build()), field).await;
+    }
+}
+
 /// Asserts that `token`, lacking `claim`, is not a token of its provider.
 async fn lacks(app: &TestApp, token: &str, claim: &str) {
     let document = problem(mint(app, token).await, 401, "invalid-token").await;
@@ -97,21 +125,16 @@ async fn lacks(app: &TestApp, token: &str, claim: &str) {
 #[tokio::test]
 async fn github_enterprise_server_is_github_with_its_own_issuer() {
     let ghes = TestIssuer::start_at("/_services/token").await;
-    let app = spawn_app(&registry(
-        &[(&ghes, "github")],
-        &format!(
-            r#"
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{}"
+    let app = trusting(
+        &ghes,
+        "github",
+        &[r#"
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
   packages = ["widget"]
-"#,
-            ghes.url()
-        ),
-    ))
+"#],
+    )
     .await;
     assert!(ghes.url().ends_with("/_services/token"));
     let claims = || TestClaims::github(ghes.url(), AUDIENCE, now());
@@ -147,9 +170,7 @@ async fn github_enterprise_server_is_github_with_its_own_issuer() {
             "job_workflow_ref",
         ),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &ghes.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &ghes, cases).await;
     lacks(
         &app,
         &ghes.sign(&claims().set("jti", Value::Null).build()),
@@ -158,12 +179,8 @@ async fn github_enterprise_server_is_github_with_its_own_issuer() {
     .await;
 }
 
-fn gitlab_publisher(issuer: &TestIssuer, extra: &str) -> String {
-    format!(
-        r#"
-  [[registries.publishers]]
-  provider = "gitlab"
-  issuer = "{}"
+/// The keys of a GitLab publisher matching [`TestClaims::gitlab`].
+const GITLAB: &str = r#"
   project_path = "acme/tools/widget"
   namespace_id = "72"
   ci_config_path = ".gitlab-ci.yml"
@@ -171,19 +188,12 @@ fn gitlab_publisher(issuer: &TestIssuer, extra: &str) -> String {
   ref = "refs/tags/v*"
   ref_protected = true
   packages = ["widget"]
-{extra}"#,
-        issuer.url()
-    )
-}
+"#;
 
 #[tokio::test]
 async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
     let gitlab = TestIssuer::start_at("/gitlab").await;
-    let app = spawn_app(&registry(
-        &[(&gitlab, "gitlab")],
-        &gitlab_publisher(&gitlab, ""),
-    ))
-    .await;
+    let app = trusting(&gitlab, "gitlab", &[GITLAB]).await;
     let claims = || TestClaims::gitlab(gitlab.url(), AUDIENCE, now());
     let host = gitlab.url().trim_start_matches("http://").to_owned();
 
@@ -233,9 +243,7 @@ async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
         ),
         (claims().set("ref_protected", "false"), "ref_protected"),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &gitlab.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &gitlab, cases).await;
     for claim in ["project_path", "namespace_id", "ci_config_ref_uri", "jti"] {
         lacks(
             &app,
@@ -249,11 +257,8 @@ async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
 #[tokio::test]
 async fn gitlab_trusts_another_projects_configuration_only_when_named() {
     let gitlab = TestIssuer::start_at("").await;
-    let app = spawn_app(&registry(
-        &[(&gitlab, "gitlab")],
-        &gitlab_publisher(&gitlab, "  ci_config_project = \"acme/ci-templates\"\n"),
-    ))
-    .await;
+    let keys = format!("{GITLAB}  ci_config_project = \"acme/ci-templates\"\n");
+    let app = trusting(&gitlab, "gitlab", &[&keys]).await;
     let host = gitlab.url().trim_start_matches("http://").to_owned();
     let from = |project: &str| {
         TestClaims::gitlab(gitlab.url(), AUDIENCE, now()).set(
@@ -273,22 +278,17 @@ async fn gitlab_trusts_another_projects_configuration_only_when_named() {
 #[tokio::test]
 async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events() {
     let forgejo = TestIssuer::start_at("/api/actions").await;
-    let app = spawn_app(&registry(
-        &[(&forgejo, "forgejo")],
-        &format!(
-            r#"
-  [[registries.publishers]]
-  provider = "forgejo"
-  issuer = "{}"
+    let app = trusting(
+        &forgejo,
+        "forgejo",
+        &[r#"
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
   ref = "refs/heads/main"
   packages = ["widget"]
-"#,
-            forgejo.url()
-        ),
-    ))
+"#],
+    )
     .await;
     let claims = || TestClaims::forgejo(forgejo.url(), AUDIENCE, now());
     let headers = minted(&app, &forgejo.sign(&claims().build())).await;
@@ -327,9 +327,7 @@ async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events()
         ),
         (claims().set("ref", "refs/heads/dev"), "ref"),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &forgejo.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &forgejo, cases).await;
     for event in ["pull_request_target", "workflow_run"] {
         let token = forgejo.sign(&claims().set("event_name", event).build());
         problem(mint(&app, &token).await, 403, "forbidden-event").await;
@@ -345,31 +343,25 @@ async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events()
 #[tokio::test]
 async fn buildkite_pins_organization_pipeline_step_and_branch() {
     let buildkite = TestIssuer::start().await;
-    let app = spawn_app(&registry(
-        &[(&buildkite, "buildkite")],
-        &format!(
+    let app = trusting(
+        &buildkite,
+        "buildkite",
+        &[
             r#"
-  [[registries.publishers]]
-  provider = "buildkite"
-  issuer = "{}"
   organization_slug = "acme-inc"
   pipeline_slug = "widget"
   step_key = "publish"
   build_branch = "main"
   packages = ["widget"]
-
-  [[registries.publishers]]
-  provider = "buildkite"
-  issuer = "{}"
+"#,
+            r#"
   organization_slug = "acme-inc"
   pipeline_slug = "widget"
   build_tag = "v*"
   packages = ["widget-docs"]
 "#,
-            buildkite.url(),
-            buildkite.url()
-        ),
-    ))
+        ],
+    )
     .await;
     let claims = || TestClaims::buildkite(buildkite.url(), AUDIENCE, now());
     // Buildkite's tokens have no jti: each is accepted once all the same.
@@ -398,9 +390,7 @@ async fn buildkite_pins_organization_pipeline_step_and_branch() {
         (claims().set("step_key", Value::Null), "step_key"),
         (claims().set("build_branch", "feature"), "build_branch"),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &buildkite.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &buildkite, cases).await;
     lacks(
         &app,
         &buildkite.sign(&claims().set("pipeline_slug", Value::Null).build()),
@@ -412,22 +402,20 @@ async fn buildkite_pins_organization_pipeline_step_and_branch() {
 #[tokio::test]
 async fn circleci_pins_organization_project_ref_and_context() {
     let circleci = TestIssuer::start_at(&format!("/org/{CIRCLECI_ORG}")).await;
-    let app = spawn_app(&registry(
-        &[(&circleci, "circleci")],
-        &format!(
+    let app = trusting(
+        &circleci,
+        "circleci",
+        &[format!(
             r#"
-  [[registries.publishers]]
-  provider = "circleci"
-  issuer = "{}"
   organization_id = "{CIRCLECI_ORG}"
   project_id = "{CIRCLECI_PROJECT}"
   vcs_ref = "refs/heads/main"
   context_ids = ["{CIRCLECI_RELEASE_CONTEXT}"]
   packages = ["widget"]
-"#,
-            circleci.url()
-        ),
-    ))
+"#
+        )
+        .as_str()],
+    )
     .await;
     let claims = || TestClaims::circleci(circleci.url(), AUDIENCE, now());
     let headers = minted(&app, &circleci.sign(&claims().build())).await;
@@ -462,9 +450,7 @@ async fn circleci_pins_organization_project_ref_and_context() {
             "context-ids",
         ),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &circleci.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &circleci, cases).await;
     lacks(
         &app,
         &circleci.sign(
@@ -480,20 +466,15 @@ async fn circleci_pins_organization_project_ref_and_context() {
 #[tokio::test]
 async fn google_pins_a_verified_service_account_email_and_its_id() {
     let google = TestIssuer::start().await;
-    let app = spawn_app(&registry(
-        &[(&google, "google")],
-        &format!(
-            r#"
-  [[registries.publishers]]
-  provider = "google"
-  issuer = "{}"
+    let app = trusting(
+        &google,
+        "google",
+        &[r#"
   email = "publisher@acme-build.iam.gserviceaccount.com"
   subject = "104857600000000000001"
   packages = ["widget"]
-"#,
-            google.url()
-        ),
-    ))
+"#],
+    )
     .await;
     let claims = || TestClaims::google(google.url(), AUDIENCE, now());
     let token = google.sign(&claims().build());
@@ -514,9 +495,7 @@ async fn google_pins_a_verified_service_account_email_and_its_id() {
         // Resurrection: the account deleted and re-created under its email.
         (claims().set("sub", "104857600000000000002"), "sub"),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &google.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &google, cases).await;
     lacks(
         &app,
         &google.sign(&claims().set("email_verified", Value::Null).build()),
@@ -528,20 +507,17 @@ async fn google_pins_a_verified_service_account_email_and_its_id() {
 #[tokio::test]
 async fn generic_publishers_match_claim_rules() {
     let cluster = TestIssuer::start().await;
-    let app = spawn_app(&registry(
-        &[(&cluster, "generic")],
-        &format!(
+    let app = trusting(
+        &cluster,
+        "generic",
+        &[
             r#"
-  [[registries.publishers]]
-  provider = "generic"
-  issuer = "{}"
   subject = "system:serviceaccount:release:*"
-  claims = {{ "kubernetes.io" = {{ namespace = "release", serviceaccount = {{ name = "publisher", uid = "6f1b4c7a-8a3c-4e1f-9b2d-4c557b0d1a6e" }} }}, build_number = 42, branch = "release-*" }}
+  claims = { "kubernetes.io" = { namespace = "release", serviceaccount = { name = "publisher", uid = "6f1b4c7a-8a3c-4e1f-9b2d-4c557b0d1a6e" } }, build_number = 42, branch = "release-*" }
   packages = ["widget"]
 "#,
-            cluster.url()
-        ),
-    ))
+        ],
+    )
     .await;
     // Non-string claims compare as canonical JSON, strings as given.
     let claims = || {
@@ -571,9 +547,7 @@ async fn generic_publishers_match_claim_rules() {
         // A claim the token lacks fails its rule.
         (claims().set("branch", Value::Null), "branch"),
     ];
-    for (claims, field) in cases {
-        refused_as_other(&app, &cluster.sign(&claims.build()), field).await;
-    }
+    refused_each(&app, &cluster, cases).await;
 }
 
 #[tokio::test]
@@ -583,36 +557,27 @@ async fn in_a_mixed_registry_each_publisher_matches_only_its_own_issuer() {
     // A second self-managed GitLab the registry trusts, with no publisher.
     let other_gitlab = TestIssuer::start().await;
     let cluster = TestIssuer::start().await;
-    let publishers = format!(
-        r#"
-  [[registries.publishers]]
-  provider = "github"
-  issuer = "{github}"
-  repository = "octo-org/widget"
-  repository_owner_id = "9919"
-  workflow = "release.yml"
-  packages = ["widget"]
-{gitlab_publisher}
-  [[registries.publishers]]
-  provider = "generic"
-  issuer = "{cluster}"
-  subject = "system:serviceaccount:release:publisher"
-  packages = ["widget"]
-"#,
-        github = github.url(),
-        cluster = cluster.url(),
-        gitlab_publisher = gitlab_publisher(&gitlab, ""),
-    );
-    let app = spawn_app(&registry(
-        &[
-            (&github, "github"),
-            (&gitlab, "gitlab"),
-            (&other_gitlab, "gitlab"),
-            (&cluster, "generic"),
-        ],
-        &publishers,
-    ))
-    .await;
+    let publishers = [
+        publisher(
+            "github",
+            github.url(),
+            "  repository = \"octo-org/widget\"\n  repository_owner_id = \"9919\"\n  \
+             workflow = \"release.yml\"\n  packages = [\"widget\"]",
+        ),
+        publisher("gitlab", gitlab.url(), GITLAB),
+        publisher(
+            "generic",
+            cluster.url(),
+            "  subject = \"system:serviceaccount:release:publisher\"\n  packages = [\"widget\"]",
+        ),
+    ];
+    let issuers = [
+        (github.url(), "github"),
+        (gitlab.url(), "gitlab"),
+        (other_gitlab.url(), "gitlab"),
+        (cluster.url(), "generic"),
+    ];
+    let app = spawn_app(&registry(&issuers, &publishers.concat())).await;
 
     let tokens = [
         (
@@ -664,25 +629,9 @@ async fn in_a_mixed_registry_each_publisher_matches_only_its_own_issuer() {
 /// A registry trusting one issuer of `provider`, with one publisher of
 /// `provider` with `keys` (TOML lines).
 fn one_publisher(provider: &str, keys: &str) -> String {
-    format!(
-        r#"
-[[registries]]
-name = "acme"
-upload_url = "https://pypi.acme.test/legacy/"
-audience = "{AUDIENCE}"
-token_prefix = "acme_"
-
-  [[registries.issuers]]
-  url = "https://ci.acme.test"
-  provider = "{provider}"
-
-  [[registries.publishers]]
-  provider = "{provider}"
-  issuer = "https://ci.acme.test"
-  packages = ["widget"]
-{keys}
-"#
-    )
+    let issuer = "https://ci.acme.test";
+    let keys = format!("  packages = [\"widget\"]\n{keys}");
+    registry(&[(issuer, provider)], &publisher(provider, issuer, &keys))
 }
 
 #[tokio::test]
