@@ -57,10 +57,12 @@ async fn discover(
         .discover
         .filter(|key| !key.is_empty())
         .ok_or(Error::MissingDiscoverKey)?;
-    let mut candidates = state
-        .store
-        .registries_by_upload_path(&discovery_path(&key))
-        .await?;
+    let path = discovery_path(&key);
+    // No upload path holds a NUL (nor can PostgreSQL's text).
+    if path.contains('\0') {
+        return Err(Error::NotDiscoverable(key));
+    }
+    let mut candidates = state.store.registries_by_upload_path(&path).await?;
     // Registries may share a path on different hosts: the request's host
     // (as forwarded by a proxy, if any) picks one of them.
     if candidates.len() > 1 {

@@ -133,6 +133,9 @@ pub async fn verify(
         return Err(Error::TokenNotYetValid("iat"));
     }
     let jti = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if jti.contains(char::is_control) => {
+            return Err(invalid("the `jti` claim holds control characters"));
+        }
         Some(jti) if !jti.is_empty() => jti.to_owned(),
         _ if issuer.provider.always_sends_jti() => {
             return Err(invalid("the `jti` claim is missing"));

@@ -13,11 +13,17 @@ use crate::publishers::Audit;
 /// the store or the logs by sending more.
 pub const UNTRUSTED_TEXT_LIMIT: usize = 512;
 
-/// `text`, cut to [`UNTRUSTED_TEXT_LIMIT`] bytes (at a character boundary,
-/// marked with `…`).
+/// `text`, NULs replaced by U+FFFD and cut to [`UNTRUSTED_TEXT_LIMIT`] bytes
+/// (at a character boundary, marked with `…`).
 pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    // NUL is the one character PostgreSQL's text cannot hold.
+    let text: std::borrow::Cow<'_, str> = if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    };
     if text.len() <= UNTRUSTED_TEXT_LIMIT {
-        return text.into();
+        return text;
     }
     let mut end = UNTRUSTED_TEXT_LIMIT;
     while !text.is_char_boundary(end) {

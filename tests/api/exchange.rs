@@ -403,6 +403,21 @@ async fn claims_must_match_a_publisher() {
 }
 
 #[tokio::test]
+async fn nul_bytes_are_refused_before_the_store() {
+    let (issuer, app) = prepare().await;
+    let token = issuer.sign(&claims(&issuer).set("jti", "abc\0def").build());
+    let document = refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+    assert!(document["detail"].as_str().unwrap().contains("jti"));
+    // A claim the event keeps, with a NUL: kept, and the mint succeeds.
+    let token = issuer.sign(
+        &claims(&issuer)
+            .set("sub", "repo:octo-org/widget\0x")
+            .build(),
+    );
+    json_ok(mint(&app, json!({ "token": token })).await).await;
+}
+
+#[tokio::test]
 async fn events_forks_can_trigger_are_refused() {
     let (issuer, app) = prepare().await;
     for event in ["pull_request_target", "workflow_run"] {

@@ -62,6 +62,8 @@ async fn introspection_describes_a_live_credential() {
     assert!(answer["expires"].as_i64().unwrap() > now() + 800);
     assert_eq!(answer["publisher"]["repository"], "octo-org/widget");
     assert_eq!(answer["publisher"]["ref"], "refs/heads/main");
+    assert_eq!(answer["publisher"]["provider"], "github");
+    assert_eq!(answer["publisher"]["identity"], "github:octo-org/widget");
     assert_eq!(
         last_event(&app, "acme").await,
         event("check", "active", "ok")
@@ -73,7 +75,9 @@ async fn introspection_describes_a_live_credential() {
         assert_eq!(answer["active"], true, "{package}");
     }
     // Out of scope: only `active: false`, the reason goes to the events.
-    for package in ["gadget", "widgetx", "widget-*", ""] {
+    // A NUL too, which the event keeps replaced (PostgreSQL's text cannot
+    // hold one).
+    for package in ["gadget", "widgetx", "widget-*", "", "wid\0get"] {
         let answer = introspect(&app, json!({ "token": credential, "package": package })).await;
         assert_eq!(answer, json!({ "active": false }), "{package}");
         assert_eq!(
