@@ -175,15 +175,22 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL with any password replaced by `[redacted]`.
+    /// The URL with any password replaced by `[redacted]`. The credentials
+    /// end at the last `@` before the query, so that a password holding an
+    /// `@` (or a `/`) that was not percent-encoded is redacted whole.
     pub fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
             return self.0.clone();
         };
-        match rest.split_once('@') {
+        let (before_query, query) = match rest.split_once('?') {
+            Some((before, query)) => (before, Some(query)),
+            None => (rest, None),
+        };
+        match before_query.rsplit_once('@') {
             Some((credentials, host)) if credentials.contains(':') => {
                 let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:[redacted]@{host}")
+                let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                format!("{scheme}://{user}:[redacted]@{host}{query}")
             }
             _ => self.0.clone(),
         }
@@ -525,4 +532,34 @@ fn not_a_socket_address(figment: &Figment) -> Option<String> {
          write 127.0.0.1:{port} (this machine only), [::1]:{port}, \
          or 0.0.0.0:{port} (every interface)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn passwords_are_redacted_whole() {
+        let cases = [
+            ("postgres://u:s3cret@db/x", "postgres://u:[redacted]@db/x"),
+            // Not percent-encoded, as people write them.
+            (
+                "postgres://u:p@ss@w0rd@db:5433/x",
+                "postgres://u:[redacted]@db:5433/x",
+            ),
+            (
+                "postgres://u:a/b@c@db/x?sslmode=require",
+                "postgres://u:[redacted]@db/x?sslmode=require",
+            ),
+            (
+                "postgres://u:s3cret@db/x?options=a@b",
+                "postgres://u:[redacted]@db/x?options=a@b",
+            ),
+            ("postgres://u@db/x", "postgres://u@db/x"),
+            ("sqlite:data/trustpub.db", "sqlite:data/trustpub.db"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(DatabaseUrl::new(url).redacted(), shown, "{url}");
+        }
+    }
 }
