@@ -20,8 +20,10 @@ use crate::domain::Provider;
 pub struct GitlabPublisher {
     /// `namespace/project` (namespaces may nest), compared case-insensitively.
     pub project_path: String,
-    /// The numeric id of the project's top namespace, compared exactly: a
-    /// namespace deleted and re-created under the same name has another id.
+    /// The numeric id of the namespace that holds the project (its group or
+    /// subgroup, or a user), as GitLab sends it in `namespace_id`; compared
+    /// exactly: a namespace deleted and re-created under the same path has
+    /// another id.
     pub namespace_id: String,
     /// The CI configuration file within its project, e.g. `.gitlab-ci.yml`.
     pub ci_config_path: String,

@@ -1,5 +1,5 @@
 //! The documentation against the code: the error codes, the configuration
-//! keys, and the links of `README.md`, `spec/protocol.md` and the book in
+//! keys (each provider's publisher keys in docs/src/providers.md), and the links of `README.md`, `spec/protocol.md` and the book in
 //! `docs/src/`. Each test names what to update when it fails.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,9 +9,12 @@ use serde::de::DeserializeOwned;
 use trustpub::config::{
     DatabaseSettings, EventSettings, LogSettings, ServerSettings, Settings, TlsSettings,
 };
-use trustpub::domain::{ForwardAuth, Issuer};
+use trustpub::domain::{ForwardAuth, Issuer, Provider};
 use trustpub::problem::Error;
-use trustpub::publishers::GithubPublisher;
+use trustpub::publishers::{
+    BuildkitePublisher, CircleciPublisher, ForgejoPublisher, GenericPublisher, GithubPublisher,
+    GitlabPublisher, GooglePublisher,
+};
 use trustpub::registry::Registry;
 use trustpub::registry::{Gateway, UpstreamCredential};
 
@@ -178,6 +181,86 @@ introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a7
   environment = "pypi"
   ref = "refs/tags/v*"
 
+  [[registries.issuers]]
+  url = "https://gitlab.acme.test"
+  provider = "gitlab"
+
+  [[registries.publishers]]
+  provider = "gitlab"
+  issuer = "https://gitlab.acme.test"
+  packages = ["widget"]
+  project_path = "acme/tools/widget"
+  namespace_id = "72"
+  ci_config_path = "ci/release.yml"
+  ci_config_project = "acme/ci-templates"
+  environment = "pypi"
+  ref = "refs/tags/v*"
+  ref_protected = true
+
+  [[registries.issuers]]
+  url = "https://forgejo.acme.test/api/actions"
+  provider = "forgejo"
+
+  [[registries.publishers]]
+  provider = "forgejo"
+  issuer = "https://forgejo.acme.test/api/actions"
+  packages = ["widget"]
+  repository = "octo-org/widget"
+  repository_owner_id = "9919"
+  workflow = "release.yml"
+  environment = "pypi"
+  ref = "refs/tags/v*"
+
+  [[registries.issuers]]
+  url = "https://agent.buildkite.com"
+  provider = "buildkite"
+
+  [[registries.publishers]]
+  provider = "buildkite"
+  issuer = "https://agent.buildkite.com"
+  packages = ["widget"]
+  organization_slug = "acme-inc"
+  pipeline_slug = "widget"
+  organization_id = "0190a0c4-1d2e-4f3a-8b5c-6d7e8f9a0b1c"
+  step_key = "publish"
+  build_branch = "main"
+  build_tag = "v*"
+
+  [[registries.issuers]]
+  url = "https://oidc.circleci.com/org/9a3c1f2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b"
+  provider = "circleci"
+
+  [[registries.publishers]]
+  provider = "circleci"
+  issuer = "https://oidc.circleci.com/org/9a3c1f2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b"
+  packages = ["widget"]
+  organization_id = "9a3c1f2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b"
+  project_id = "e8f7d6c5-b4a3-4921-8f0e-d1c2b3a4f5e6"
+  vcs_ref = "refs/tags/v*"
+  context_ids = ["3b2a1c0d-9e8f-4a7b-b6c5-d4e3f2a1b0c9"]
+
+  [[registries.issuers]]
+  url = "https://accounts.google.com"
+  provider = "google"
+
+  [[registries.publishers]]
+  provider = "google"
+  issuer = "https://accounts.google.com"
+  packages = ["widget"]
+  email = "publisher@acme-build.iam.gserviceaccount.com"
+  subject = "104857600000000000001"
+
+  [[registries.issuers]]
+  url = "https://kubernetes.acme.test"
+  provider = "generic"
+
+  [[registries.publishers]]
+  provider = "generic"
+  issuer = "https://kubernetes.acme.test"
+  packages = ["widget"]
+  subject = "system:serviceaccount:release:publisher"
+  claims = { environment = "release" }
+
 [[registries]]
 name = "files"
 upload_url = "https://files.acme.test/upload/"
@@ -300,20 +383,75 @@ fn documented_keys() -> BTreeSet<String> {
     keys
 }
 
+/// The fields of each provider's publisher type: the keys a publisher of
+/// that provider takes besides `provider`, `issuer` and `packages`. A new
+/// provider does not compile here until its keys are checked too.
+fn publisher_fields(provider: Provider) -> Vec<String> {
+    match provider {
+        Provider::Github => fields_of::<GithubPublisher>(),
+        Provider::Gitlab => fields_of::<GitlabPublisher>(),
+        Provider::Forgejo => fields_of::<ForgejoPublisher>(),
+        Provider::Buildkite => fields_of::<BuildkitePublisher>(),
+        Provider::Circleci => fields_of::<CircleciPublisher>(),
+        Provider::Google => fields_of::<GooglePublisher>(),
+        Provider::Generic => fields_of::<GenericPublisher>(),
+    }
+}
+
+/// Below a generic publisher's `claims` are claim names of the operator's
+/// choosing, not keys of the settings.
+const FREE_FORM_KEYS: &str = "registries.publishers.claims.";
+
+/// The keys in the key tables of the section of docs/src/providers.md whose
+/// heading names `provider = "<name>"` in code, down to the next heading of
+/// the same or a higher level; `None` when no heading names it, and a panic
+/// when several do.
+fn documented_provider_keys(text: &str, provider: Provider) -> Option<BTreeSet<String>> {
+    let wanted = format!("provider = \"{}\"", provider.as_str());
+    let mut section_level: Option<usize> = None;
+    let mut found = false;
+    let mut in_key_table = false;
+    let mut keys = BTreeSet::new();
+    for line in prose_lines(text) {
+        if line.starts_with('#') {
+            let level = line.chars().take_while(|c| *c == '#').count();
+            if section_level.is_some_and(|section| level <= section) {
+                section_level = None;
+            }
+            if code_spans(line).contains(&wanted) {
+                assert!(
+                    !found,
+                    "docs/src/providers.md has two headings naming `{wanted}`"
+                );
+                found = true;
+                section_level = Some(level);
+            }
+            in_key_table = false;
+        } else if section_level.is_none() {
+            continue;
+        } else if line.starts_with("| key |") {
+            in_key_table = true;
+        } else if !line.starts_with('|') {
+            in_key_table = false;
+        } else if in_key_table && line.starts_with("| `") {
+            keys.extend(code_spans(first_cell(line)));
+        }
+    }
+    found.then_some(keys)
+}
+
 #[test]
 fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
     // Every key of the fixture is accepted (the settings deny unknown keys).
     let settings: Settings = toml::from_str(EVERY_KEY).expect("EVERY_KEY is accepted");
     let mut given = BTreeSet::new();
     let fixture: toml::Value = toml::from_str(EVERY_KEY).expect("EVERY_KEY is TOML");
-    key_paths(
-        &serde_json::to_value(fixture).expect("TOML as JSON"),
-        "",
-        &mut given,
-    );
+    let fixture = serde_json::to_value(fixture).expect("TOML as JSON");
+    key_paths(&fixture, "", &mut given);
+    given.retain(|key| !key.starts_with(FREE_FORM_KEYS));
 
     // The fixture sets every field of every settings type...
-    let types: [(&str, Vec<String>); 12] = [
+    let types: [(&str, Vec<String>); 11] = [
         ("", fields_of::<Settings>()),
         ("server", fields_of::<ServerSettings>()),
         ("server.tls", fields_of::<TlsSettings>()),
@@ -328,7 +466,6 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
             "registries.gateway.credential",
             fields_of::<UpstreamCredential>(),
         ),
-        ("registries.publishers", fields_of::<GithubPublisher>()),
     ];
     for (prefix, fields) in &types {
         for field in fields {
@@ -343,6 +480,45 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
             );
         }
     }
+    // ...and, in a publisher of each provider, every field of that
+    // provider's publishers...
+    let mut set_by_provider: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let publishers = fixture["registries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|registry| registry["publishers"].as_array().into_iter().flatten());
+    for publisher in publishers {
+        let provider = publisher["provider"]
+            .as_str()
+            .expect("EVERY_KEY's publishers name their provider");
+        set_by_provider
+            .entry(provider.to_owned())
+            .or_default()
+            .extend(
+                publisher
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone()),
+            );
+    }
+    for provider in Provider::ALL {
+        let set = set_by_provider.get(provider.as_str()).unwrap_or_else(|| {
+            panic!(
+                "EVERY_KEY in tests/api/docs.rs has no publisher with provider = {:?}",
+                provider.as_str()
+            )
+        });
+        for field in publisher_fields(provider) {
+            assert!(
+                set.contains(&field),
+                "{} publishers accept `{field}`, which no {0} publisher of EVERY_KEY in \
+                 tests/api/docs.rs sets",
+                provider.as_str()
+            );
+        }
+    }
     // ...and everything the settings hold after reading it (this covers the
     // publishers' own keys, which a flattened struct does not list).
     let mut held = BTreeSet::new();
@@ -351,23 +527,66 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
         "",
         &mut held,
     );
+    held.retain(|key| !key.starts_with(FREE_FORM_KEYS));
     assert_eq!(
         differences(&held, &given),
         Vec::<String>::new(),
         "keys the settings hold that EVERY_KEY in tests/api/docs.rs does not set"
     );
 
+    // docs/src/configuration.md lists every key but the providers' own
+    // publisher keys (`provider`, `issuer` and `packages` stay there)...
+    let provider_keys: BTreeSet<String> = Provider::ALL
+        .into_iter()
+        .flat_map(publisher_fields)
+        .map(|field| format!("registries.publishers.{field}"))
+        .collect();
+    let common: BTreeSet<String> = given
+        .iter()
+        .filter(|key| !provider_keys.contains(*key))
+        .cloned()
+        .collect();
+    assert!(
+        common.contains("registries.publishers.provider")
+            && common.contains("registries.publishers.issuer")
+            && common.contains("registries.publishers.packages"),
+        "the keys common to all publishers are not where they were expected"
+    );
     let documented = documented_keys();
     assert_eq!(
-        differences(&leaves(&given), &documented),
+        differences(&leaves(&common), &documented),
         Vec::<String>::new(),
         "keys the settings accept that docs/src/configuration.md does not list"
     );
     assert_eq!(
-        differences(&documented, &given),
+        differences(&documented, &common),
         Vec::<String>::new(),
-        "keys docs/src/configuration.md lists that the settings do not accept"
+        "keys docs/src/configuration.md lists that the settings do not accept \
+         (a provider's own publisher keys belong in docs/src/providers.md)"
     );
+
+    // ...and docs/src/providers.md, under each provider's heading, exactly
+    // the fields of that provider's publishers.
+    let providers_md = read("docs/src/providers.md");
+    for provider in Provider::ALL {
+        let name = provider.as_str();
+        let documented = documented_provider_keys(&providers_md, provider).unwrap_or_else(|| {
+            panic!("docs/src/providers.md has no heading naming `provider = \"{name}\"`")
+        });
+        let accepted: BTreeSet<String> = publisher_fields(provider).into_iter().collect();
+        assert_eq!(
+            differences(&accepted, &documented),
+            Vec::<String>::new(),
+            "keys of {name} publishers that the table under its heading in \
+             docs/src/providers.md does not list"
+        );
+        assert_eq!(
+            differences(&documented, &accepted),
+            Vec::<String>::new(),
+            "keys the table under the {name} heading in docs/src/providers.md lists \
+             that {name} publishers do not accept"
+        );
+    }
 }
 
 // ---- links -----------------------------------------------------------------
