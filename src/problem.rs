@@ -77,7 +77,10 @@ pub enum Error {
     /// is not told how the publishers are configured.
     #[error("no trusted publisher of this registry matches the token's claims")]
     InvalidPublisher(String),
-    #[error("tokens from `{0}` events are refused: forks can trigger them")]
+    /// A run that can execute code the publisher did not vet (an event
+    /// forks can trigger, a CircleCI re-run with SSH): refused whatever the
+    /// publisher.
+    #[error("tokens from `{0}` runs are refused: they can run code the publisher did not vet")]
     ForbiddenEvent(String),
     #[error("the trusted publishers do not allow these packages: {}", .0.join(", "))]
     PackageNotAllowed(Vec<String>),

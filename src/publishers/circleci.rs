@@ -4,13 +4,15 @@
 //!
 //! The organization is read from `sub` (`org/<org-id>/project/<project-id>/
 //! user/<user-id>`), the project from `oidc.circleci.com/project-id`: both
-//! are UUIDs that survive renames.
+//! are UUIDs that survive renames. Tokens of jobs re-run with SSH are
+//! refused whatever the publisher.
 
 use serde::{Deserialize, Serialize};
 
 use super::claims::{literal, pattern_matches};
 use super::{Audit, FieldError, Policy};
 use crate::domain::Provider;
+use crate::problem::{Error, Result};
 
 /// A CircleCI project publisher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub struct CircleciClaims {
     context_ids: Vec<String>,
     #[serde(rename = "oidc.circleci.com/pipeline-id", default)]
     pipeline_id: Option<String>,
+    #[serde(rename = "oidc.circleci.com/ssh-rerun", default)]
+    ssh_rerun: bool,
 }
 
 impl CircleciClaims {
@@ -82,6 +86,15 @@ impl Policy for CircleciPublisher {
         super::claims::not_empty("vcs_ref", self.vcs_ref.as_deref())?;
         for context in &self.context_ids {
             literal("context_ids", context)?;
+        }
+        Ok(())
+    }
+
+    /// A job re-run with SSH lets whoever holds the SSH session run
+    /// anything with the job's identity: never a publisher.
+    fn screen(claims: &CircleciClaims) -> Result<()> {
+        if claims.ssh_rerun {
+            return Err(Error::ForbiddenEvent("ssh-rerun".to_owned()));
         }
         Ok(())
     }

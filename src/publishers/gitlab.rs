@@ -86,7 +86,7 @@ impl Policy for GitlabPublisher {
         numeric(
             "namespace_id",
             &self.namespace_id,
-            "the top namespace's id, shown on its page or at /api/v4/namespaces/<path>",
+            "the id of the group, subgroup or user holding the project, shown on its page or at /api/v4/namespaces/<path>",
         )?;
         literal("ci_config_path", &self.ci_config_path)?;
         if self.ci_config_path.starts_with('/') || self.ci_config_path.contains("//") {

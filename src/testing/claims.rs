@@ -67,7 +67,7 @@ impl TestClaims {
     }
 
     /// GitLab CI/CD: a pipeline on the protected tag `v1.0` of
-    /// `acme/tools/widget` (top namespace id 72), from its own
+    /// `acme/tools/widget` (its namespace `acme/tools` has id 72), from its own
     /// `.gitlab-ci.yml`, in the `pypi` environment.
     pub fn gitlab(issuer: &str, audience: &str, now: i64) -> Self {
         let host = issuer
@@ -82,7 +82,7 @@ impl TestClaims {
             json!({
                 "sub": "project_path:acme/tools/widget:ref_type:tag:ref:v1.0",
                 "namespace_id": "72",
-                "namespace_path": "acme",
+                "namespace_path": "acme/tools",
                 "project_id": "20",
                 "project_path": "acme/tools/widget",
                 "user_id": "5",
@@ -135,7 +135,7 @@ impl TestClaims {
     }
 
     /// Buildkite: build 42 of `acme-inc/widget` on `main`, step `publish`.
-    /// No `jti`, as Buildkite's tokens have none.
+    /// Without a `jti`, as older Buildkite agents sent them.
     pub fn buildkite(issuer: &str, audience: &str, now: i64) -> Self {
         Self::with(
             issuer,

@@ -364,7 +364,8 @@ async fn buildkite_pins_organization_pipeline_step_and_branch() {
     )
     .await;
     let claims = || TestClaims::buildkite(buildkite.url(), AUDIENCE, now());
-    // Buildkite's tokens have no jti: each is accepted once all the same.
+    // Older Buildkite agents send no jti: each token is accepted once all
+    // the same.
     let token = buildkite.sign(&claims().build());
     let headers = minted(&app, &token).await;
     assert_eq!(
@@ -451,6 +452,9 @@ async fn circleci_pins_organization_project_ref_and_context() {
         ),
     ];
     refused_each(&app, &circleci, cases).await;
+    // A job re-run with SSH: whoever holds the session could publish.
+    let token = circleci.sign(&claims().set("oidc.circleci.com/ssh-rerun", true).build());
+    problem(mint(&app, &token).await, 403, "forbidden-event").await;
     lacks(
         &app,
         &circleci.sign(
