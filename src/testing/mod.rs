@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use crate::oidc::Jwk;
 
 mod claims;
+mod server;
 pub use claims::{CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims};
+pub use server::TestServer;
 
 const RSA_1: &[u8] = include_bytes!("keys/rsa1.der");
 const RSA_2: &[u8] = include_bytes!("keys/rsa2.der");

@@ -8,9 +8,7 @@ use std::time::Duration;
 use conformance::checks::{self, Options};
 use conformance::issuer::{self, Identity};
 use conformance::report::Report;
-use trustpub::config::Settings;
-use trustpub::startup::Application;
-use trustpub::testing::TestIssuer;
+use trustpub::testing::{TestIssuer, TestServer};
 use url::Url;
 
 /// The kit's issuer on a random loopback port.
@@ -36,11 +34,6 @@ pub fn audience_of(name: &str) -> String {
     format!("aud-{name}")
 }
 
-/// A running trustpub's database directory, removed on drop.
-pub struct Trustpub {
-    _dir: tempfile::TempDir,
-}
-
 /// A loopback listener on a random port, and its `http://` address.
 pub fn bind() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -50,20 +43,8 @@ pub fn bind() -> (TcpListener, String) {
 
 /// Starts trustpub (the real server, from its library) on `listener` with
 /// `registries`, on a fresh SQLite database.
-pub async fn start_trustpub(listener: TcpListener, registries: &str) -> Trustpub {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("trustpub.toml");
-    let config = format!(
-        "[database]\nurl = \"sqlite://{}/trustpub.db\"\n\n[log]\nfilter = \"warn\"\n\n{registries}",
-        dir.path().display()
-    );
-    std::fs::write(&path, config).unwrap();
-    let settings = Settings::load(Some(&path)).expect("a valid configuration");
-    let application = Application::build_with_listener(&settings, listener)
-        .await
-        .expect("trustpub starts");
-    tokio::spawn(application.run_until_stopped());
-    Trustpub { _dir: dir }
+pub async fn start_trustpub(listener: TcpListener, registries: &str) -> TestServer {
+    TestServer::start(listener, registries).await
 }
 
 /// Runs the kit against `upload_url`, as `issuer`.

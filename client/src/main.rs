@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    trustpub_client::cli::main()
+}

@@ -1,0 +1,121 @@
+//! `exec`: the command runs with the credential in the tools' variables,
+//! its exit status is the client's, and the credential is burnt afterwards
+//! whatever the command did. (Real uploads with uv and twine are in the
+//! end-to-end tests, `tests/e2e/token_exec.rs` of the trustpub crate.)
+
+use trustpub::testing::TestIssuer;
+
+use crate::support::{Trustpub, github_actions, token};
+
+/// The variables the command sees, written to a file by `sh`.
+const DUMP: &str =
+    "env | grep -E '^(TWINE|UV_PUBLISH|PDM_PUBLISH|MATURIN|CARGO_REGISTR)' | sort > \"$0\"";
+
+#[tokio::test]
+async fn runs_the_command_with_the_credential_then_burns_it() {
+    let issuer = TestIssuer::start().await;
+    let trustpub = Trustpub::github(&issuer).await;
+    let upload_url = trustpub.upload_url();
+    let dump = tempfile::NamedTempFile::new().unwrap();
+    let dump_path = dump.path().display().to_string();
+    let command = format!("{DUMP}; exit 3");
+    let args = [
+        "exec",
+        "--upload-url",
+        &upload_url,
+        "--cargo-registry",
+        "acme-crates",
+        "--",
+        "sh",
+        "-c",
+        &command,
+        &dump_path,
+    ];
+    let run = token(&args, &github_actions(&issuer), None).await;
+
+    assert_eq!(run.code, Some(3), "the command's status: {}", run.stderr);
+    let credential = run
+        .stdout
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("::add-mask::"))
+        .expect("the mask first, on stdout")
+        .to_owned();
+    let seen = std::fs::read_to_string(dump.path()).unwrap();
+    let expected: Vec<String> = [
+        ("CARGO_REGISTRIES_ACME_CRATES_TOKEN", credential.as_str()),
+        ("CARGO_REGISTRY_TOKEN", &credential),
+        ("MATURIN_PYPI_TOKEN", &credential),
+        ("MATURIN_REPOSITORY_URL", &upload_url),
+        ("PDM_PUBLISH_PASSWORD", &credential),
+        ("PDM_PUBLISH_REPO", &upload_url),
+        ("PDM_PUBLISH_USERNAME", "__token__"),
+        ("TWINE_PASSWORD", &credential),
+        ("TWINE_REPOSITORY_URL", &upload_url),
+        ("TWINE_USERNAME", "__token__"),
+        ("UV_PUBLISH_TOKEN", &credential),
+        ("UV_PUBLISH_URL", &upload_url),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name}={value}"))
+    .collect();
+    assert_eq!(seen.lines().collect::<Vec<_>>(), expected);
+    assert!(
+        run.stderr.contains("burnt the credential at"),
+        "{}",
+        run.stderr
+    );
+    let answer = trustpub.introspect(&credential, "widget").await;
+    assert_eq!(answer["active"], false, "burnt: {answer}");
+}
+
+/// A command that cannot even start: 127, as a shell says, and the
+/// credential is burnt all the same.
+#[tokio::test]
+async fn a_command_that_does_not_start_still_burns() {
+    let issuer = TestIssuer::start().await;
+    let trustpub = Trustpub::github(&issuer).await;
+    let upload_url = trustpub.upload_url();
+    let args = [
+        "exec",
+        "--upload-url",
+        &upload_url,
+        "--",
+        "no-such-upload-tool",
+    ];
+    let run = token(&args, &github_actions(&issuer), None).await;
+    assert_eq!(run.code, Some(127), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("running no-such-upload-tool"),
+        "{}",
+        run.stderr
+    );
+    let credential = run.stdout.trim().strip_prefix("::add-mask::").unwrap();
+    assert_eq!(
+        trustpub.introspect(credential, "widget").await["active"],
+        false
+    );
+}
+
+/// A refused mint runs nothing.
+#[tokio::test]
+async fn a_refused_mint_runs_nothing() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_actions_claims(|claims| claims.set("repository", "mallory/widget"));
+    let trustpub = Trustpub::github(&issuer).await;
+    let upload_url = trustpub.upload_url();
+    let marker = tempfile::tempdir().unwrap();
+    let touched = marker.path().join("ran");
+    let touched_path = touched.display().to_string();
+    let args = [
+        "exec",
+        "--upload-url",
+        &upload_url,
+        "--",
+        "touch",
+        &touched_path,
+    ];
+    let run = token(&args, &github_actions(&issuer), None).await;
+    run.fails_saying(&["invalid-publisher", "repository: mallory/widget"]);
+    assert!(!touched.exists());
+}
