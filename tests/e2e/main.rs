@@ -1,7 +1,8 @@
 //! trustpub's end-to-end tests: the real server, as in `tests/api/`, with
 //! programs beyond the Rust toolchain around it. Debian's nginx in front of
 //! forward-auth (`nginx.rs`); uv, pdm, maturin and pypiserver from the
-//! project-local `.venv-e2e/` (`real_clients.rs`); Python's multipart
+//! project-local `.venv-e2e/` (`real_clients.rs`); uv and twine run by
+//! the client `trustpub-token exec` (`token_exec.rs`); Python's multipart
 //! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
 //! the upload gateway (`parsers.rs`).
 //!
@@ -21,3 +22,4 @@ mod helpers;
 mod nginx;
 mod parsers;
 mod real_clients;
+mod token_exec;

@@ -10,7 +10,7 @@
 //! way to a real registry.
 //!
 //! twine is not among them: it tries Trusted Publishing only for PyPI's own
-//! URLs. (gh-action-pypi-publish runs twine in a container and needs a
+//! URLs (`token_exec.rs` runs it under `trustpub-token exec`). (gh-action-pypi-publish runs twine in a container and needs a
 //! runner, so it is not run here either; it uses the same paths as maturin.)
 
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 /// A scratch folder with a wheel of `package` 0.1.0 in `dist/`.
-fn workspace_of(package: &str) -> tempfile::TempDir {
+pub fn workspace_of(package: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     run_python(&[
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +90,7 @@ fn run_python(args: &[&std::ffi::OsStr]) {
 /// Runs a client in `dir` with a clean environment: a GitHub Actions job's
 /// variables, a home of its own, and `extra`. Runs off the test's runtime
 /// thread, which serves trustpub meanwhile.
-async fn run(
+pub async fn run(
     program: PathBuf,
     args: Vec<String>,
     dir: &Path,
@@ -132,7 +132,7 @@ async fn is_valid(app: &TestApp, credential: &str) -> bool {
 }
 
 /// The credential a client told GitHub Actions to mask (`::add-mask::`).
-fn masked_credential(output: &Output) -> String {
+pub fn masked_credential(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.trim().strip_prefix("::add-mask::"))
