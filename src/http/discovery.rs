@@ -24,6 +24,9 @@ struct DiscoverQuery {
 struct DiscoveryDocument {
     audience_endpoint: String,
     token_mint_endpoint: String,
+    /// trustpub's extension (PEP 807 has no burn): where a client revokes
+    /// the credential when its upload is done, as `trustpub-token exec` does.
+    token_burn_endpoint: String,
     features: Vec<Feature>,
     default_features: Vec<Feature>,
 }
@@ -40,6 +43,7 @@ impl DiscoveryDocument {
         DiscoveryDocument {
             audience_endpoint: format!("{base}/audience"),
             token_mint_endpoint: format!("{base}/mint-token"),
+            token_burn_endpoint: format!("{base}/burn-token"),
             features: registry.features.clone(),
             default_features: registry.default_features.clone(),
         }

@@ -22,6 +22,7 @@ async fn serves_the_discovery_document_of_the_upload_path() {
         json!({
             "audience-endpoint": "https://pypi.acme.test/_/trustpub/acme/audience",
             "token-mint-endpoint": "https://pypi.acme.test/_/trustpub/acme/mint-token",
+            "token-burn-endpoint": "https://pypi.acme.test/_/trustpub/acme/burn-token",
             "features": ["multi-use-token", "single-use-token"],
             "default-features": ["multi-use-token"],
         })
@@ -46,6 +47,10 @@ async fn urls_come_from_the_upload_url_never_from_the_host_header() {
     assert_eq!(
         document["token-mint-endpoint"],
         "https://uploads.beta.test:8443/_/trustpub/beta/mint-token"
+    );
+    assert_eq!(
+        document["token-burn-endpoint"],
+        "https://uploads.beta.test:8443/_/trustpub/beta/burn-token"
     );
     assert_eq!(document["features"], json!(["single-use-token"]));
     assert_eq!(document["default-features"], json!(["single-use-token"]));

@@ -210,7 +210,7 @@ async fn google_metadata_server() {
     let keys = "email = \"publisher@acme-build.iam.gserviceaccount.com\"\n";
     let trustpub = trusting(&issuer, "google", keys).await;
     let jwt = issuer.sign(&TestClaims::google(issuer.url(), ACME_AUDIENCE, now()).build());
-    let port = crafted(move |_, head| {
+    let port = crafted(move |_, head, _| {
         let expected = "GET /computeMetadata/v1/instance/service-accounts/default/identity\
                         ?audience=acme-pypi&format=full ";
         if head.starts_with(expected)

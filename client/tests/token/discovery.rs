@@ -83,7 +83,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
     // What the client sends for the empty path, seen by a server of our own.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let record = seen.clone();
-    let port = crafted(move |_, head| {
+    let port = crafted(move |_, head, _| {
         *record.lock().unwrap() = head.lines().next().unwrap_or_default().to_owned();
         (404, "{}".into())
     });

@@ -3,9 +3,11 @@
 //! whatever the command did. (Real uploads with uv and twine are in the
 //! end-to-end tests, `tests/e2e/token_exec.rs` of the trustpub crate.)
 
+use std::sync::{Arc, Mutex};
+
 use trustpub::testing::TestIssuer;
 
-use crate::support::{Trustpub, github_actions, token};
+use crate::support::{Trustpub, crafted, github_actions, token};
 
 /// The variables the command sees, written to a file by `sh`.
 const DUMP: &str =
@@ -118,4 +120,46 @@ async fn a_refused_mint_runs_nothing() {
     let run = token(&args, &github_actions(&issuer), None).await;
     run.fails_saying(&["invalid-publisher", "repository: mallory/widget"]);
     assert!(!touched.exists());
+}
+
+/// An index whose discovery names no burn endpoint: `exec` burns at PyPI's
+/// `/_/oidc/burn-token`, and says so when that is not there either.
+#[tokio::test]
+async fn without_a_discovered_burn_endpoint_pypis_is_tried() {
+    let issuer = TestIssuer::start().await;
+    for (burn_status, says) in [
+        (204, "burnt the credential at"),
+        (
+            404,
+            "names no burn endpoint, and PyPI's did not take the credential",
+        ),
+    ] {
+        let burns = Arc::new(Mutex::new(Vec::new()));
+        let seen = burns.clone();
+        let port = crafted(move |port, head, body| {
+            let origin = format!("http://127.0.0.1:{port}");
+            let request = head.lines().next().unwrap_or_default();
+            match request.split(' ').nth(1).unwrap_or_default() {
+                "/.well-known/pytp?discover=%2Flegacy%2F" => (
+                    200,
+                    format!(
+                        r#"{{"audience-endpoint": "{origin}/a", "token-mint-endpoint": "{origin}/m"}}"#
+                    ),
+                ),
+                "/a" => (200, r#"{"audience": "acme-pypi"}"#.into()),
+                "/m" => (200, r#"{"token": "pypi-minted"}"#.into()),
+                "/_/oidc/burn-token" => {
+                    seen.lock().unwrap().push(body.to_owned());
+                    (burn_status, "{}".into())
+                }
+                _ => (404, "{}".into()),
+            }
+        });
+        let upload_url = format!("http://127.0.0.1:{port}/legacy/");
+        let args = ["exec", "--upload-url", &upload_url, "--", "true"];
+        let run = token(&args, &github_actions(&issuer), None).await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert_eq!(*burns.lock().unwrap(), [r#"{"token":"pypi-minted"}"#]);
+    }
 }

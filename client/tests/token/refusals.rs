@@ -88,7 +88,7 @@ async fn a_network_error_names_the_url() {
 /// A discovery document for the upload URL's path on the crafted server,
 /// with `endpoints` as its members (`{origin}` is the server's origin).
 fn discovery(members: &'static str) -> u16 {
-    crafted(move |port, head| {
+    crafted(move |port, head, _| {
         let origin = format!("http://127.0.0.1:{port}");
         if head.starts_with("GET /.well-known/pytp?discover=%2Flegacy%2F ") {
             (200, members.replace("{origin}", &origin))
@@ -167,7 +167,7 @@ async fn discovery_answers_that_break_the_pep_are_refused() {
 #[tokio::test]
 async fn a_misnamed_audience_or_a_feature_not_offered_is_refused() {
     let issuer = TestIssuer::start().await;
-    let port = crafted(|port, head| {
+    let port = crafted(|port, head, _| {
         let origin = format!("http://127.0.0.1:{port}");
         if head.starts_with("GET /.well-known/pytp") {
             let document = format!(

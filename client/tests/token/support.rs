@@ -195,9 +195,10 @@ pub fn script(name: &str, body: &str) -> tempfile::TempDir {
 }
 
 /// A tiny HTTP server on a loopback port that answers every request with
-/// `answer(its port, the request line and headers)`: a status and a body.
+/// `answer(its port, the request line and headers, the body)`: a status
+/// and a body.
 /// It records nothing and lives as long as the test process.
-pub fn crafted(answer: impl Fn(u16, &str) -> (u16, String) + Send + 'static) -> u16 {
+pub fn crafted(answer: impl Fn(u16, &str, &str) -> (u16, String) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -220,7 +221,7 @@ pub fn crafted(answer: impl Fn(u16, &str) -> (u16, String) + Send + 'static) -> 
             }
             let mut body = vec![0; length];
             let _ = std::io::Read::read_exact(&mut reader, &mut body);
-            let (status, body) = answer(port, &head);
+            let (status, body) = answer(port, &head, &String::from_utf8_lossy(&body));
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
