@@ -102,7 +102,7 @@ impl fmt::Display for Error {
                 answer,
                 identity,
             } => {
-                write!(f, "{step} refused by {url}\n{answer}")?;
+                write!(f, "{step} was refused by {url}\n{answer}")?;
                 if let Some(token) = identity {
                     write_claims(f, token)?;
                 }

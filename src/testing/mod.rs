@@ -1,8 +1,9 @@
 //! Test helpers (feature `test-helpers`): an OIDC issuer that runs as a real
 //! HTTP server with a real JWKS and real signatures, GitHub Actions' token
-//! endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`) on it, and a builder of GitHub
-//! Actions claims. For trustpub's tests and the conformance kit; never part
-//! of a release build.
+//! endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`) on it, builders of each
+//! provider's claims, and trustpub itself started in-process
+//! ([`TestServer`]). For trustpub's tests, the conformance kit and the
+//! client's tests; never part of a release build.
 //!
 //! The RSA keys and the P-256 key under `keys/` are test keys, generated for
 //! this purpose and public: they sign nothing but test tokens. They are fixed

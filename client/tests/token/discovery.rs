@@ -111,7 +111,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
         None,
     )
     .await;
-    run.fails_saying(&["discovery refused", "missing-discover-key"]);
+    run.fails_saying(&["discovery was refused", "missing-discover-key"]);
 }
 
 /// `--features single-use-token` gets a single-use credential.

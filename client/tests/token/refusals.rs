@@ -22,7 +22,7 @@ async fn a_refused_mint_shows_the_problem_and_the_claims() {
     )
     .await;
     run.fails_saying(&[
-        "the mint refused by",
+        "the mint was refused by",
         "/_/trustpub/acme/mint-token",
         "HTTP 403",
         "(code invalid-publisher)",
