@@ -55,9 +55,9 @@ impl UploadUrl {
         self.url.origin().ascii_serialization()
     }
 
-    /// The discovery key: the path component, percent-encoded (step 3).
+    /// The discovery key of this URL's path component.
     pub fn discovery_key(&self) -> String {
-        utf8_percent_encode(&self.path, KEY_SAFE).to_string()
+        discovery_key(&self.path)
     }
 
     /// `<origin>/.well-known/pytp?discover=<key>` (step 4).
@@ -91,6 +91,12 @@ impl UploadUrl {
     }
 }
 
+/// The discovery key of a path: percent-encoded with everything but RFC
+/// 3986's unreserved characters escaped (step 3).
+pub fn discovery_key(path: &str) -> String {
+    utf8_percent_encode(path, KEY_SAFE).to_string()
+}
+
 /// RFC 3986's path component of an absolute URL with an authority: what
 /// follows the authority, up to the query or fragment.
 fn path_component(text: &str) -> String {
@@ -104,7 +110,7 @@ fn path_component(text: &str) -> String {
 
 /// PEP 807: every URL must have a potentially trustworthy origin, which
 /// here means https, or http to a loopback host.
-fn trustworthy(url: &Url) -> Result<()> {
+pub fn is_trustworthy(url: &Url) -> bool {
     let loopback = match url.host() {
         Some(Host::Domain(name)) => {
             let name = name.to_ascii_lowercase();
@@ -114,17 +120,21 @@ fn trustworthy(url: &Url) -> Result<()> {
         Some(Host::Ipv6(address)) => address.is_loopback(),
         None => false,
     };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        scheme => Err(Error::Refused {
-            url: url.to_string(),
-            why: format!(
-                "PEP 807 allows only https URLs (plain http only to a loopback address), \
-                 and this one is {scheme}"
-            ),
-        }),
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+fn trustworthy(url: &Url) -> Result<()> {
+    if is_trustworthy(url) {
+        return Ok(());
     }
+    Err(Error::Refused {
+        url: url.to_string(),
+        why: format!(
+            "PEP 807 allows only https URLs (plain http only to a loopback address), \
+             and this one is {}",
+            url.scheme()
+        ),
+    })
 }
 
 /// What discovery found.

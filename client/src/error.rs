@@ -42,6 +42,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// This answer when it is `200 OK`, else the refusal of `step` at `url`.
+    pub fn ok(self, step: &'static str, url: &str) -> Result<Self> {
+        if self.status == 200 {
+            return Ok(self);
+        }
+        Err(Error::Status {
+            step,
+            url: url.to_owned(),
+            answer: self,
+            identity: None,
+        })
+    }
+
     /// The body as JSON, or a protocol error naming `url`.
     pub fn json(&self, url: &str) -> Result<Value> {
         serde_json::from_str(&self.body).map_err(|e| Error::Protocol {

@@ -120,15 +120,9 @@ fn check_features(endpoints: &Endpoints, wanted: &[String]) -> Result<()> {
 /// The audience endpoint's `{"audience": …}`.
 fn audience(http: &Http, endpoints: &Endpoints) -> Result<String> {
     let url = endpoints.audience.as_str();
-    let answer = http.get(url, &[("Accept", PEP_MEDIA_TYPE)])?;
-    if answer.status != 200 {
-        return Err(Error::Status {
-            step: "the audience request",
-            url: url.to_owned(),
-            answer,
-            identity: None,
-        });
-    }
+    let answer = http
+        .get(url, &[("Accept", PEP_MEDIA_TYPE)])?
+        .ok("the audience request", url)?;
     match answer.json(url)?.get("audience").and_then(Value::as_str) {
         Some(audience) if !audience.is_empty() => Ok(audience.to_owned()),
         _ => Err(Error::Protocol {

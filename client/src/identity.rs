@@ -155,18 +155,12 @@ fn actions(http: &Http, audience: &str) -> Result<String> {
     })?;
     request.query_pairs_mut().append_pair("audience", audience);
     let shown = request.to_string();
-    let answer = http.get(
-        request.as_str(),
-        &[("Authorization", &format!("bearer {bearer}"))],
-    )?;
-    if answer.status != 200 {
-        return Err(Error::Status {
-            step: "the identity token request",
-            url: shown,
-            answer,
-            identity: None,
-        });
-    }
+    let answer = http
+        .get(
+            request.as_str(),
+            &[("Authorization", &format!("bearer {bearer}"))],
+        )?
+        .ok("the identity token request", &shown)?;
     match answer.json(&shown)?.get("value").and_then(Value::as_str) {
         Some(token) => non_empty(token.to_owned(), &shown),
         None => Err(Error::Protocol {
@@ -212,15 +206,9 @@ fn google(http: &Http, audience: &str) -> Result<String> {
     url.query_pairs_mut()
         .append_pair("audience", audience)
         .append_pair("format", "full");
-    let answer = http.get(url.as_str(), &[("Metadata-Flavor", "Google")])?;
-    if answer.status != 200 {
-        return Err(Error::Status {
-            step: "the identity token request",
-            url: url.to_string(),
-            answer,
-            identity: None,
-        });
-    }
+    let answer = http
+        .get(url.as_str(), &[("Metadata-Flavor", "Google")])?
+        .ok("the identity token request", url.as_str())?;
     non_empty(answer.body, url.as_str())
 }
 

@@ -20,6 +20,15 @@ use crate::real_clients::{Pypiserver, masked_credential, run, serve_with, worksp
 /// acme's introspection secret, `change-me`, as its SHA-256.
 const INTROSPECTION: &str = "introspect_secret_sha256 = \"e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f\"\n";
 
+/// twine, uploading every file of `dist/`.
+const TWINE_UPLOAD: &[&str] = &[
+    "twine",
+    "upload",
+    "--non-interactive",
+    "--disable-progress-bar",
+    "dist/*",
+];
+
 /// `target/<profile>/trustpub-token`, beside `target/<profile>/deps/`
 /// where this test runs from.
 fn trustpub_token() -> PathBuf {
@@ -83,19 +92,7 @@ async fn uv_and_twine_publish_under_exec_and_the_credential_is_burnt() {
 
     let uv = exec(&app, &issuer, "widget", &["uv", "publish", "dist/*"]).await;
     assert!(uv.status.success(), "uv publish under exec failed");
-    let twine = exec(
-        &app,
-        &issuer,
-        "widget-extra",
-        &[
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "dist/*",
-        ],
-    )
-    .await;
+    let twine = exec(&app, &issuer, "widget-extra", TWINE_UPLOAD).await;
     assert!(twine.status.success(), "twine upload under exec failed");
     assert_eq!(
         registry.files(),
@@ -138,19 +135,7 @@ async fn a_failed_upload_is_the_exit_status_and_the_credential_is_still_burnt() 
     let keys = format!("{INTROSPECTION}{}", registry.gateway());
     let app = serve_with(&issuer, None, &keys).await;
 
-    let twine = exec(
-        &app,
-        &issuer,
-        "gadget",
-        &[
-            "twine",
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "dist/*",
-        ],
-    )
-    .await;
+    let twine = exec(&app, &issuer, "gadget", TWINE_UPLOAD).await;
     assert_eq!(twine.status.code(), Some(1), "twine's own status");
     let said = String::from_utf8_lossy(&twine.stdout);
     assert!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use trustpub::store::now;
 use trustpub::testing::{ACME_AUDIENCE, CIRCLECI_ORG, CIRCLECI_PROJECT, TestClaims, TestIssuer};
 
-use crate::support::{GITHUB, Run, Trustpub, acme, crafted, github_actions, script, token};
+use crate::support::{GITHUB, Run, Trustpub, acme, crafted, github_actions, mint, script};
 
 /// Mints for trustpub's acme with `env` (and `bin` on `PATH`) and `extra`
 /// arguments, and asserts the credential is acme's.
@@ -17,10 +17,7 @@ async fn mints(
     bin: Option<&Path>,
     extra: &[&str],
 ) -> Run {
-    let upload_url = trustpub.upload_url();
-    let mut args = vec!["mint", "--upload-url", &upload_url];
-    args.extend(extra);
-    let run = token(&args, env, bin).await;
+    let run = mint(&trustpub.upload_url(), extra, env, bin).await;
     let answer = trustpub.introspect(run.credential(), "widget").await;
     assert_eq!(answer["active"], true, "{answer}");
     run
@@ -43,12 +40,7 @@ async fn github_actions_token_endpoint() {
 
     // Without `permissions: id-token: write` there are no such variables.
     let upload_url = trustpub.upload_url();
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &[("GITHUB_ACTIONS", "true".into())],
-        None,
-    )
-    .await;
+    let run = mint(&upload_url, &[], &[("GITHUB_ACTIONS", "true".into())], None).await;
     run.fails_saying(&["permissions: id-token: write"]);
 }
 
@@ -106,18 +98,14 @@ async fn gitlab_id_tokens_variable() {
 
     // Without the variable, the job is told what to add.
     let upload_url = trustpub.upload_url();
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &[("GITLAB_CI", "true".into())],
-        None,
-    )
-    .await;
+    let run = mint(&upload_url, &[], &[("GITLAB_CI", "true".into())], None).await;
     run.fails_saying(&["id_tokens:\n    TRUSTPUB_ID_TOKEN:\n      aud: acme-pypi"]);
 
     // A token for another audience is caught before the mint.
     let other = issuer.sign(&TestClaims::gitlab(issuer.url(), "elsewhere", now()).build());
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
+    let run = mint(
+        &upload_url,
+        &[],
         &[("GITLAB_CI", "true".into()), ("TRUSTPUB_ID_TOKEN", other)],
         None,
     )
@@ -151,8 +139,9 @@ async fn buildkite_agent_request_token() {
     // The agent's failure is the client's.
     let bin = script("buildkite-agent", "echo 'no OIDC for this job' >&2; exit 1");
     let upload_url = trustpub.upload_url();
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
+    let run = mint(
+        &upload_url,
+        &[],
         &[("BUILDKITE", "true".into())],
         Some(bin.path()),
     )
@@ -247,6 +236,6 @@ async fn a_token_file_and_an_explicit_ci() {
 
     // Nothing detected, nothing given.
     let upload_url = trustpub.upload_url();
-    let run = token(&["mint", "--upload-url", &upload_url], &[], None).await;
+    let run = mint(&upload_url, &[], &[], None).await;
     run.fails_saying(&["no CI detected", "--ci", "--id-token-file"]);
 }

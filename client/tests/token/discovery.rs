@@ -4,7 +4,7 @@
 
 use trustpub::testing::TestIssuer;
 
-use crate::support::{GITHUB, Trustpub, acme, crafted, github_actions, token};
+use crate::support::{GITHUB, Trustpub, acme, crafted, github_mint};
 
 /// A path upload URL: the credential alone on stdout, masked first for
 /// GitHub Actions (on stderr, since stdout is usually captured), and the
@@ -14,12 +14,7 @@ async fn mints_for_a_path_upload_url() {
     let issuer = TestIssuer::start().await;
     let trustpub = Trustpub::github(&issuer).await;
     let upload_url = trustpub.upload_url();
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &upload_url, &[]).await;
 
     let credential = run.credential();
     assert!(
@@ -48,12 +43,7 @@ async fn mints_for_a_path_with_a_space() {
         Trustpub::start(|origin| acme(origin, "/simple upload/", issuer.url(), "github", GITHUB))
             .await;
     let upload_url = format!("{}/simple upload/", trustpub.origin);
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &upload_url, &[]).await;
     assert_eq!(
         trustpub.introspect(run.credential(), "widget").await["active"],
         true
@@ -69,12 +59,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
     let trustpub =
         Trustpub::start(|origin| acme(origin, "/", issuer.url(), "github", GITHUB)).await;
     let slash = format!("{}/", trustpub.origin);
-    let run = token(
-        &["mint", "--upload-url", &slash],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &slash, &[]).await;
     assert_eq!(
         trustpub.introspect(run.credential(), "widget").await["active"],
         true
@@ -88,12 +73,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
         (404, "{}".into())
     });
     let empty = format!("http://127.0.0.1:{port}");
-    let run = token(
-        &["mint", "--upload-url", &empty],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &empty, &[]).await;
     run.fails_saying(&["does not offer Trusted Publishing"]);
     assert_eq!(
         *seen.lock().unwrap(),
@@ -105,12 +85,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
     // serve the empty key as the empty path; when that lands, this run must
     // mint like the one with `/` above.
     let empty = trustpub.origin.clone();
-    let run = token(
-        &["mint", "--upload-url", &empty],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &empty, &[]).await;
     run.fails_saying(&["discovery was refused", "missing-discover-key"]);
 }
 
@@ -120,14 +95,7 @@ async fn asks_for_the_single_use_feature() {
     let issuer = TestIssuer::start().await;
     let trustpub = Trustpub::github(&issuer).await;
     let upload_url = trustpub.upload_url();
-    let args = [
-        "mint",
-        "--upload-url",
-        &upload_url,
-        "--features",
-        "single-use-token",
-    ];
-    let run = token(&args, &github_actions(&issuer), None).await;
+    let run = github_mint(&issuer, &upload_url, &["--features", "single-use-token"]).await;
     let answer = trustpub.introspect(run.credential(), "widget").await;
     assert_eq!(answer["single_use"], true, "{answer}");
 }
@@ -139,14 +107,7 @@ async fn narrows_the_credential_to_packages() {
     let issuer = TestIssuer::start().await;
     let trustpub = Trustpub::github(&issuer).await;
     let upload_url = trustpub.upload_url();
-    let args = [
-        "mint",
-        "--upload-url",
-        &upload_url,
-        "--package",
-        "widget-cli",
-    ];
-    let run = token(&args, &github_actions(&issuer), None).await;
+    let run = github_mint(&issuer, &upload_url, &["--package", "widget-cli"]).await;
     let credential = run.credential();
     let answer = trustpub.introspect(credential, "widget-cli").await;
     assert_eq!(
@@ -159,7 +120,6 @@ async fn narrows_the_credential_to_packages() {
         false
     );
 
-    let args = ["mint", "--upload-url", &upload_url, "--package", "gadget"];
-    let run = token(&args, &github_actions(&issuer), None).await;
+    let run = github_mint(&issuer, &upload_url, &["--package", "gadget"]).await;
     run.fails_saying(&["HTTP 403", "package-not-allowed", "gadget"]);
 }

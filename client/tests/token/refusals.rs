@@ -5,7 +5,7 @@
 
 use trustpub::testing::TestIssuer;
 
-use crate::support::{Trustpub, crafted, github_actions, token};
+use crate::support::{Trustpub, crafted, github_mint, mint};
 
 /// A job that is not a trusted publisher: the problem document's status,
 /// title, code and detail, and the claims a publisher is configured from.
@@ -15,12 +15,7 @@ async fn a_refused_mint_shows_the_problem_and_the_claims() {
     issuer.set_actions_claims(|claims| claims.set("repository_owner_id", "666"));
     let trustpub = Trustpub::github(&issuer).await;
     let upload_url = trustpub.upload_url();
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &upload_url, &[]).await;
     run.fails_saying(&[
         "the mint was refused by",
         "/_/trustpub/acme/mint-token",
@@ -41,12 +36,7 @@ async fn an_index_without_discovery_for_the_url_says_so() {
     let issuer = TestIssuer::start().await;
     let trustpub = Trustpub::github(&issuer).await;
     let upload_url = format!("{}/elsewhere/", trustpub.origin);
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &upload_url, &[]).await;
     run.fails_saying(&[
         "does not offer Trusted Publishing (PEP 807) for this upload URL",
         "/.well-known/pytp?discover=%2Felsewhere%2F answered 404",
@@ -58,12 +48,7 @@ async fn an_index_without_discovery_for_the_url_says_so() {
 /// Plain http to anything but loopback is refused before any request.
 #[tokio::test]
 async fn a_non_https_upload_url_is_refused() {
-    let run = token(
-        &["mint", "--upload-url", "http://pypi.acme.example/legacy/"],
-        &[],
-        None,
-    )
-    .await;
+    let run = mint("http://pypi.acme.example/legacy/", &[], &[], None).await;
     run.fails_saying(&[
         "refusing http://pypi.acme.example/legacy/",
         "only https URLs",
@@ -79,7 +64,7 @@ async fn a_network_error_names_the_url() {
         .unwrap()
         .port();
     let upload_url = format!("http://127.0.0.1:{port}/legacy/");
-    let run = token(&["mint", "--upload-url", &upload_url], &[], None).await;
+    let run = mint(&upload_url, &[], &[], None).await;
     run.fails_saying(&[&format!(
         "no answer from http://127.0.0.1:{port}/.well-known/pytp?discover=%2Flegacy%2F"
     )]);
@@ -148,12 +133,7 @@ async fn discovery_answers_that_break_the_pep_are_refused() {
         eprintln!("== case {case}");
         let port = discovery(members);
         let upload_url = format!("http://127.0.0.1:{port}/legacy/");
-        let run = token(
-            &["mint", "--upload-url", &upload_url],
-            &github_actions(&issuer),
-            None,
-        )
-        .await;
+        let run = github_mint(&issuer, &upload_url, &[]).await;
         run.fails_saying(&[says]);
     }
     assert!(
@@ -179,21 +159,9 @@ async fn a_misnamed_audience_or_a_feature_not_offered_is_refused() {
         }
     });
     let upload_url = format!("http://127.0.0.1:{port}/legacy/");
-    let run = token(
-        &["mint", "--upload-url", &upload_url],
-        &github_actions(&issuer),
-        None,
-    )
-    .await;
+    let run = github_mint(&issuer, &upload_url, &[]).await;
     run.fails_saying(&["the answer has no audience string"]);
-    let args = [
-        "mint",
-        "--upload-url",
-        &upload_url,
-        "--features",
-        "single-use-token",
-    ];
-    let run = token(&args, &github_actions(&issuer), None).await;
+    let run = github_mint(&issuer, &upload_url, &["--features", "single-use-token"]).await;
     run.fails_saying(&["does not offer the feature single-use-token (it offers: multi-use-token)"]);
     assert!(issuer.actions_audiences().is_empty());
 }

@@ -180,6 +180,23 @@ pub async fn token(args: &[&str], env: &[(&str, String)], bin: Option<&Path>) ->
     run
 }
 
+/// `trustpub-token mint --upload-url <upload_url> <extra…>`, as [`token`].
+pub async fn mint(
+    upload_url: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+    bin: Option<&Path>,
+) -> Run {
+    let mut args = vec!["mint", "--upload-url", upload_url];
+    args.extend(extra);
+    token(&args, env, bin).await
+}
+
+/// [`mint`] in a GitHub Actions job of `issuer`'s.
+pub async fn github_mint(issuer: &TestIssuer, upload_url: &str, extra: &[&str]) -> Run {
+    mint(upload_url, extra, &github_actions(issuer), None).await
+}
+
 /// A folder holding an executable script `name` with `body` (sh), for
 /// the CIs' command-line tools.
 pub fn script(name: &str, body: &str) -> tempfile::TempDir {

@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use trustpub::testing::TestIssuer;
-use url::{Host, Url};
+use trustpub_client::discovery::is_trustworthy;
+use url::Url;
 
 use crate::catalogue::CHECKS;
 use crate::http::{Answer, Client, PEP_MEDIA_TYPE};
@@ -34,18 +35,10 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-/// Characters a discovery key keeps as they are (like Python's `quote_plus`
-/// and `quote(safe="")`): letters, digits and `-._~`.
-const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// The discovery key of a (decoded) path, spaces as `%20`.
-pub fn discovery_key(path: &str) -> String {
-    utf8_percent_encode(path, KEY_SAFE).to_string()
-}
+/// The discovery key of a (decoded) path, as the client `trustpub-token`
+/// computes it: letters, digits and `-._~` kept (like Python's
+/// `quote_plus` and `quote(safe="")`), spaces as `%20`.
+pub use trustpub_client::discovery::discovery_key;
 
 /// Runs every check against the server behind `options.upload_url`,
 /// signing tokens with `signer` (the kit's issuer, or one holding the same
@@ -323,7 +316,7 @@ impl Run<'_> {
 
         let problems = absolute
             .iter()
-            .filter(|(_, url)| !trustworthy(url))
+            .filter(|(_, url)| !is_trustworthy(url))
             .map(|(name, url)| format!("{name} {url} is neither https nor http to a loopback host"))
             .collect::<Vec<_>>();
         let trustworthy_ok = problems.is_empty();
@@ -615,22 +608,6 @@ fn problem_document_fault(answer: &Answer) -> Option<String> {
     (!faults.is_empty()).then(|| faults.join(", "))
 }
 
-fn trustworthy(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host() {
-            Some(Host::Domain(name)) => {
-                let name = name.to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost")
-            }
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -657,22 +634,6 @@ mod tests {
             "%2Fmy%20index%2Fa%2Bb~c_d.e-f%2F"
         );
         assert_eq!(discovery_key("/é"), "%2F%C3%A9");
-    }
-
-    #[test]
-    fn trustworthy_means_https_or_loopback_http() {
-        for good in [
-            "https://x.test/",
-            "http://127.0.0.1:1/",
-            "http://[::1]/",
-            "http://localhost/",
-            "http://a.localhost/",
-        ] {
-            assert!(trustworthy(&Url::parse(good).unwrap()), "{good}");
-        }
-        for bad in ["http://x.test/", "http://10.0.0.1/", "ftp://127.0.0.1/"] {
-            assert!(!trustworthy(&Url::parse(bad).unwrap()), "{bad}");
-        }
     }
 
     #[test]
