@@ -456,6 +456,41 @@ impl Settings {
                 }
             }
         }
+        self.validate_gateway_routing()
+    }
+
+    /// Gateways on one host are told apart by the request's port, or else
+    /// by the credential's prefix (proxies need not forward the port): two
+    /// of them on one host must not have prefixes one of which starts the
+    /// other, or an upload could not be routed.
+    fn validate_gateway_routing(&self) -> Result<()> {
+        let gateways: Vec<(usize, &Registry)> = self
+            .registries
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.gateway.is_some())
+            .collect();
+        for (n, (i, registry)) in gateways.iter().enumerate() {
+            for (_, other) in &gateways[..n] {
+                let same_host = registry
+                    .upload_url
+                    .host()
+                    .eq_ignore_ascii_case(other.upload_url.host());
+                let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
+                if same_host && (mine.starts_with(theirs) || theirs.starts_with(mine)) {
+                    return Err(Error::config(
+                        format!("registries.{i}.token_prefix"),
+                        format!(
+                            "{mine:?} and the registry {:?}'s {theirs:?}: both registries' \
+                             gateways are on {}, and uploads to them are told apart by the \
+                             credential's prefix; give each a prefix that does not start the other",
+                            other.name.as_str(),
+                            registry.upload_url.host()
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -633,3 +633,112 @@ gateway = {{ upstream = "http://127.0.0.1:{port}/store/", package_path = "/files
     problem(put("/files/").await.unwrap(), 400, "invalid-upload").await;
     assert_eq!(upstream.received().len(), 2);
 }
+
+/// Two cargo registries on one host that differ only by port: each takes
+/// uploads at `/api/v1/crates/new`.
+fn two_ports(issuer: &str, a: u16, b: u16, prefix_b: &str) -> String {
+    let registry = |name: &str, port: u16, upstream: u16, prefix: &str| {
+        format!(
+            r#"
+[[registries]]
+name = "{name}"
+upload_url = "http://127.0.0.1:{port}/"
+audience = "{name}-aud"
+ecosystem = "cargo"
+token_prefix = "{prefix}"
+gateway = {{ upstream = "http://127.0.0.1:{upstream}/" }}
+{trust}"#,
+            trust = trusts_widget(issuer, r#"["my-crate"]"#)
+        )
+    };
+    registry("kellnr-a", 8001, a, "ka_") + &registry("kellnr-b", 8002, b, prefix_b)
+}
+
+#[tokio::test]
+async fn registries_differing_only_by_port_each_take_their_uploads() {
+    let issuer = TestIssuer::start().await;
+    let (a, b) = (Upstream::start(200), Upstream::start(200));
+    let app = spawn_app(&two_ports(issuer.url(), a.port, b.port, "kb_")).await;
+    let credential = |registry: &'static str| {
+        let token = issuer.sign(
+            &TestClaims::github(
+                issuer.url(),
+                &format!("{registry}-aud"),
+                trustpub::store::now(),
+            )
+            .build(),
+        );
+        let app = &app;
+        async move {
+            let minted = json_ok(
+                app.request(
+                    reqwest::Method::POST,
+                    &format!("/_/trustpub/{registry}/mint-token"),
+                )
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            minted["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (for_a, for_b) = (credential("kellnr-a").await, credential("kellnr-b").await);
+    let metadata = json!({ "name": "my-crate", "vers": "0.1.0", "deps": [] }).to_string();
+    let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(metadata.as_bytes());
+    body.extend_from_slice(&4u32.to_le_bytes());
+    body.extend_from_slice(b"tgz!");
+    let publish = |credential: &str, forwarded_host: &str| {
+        app.request(reqwest::Method::PUT, "/api/v1/crates/new")
+            .header("authorization", credential.to_owned())
+            .header("x-forwarded-host", forwarded_host.to_owned())
+            .body(body.clone())
+            .send()
+    };
+    // The proxy forwards the port: it decides.
+    assert_eq!(
+        publish(&for_a, "127.0.0.1:8001").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        publish(&for_b, "127.0.0.1:8002").await.unwrap().status(),
+        200
+    );
+    assert_eq!((a.received().len(), b.received().len()), (1, 1));
+    // nginx's `$host` drops it: the credential's prefix decides.
+    assert_eq!(publish(&for_b, "127.0.0.1").await.unwrap().status(), 200);
+    assert_eq!((a.received().len(), b.received().len()), (1, 2));
+    // A's credential on B's port is B's refusal, and never reaches A.
+    problem(
+        publish(&for_a, "127.0.0.1:8002").await.unwrap(),
+        401,
+        "invalid-credential",
+    )
+    .await;
+    // Neither port nor prefix tells: refused, and nothing forwarded.
+    problem(
+        publish("someone-elses-token", "127.0.0.1").await.unwrap(),
+        403,
+        "no-registry-for-request",
+    )
+    .await;
+    assert_eq!((a.received().len(), b.received().len()), (1, 2));
+}
+
+#[tokio::test]
+async fn check_config_refuses_gateways_on_one_host_it_could_not_tell_apart() {
+    let db = crate::helpers::TestDatabase::new().await;
+    let config = two_ports("https://token.actions.githubusercontent.com", 9, 9, "ka_b_");
+    match crate::helpers::settings(&config, &db) {
+        Err(trustpub::Error::Config { key, reason }) => {
+            assert_eq!(key, "registries.1.token_prefix");
+            assert!(
+                reason.contains("kellnr-a") && reason.contains("\"ka_\""),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
