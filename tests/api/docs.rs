@@ -165,6 +165,9 @@ introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a7
   paths = ["/legacy/"]
   max_upload_bytes = 104857600
   credential = { scheme = "basic", username = "uploader", secret_env = "ACME_UPLOAD_PASSWORD" }
+  pass_through_foreign_credentials = true
+  identity_headers = true
+  read_credential = { scheme = "bearer", secret_env = "ACME_READ_TOKEN" }
 
   [[registries.issuers]]
   url = "https://token.actions.githubusercontent.com"
@@ -273,6 +276,7 @@ token_prefix = "files_"
   package_header = "X-Package"
   package_path = "/packages/{package}/"
   credential = { scheme = "bearer", secret_file = "upstream-token" }
+  read_credential = { scheme = "basic", username = "reader", secret_file = "read-token" }
 "#;
 
 /// Every key path in `value`, tables and leaves alike; the entries of a
@@ -451,7 +455,7 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
     given.retain(|key| !key.starts_with(FREE_FORM_KEYS));
 
     // The fixture sets every field of every settings type...
-    let types: [(&str, Vec<String>); 11] = [
+    let types: [(&str, Vec<String>); 12] = [
         ("", fields_of::<Settings>()),
         ("server", fields_of::<ServerSettings>()),
         ("server.tls", fields_of::<TlsSettings>()),
@@ -464,6 +468,10 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
         ("registries.gateway", fields_of::<Gateway>()),
         (
             "registries.gateway.credential",
+            fields_of::<UpstreamCredential>(),
+        ),
+        (
+            "registries.gateway.read_credential",
             fields_of::<UpstreamCredential>(),
         ),
     ];
