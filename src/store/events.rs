@@ -32,8 +32,10 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &text[..end]).into()
 }
 
-/// What a request attempted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request attempted; stored (`events.kind`, `refusal_counts.kind`)
+/// in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum EventKind {
     Mint,
     Check,
@@ -41,8 +43,9 @@ pub enum EventKind {
     Upload,
 }
 
-/// What became of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of it; stored (`events.outcome`) in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Outcome {
     Minted,
     Refused,
@@ -59,26 +62,13 @@ pub enum Outcome {
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Mint => "mint",
-            EventKind::Check => "check",
-            EventKind::Revoke => "revoke",
-            EventKind::Upload => "upload",
-        }
+        self.into()
     }
 }
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Minted => "minted",
-            Outcome::Refused => "refused",
-            Outcome::Active => "active",
-            Outcome::Consumed => "consumed",
-            Outcome::Inactive => "inactive",
-            Outcome::Revoked => "revoked",
-            Outcome::Forwarded => "forwarded",
-        }
+        self.into()
     }
 }
 
