@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::problem::{Error, Result};
@@ -129,26 +130,28 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database URL. It may hold a password, so it is never printed whole.
+/// A database URL. It may hold a password, so it is never printed whole,
+/// and its memory is wiped when it is dropped.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct DatabaseUrl(String);
+pub struct DatabaseUrl(SecretString);
 
 impl DatabaseUrl {
     pub fn new(url: impl Into<String>) -> Self {
-        Self(url.into())
+        Self(SecretString::from(url.into()))
     }
 
     /// The URL itself, for connecting.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// The backend the URL names.
     pub fn backend(&self) -> Result<Backend> {
-        if self.0.starts_with("sqlite:") {
+        let url = self.expose();
+        if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
             Err(Error::config(
@@ -161,11 +164,11 @@ impl DatabaseUrl {
     /// Where the database is, for messages: the server's `host:port`, or
     /// the file.
     pub fn location(&self) -> String {
-        if let Some(path) = self.0.strip_prefix("sqlite:") {
+        if let Some(path) = self.expose().strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             return path.split('?').next().unwrap_or(path).to_owned();
         }
-        match url::Url::parse(&self.0) {
+        match url::Url::parse(self.expose()) {
             Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => format!(
                 "{}:{}",
                 url.host_str().unwrap_or_default(),
@@ -179,8 +182,8 @@ impl DatabaseUrl {
     /// end at the last `@` before the query, so that a password holding an
     /// `@` (or a `/`) that was not percent-encoded is redacted whole.
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return self.0.clone();
+        let Some((scheme, rest)) = self.expose().split_once("://") else {
+            return self.expose().to_owned();
         };
         let (before_query, query) = match rest.split_once('?') {
             Some((before, query)) => (before, Some(query)),
@@ -192,7 +195,7 @@ impl DatabaseUrl {
                 let query = query.map(|q| format!("?{q}")).unwrap_or_default();
                 format!("{scheme}://{user}:[redacted]@{host}{query}")
             }
-            _ => self.0.clone(),
+            _ => self.expose().to_owned(),
         }
     }
 }
@@ -452,6 +455,41 @@ impl Settings {
                     return Err(Error::config(
                         key("provider"),
                         "this publisher is listed twice",
+                    ));
+                }
+            }
+        }
+        self.validate_gateway_routing()
+    }
+
+    /// Gateways on one host are told apart by the request's port, or else
+    /// by the credential's prefix (proxies need not forward the port): two
+    /// of them on one host must not have prefixes one of which starts the
+    /// other, or an upload could not be routed.
+    fn validate_gateway_routing(&self) -> Result<()> {
+        let gateways: Vec<(usize, &Registry)> = self
+            .registries
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.gateway.is_some())
+            .collect();
+        for (n, (i, registry)) in gateways.iter().enumerate() {
+            for (_, other) in &gateways[..n] {
+                let same_host = registry
+                    .upload_url
+                    .host()
+                    .eq_ignore_ascii_case(other.upload_url.host());
+                let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
+                if same_host && (mine.starts_with(theirs) || theirs.starts_with(mine)) {
+                    return Err(Error::config(
+                        format!("registries.{i}.token_prefix"),
+                        format!(
+                            "{mine:?} and the registry {:?}'s {theirs:?}: both registries' \
+                             gateways are on {}, and uploads to them are told apart by the \
+                             credential's prefix; give each a prefix that does not start the other",
+                            other.name.as_str(),
+                            registry.upload_url.host()
+                        ),
                     ));
                 }
             }

@@ -254,8 +254,22 @@ impl Audience {
 }
 
 /// How a registry's package names are normalised before they are compared.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Its name is the same for serde (the configuration) and strum (the store).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Ecosystem {
     #[default]
     Python,
@@ -265,11 +279,7 @@ pub enum Ecosystem {
 
 impl Ecosystem {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Ecosystem::Python => "python",
-            Ecosystem::Cargo => "cargo",
-            Ecosystem::Generic => "generic",
-        }
+        self.into()
     }
 
     /// A package name as the ecosystem compares it: PEP 503 for Python
@@ -299,14 +309,9 @@ impl Ecosystem {
     }
 
     pub fn parse(value: &str) -> Result<Self, String> {
-        match value {
-            "python" => Ok(Ecosystem::Python),
-            "cargo" => Ok(Ecosystem::Cargo),
-            "generic" => Ok(Ecosystem::Generic),
-            other => Err(format!(
-                "unknown ecosystem {other:?}; expected python, cargo or generic"
-            )),
-        }
+        value
+            .parse()
+            .map_err(|_| format!("unknown ecosystem {value:?}; expected python, cargo or generic"))
     }
 }
 
@@ -369,9 +374,23 @@ impl TokenPrefix {
     }
 }
 
-/// The PEP 807 features of an upload credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The PEP 807 features of an upload credential, named as PEP 807 names
+/// them, the same for serde and strum.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Feature {
     MultiUseToken,
     SingleUseToken,
@@ -385,17 +404,12 @@ impl Feature {
 
     /// The name PEP 807 gives it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Feature::MultiUseToken => "multi-use-token",
-            Feature::SingleUseToken => "single-use-token",
-        }
+        self.into()
     }
 
     /// The feature PEP 807 calls `name`, if any.
     pub fn parse(name: &str) -> Option<Self> {
-        [Feature::MultiUseToken, Feature::SingleUseToken]
-            .into_iter()
-            .find(|feature| feature.as_str() == name)
+        name.parse().ok()
     }
 }
 
@@ -563,6 +577,27 @@ impl From<TokenLifetime> for i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_and_strum_name_the_enums_alike() {
+        use strum::IntoEnumIterator;
+        fn same<T: Serialize + Copy + Into<&'static str>>(values: impl Iterator<Item = T>) {
+            for value in values {
+                assert_eq!(serde_json::to_value(value).unwrap(), value.into());
+            }
+        }
+        same(Ecosystem::iter());
+        same(Feature::iter());
+        assert_eq!(
+            Feature::parse("single-use-token"),
+            Some(Feature::SingleUseToken)
+        );
+        assert_eq!(Feature::parse("single_use_token"), None);
+        assert_eq!(
+            Ecosystem::parse("Cargo"),
+            Err("unknown ecosystem \"Cargo\"; expected python, cargo or generic".to_owned())
+        );
+    }
 
     #[test]
     fn issuers_must_be_https_unless_loopback() {

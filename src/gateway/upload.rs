@@ -30,6 +30,9 @@ pub struct Upload<'a> {
     pub content_length: Option<u64>,
     /// The credential the client presented, or why it presented none.
     pub credential: Result<String>,
+    /// The client's end-to-end headers but `Host` and `Content-Length`, as
+    /// it sent them: forwarded only when the upload passes through.
+    pub headers: Vec<(&'a str, &'a [u8])>,
 }
 
 /// What became of an upload so far, for its record.
@@ -40,6 +43,9 @@ struct Progress {
     package: Option<UploadedPackage>,
     active: Option<Active>,
     upstream_status: Option<u16>,
+    /// Whether the upload presented no credential of the registry and was
+    /// forwarded for the registry to authenticate.
+    passed_through: bool,
 }
 
 /// Takes an upload to `registry`'s gateway and answers the registry's
@@ -78,6 +84,7 @@ async fn record(
             .map_or_else(|| "-".to_owned(), |s| s.to_string()),
     );
     let (outcome, code) = match result {
+        Ok(_) if progress.passed_through => (Outcome::Forwarded, "passed-through"),
         Ok(_) => (Outcome::Forwarded, "ok"),
         Err(error) => (Outcome::Refused, error.code()),
     };
@@ -120,6 +127,11 @@ where
     let limit = gateway.max_upload_bytes;
     if upload.content_length.is_some_and(|length| length > limit) {
         return Err(Error::UploadTooLarge { limit });
+    }
+    let ours = matches!(&upload.credential, Ok(c) if c.starts_with(registry.token_prefix.as_str()));
+    if !ours && gateway.pass_through_foreign_credentials {
+        progress.passed_through = true;
+        return pass_through(client, registry, upload, body, progress).await;
     }
     // Before a byte of the body is read: a live credential of this registry.
     let credential = upload.credential?;
@@ -207,6 +219,24 @@ where
     if let Some(authorization) = upstream_authorization {
         request = request.header(reqwest::header::AUTHORIZATION, authorization);
     }
+    if gateway.identity_headers
+        && let Some(active) = &progress.active
+    {
+        if let Some(identity) = &active.publisher.identity {
+            request = request.header("x-trustpub-publisher", identity);
+        }
+        request = request.header("x-trustpub-credential-id", &active.id);
+    }
+    send(request, &cut, progress).await
+}
+
+/// Sends the request to the registry; an upload the pump cut off is
+/// refused for the pump's reason.
+async fn send(
+    request: reqwest::RequestBuilder,
+    cut: &Cut,
+    progress: &mut Progress,
+) -> Result<reqwest::Response> {
     let response = request.send().await.map_err(|error| {
         match cut.lock().map(|mut cut| cut.take()).ok().flatten() {
             Some(reason) => reason,
@@ -215,6 +245,42 @@ where
     })?;
     progress.upstream_status = Some(response.status().as_u16());
     Ok(response)
+}
+
+/// Forwards an upload that presents no credential of the registry as it
+/// came, its own headers (its `Authorization` among them) included, for
+/// the registry to authenticate; only the path rule and the size limit
+/// still apply.
+async fn pass_through<B, E>(
+    client: &reqwest::Client,
+    registry: &Registry,
+    upload: Upload<'_>,
+    body: B,
+    progress: &mut Progress,
+) -> Result<reqwest::Response>
+where
+    B: Stream<Item = std::result::Result<Bytes, E>> + Unpin + 'static,
+    E: std::fmt::Display,
+{
+    let gateway = registry
+        .gateway
+        .as_ref()
+        .ok_or_else(|| Error::NoRegistryForRequest(registry.name.to_string()))?;
+    let url = gateway.upstream_url(&registry.upload_url, upload.path, upload.query)?;
+    let method = reqwest::Method::from_bytes(upload.method.as_bytes())
+        .map_err(|e| Error::InvalidUpload(e.to_string()))?;
+    let cut = Arc::new(Mutex::new(None));
+    let body = pump(body, 0, gateway.max_upload_bytes, None, cut.clone());
+    let mut request = client
+        .request(method, url)
+        .body(reqwest::Body::wrap_stream(body));
+    for (name, value) in &upload.headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(length) = upload.content_length {
+        request = request.header(reqwest::header::CONTENT_LENGTH, length);
+    }
+    send(request, &cut, progress).await
 }
 
 /// Reads the body into `prefix` until the ecosystem's protocol names the

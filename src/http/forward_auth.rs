@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, header_str, presented_credential, resolve};
 use crate::problem::{Error, Result};
-use crate::registry::{Registry, package_in_path};
+use crate::registry::{Registry, UpstreamCredential, package_in_path};
 use crate::store::{Caller, EventKind, NewEvent, Outcome, now};
 use crate::tokens::{self, CheckRequest};
 
@@ -33,6 +33,14 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
     let is_upload = ![Method::GET, Method::HEAD, Method::OPTIONS]
         .iter()
         .any(|m| m.as_str() == method);
+    if !is_upload
+        && let Some(read) = registry
+            .gateway
+            .as_ref()
+            .and_then(|g| g.read_credential.as_ref())
+    {
+        return read_with_registry_credential(&state, &registry, &credential, read).await;
+    }
     let package = match checked_package(&http, &registry, is_upload) {
         Ok(package) => package,
         Err(error) => {
@@ -89,6 +97,52 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
         }
     }
     Ok(response.finish())
+}
+
+/// A read by a live credential of a registry that authenticates reads:
+/// let through with the registry's own read credential for the proxy to
+/// send on (`X-Trustpub-Upstream-Authorization`). Reads are many (every
+/// index entry cargo fetches), so each is counted per hour, not kept as an
+/// event. A read credential that cannot be read is 502, before anything
+/// is let through.
+async fn read_with_registry_credential(
+    state: &AppState,
+    registry: &Registry,
+    credential: &str,
+    read: &UpstreamCredential,
+) -> Result<HttpResponse> {
+    let authorization = read.authorization().map_err(|error| {
+        tracing::error!(registry = %registry.name, %error, "the registry's read credential cannot be read");
+        Error::UpstreamUnavailable("its read credential cannot be read".into())
+    })?;
+    let live = tokens::is_live(&state.store, registry, credential, now()).await?;
+    let outcome = if live {
+        Ok(HttpResponse::Ok()
+            .insert_header(("x-trustpub-registry", registry.name.as_str()))
+            .insert_header(("x-trustpub-upstream-authorization", authorization))
+            .finish())
+    } else {
+        Err(Error::InvalidCredential)
+    };
+    state
+        .store
+        .record_event(NewEvent {
+            at: now(),
+            registry: registry.name.as_str(),
+            caller: Caller::Anonymous,
+            kind: EventKind::Check,
+            outcome: if live {
+                Outcome::Active
+            } else {
+                Outcome::Refused
+            },
+            code: outcome.as_ref().map_or_else(|e| e.code(), |_| "read"),
+            publishers: None,
+            detail: String::new(),
+            claims: None,
+        })
+        .await?;
+    outcome
 }
 
 /// The package the checked request is for. With a `package_path`, the

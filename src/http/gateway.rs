@@ -26,6 +26,7 @@ pub async fn upload(
         content_type: header_str(&http, CONTENT_TYPE.as_str()),
         content_length: header_str(&http, CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
         credential: presented_credential(&http),
+        headers: end_to_end_headers(&http),
     };
     let response =
         gateway::upload(&state.store, &state.upstream, &registry, upload, payload).await?;
@@ -41,4 +42,28 @@ pub async fn upload(
     let mut relayed = relayed.streaming(response.bytes_stream());
     relayed.extensions_mut().insert(Relayed);
     Ok(relayed)
+}
+
+/// Headers that belong to the connection, or that the forwarded request
+/// sets itself.
+const NOT_FORWARDED: [&str; 10] = [
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The request's end-to-end headers, for an upload that passes through.
+fn end_to_end_headers(http: &HttpRequest) -> Vec<(&str, &[u8])> {
+    http.headers()
+        .iter()
+        .filter(|(name, _)| !NOT_FORWARDED.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect()
 }

@@ -45,6 +45,7 @@ pub async fn negotiate(
     Ok(response)
 }
 
+// Not actix-web's `header::Accept`: its ranking serves `application/json, <vendor type>` as JSON.
 /// The served media ranges an `Accept` value allows, or `None` when the
 /// header is absent or blank. Ranges with `q=0` are refusals, not offers.
 fn accepted(accept: &str) -> Option<Vec<&'static str>> {

@@ -131,7 +131,11 @@ pub(super) fn forwarded_path(http: &HttpRequest) -> Option<&str> {
 }
 
 /// The registry whose gateway takes uploads at this request's host and
-/// path, if any.
+/// path, if any. Ports are ignored at first (a proxy forwards the port it
+/// listens on, which need not be the upload URL's); when several
+/// registries' gateways take the path, the one whose upload URL has the
+/// request's host and port, else the one whose token prefix the presented
+/// credential has (`check-config` makes sure one of them decides).
 pub(super) async fn by_gateway_path(
     http: &HttpRequest,
     state: &AppState,
@@ -152,12 +156,30 @@ pub(super) async fn by_gateway_path(
                 .is_some_and(|g| g.takes(r.ecosystem, &r.upload_url, path))
         })
         .collect();
+    let authority = request_authority(http);
+    narrow(&mut found, |r| {
+        r.upload_url.authority().eq_ignore_ascii_case(&authority)
+    });
+    if let Ok(credential) = super::presented_credential(http) {
+        narrow(&mut found, |r| {
+            credential.starts_with(r.token_prefix.as_str())
+        });
+    }
     match found.len() {
         0 => Ok(None),
         1 => Ok(found.pop()),
         _ => Err(Error::NoRegistryForRequest(format!(
-            "several registries' gateways take uploads at {path:?} on {host:?}"
+            "several registries' gateways take uploads at {path:?} on {host:?}, and neither \
+             the request's port nor its credential's prefix tells them apart"
         ))),
+    }
+}
+
+/// Keeps the registries that `decides`, when several are left and it
+/// keeps at least one.
+fn narrow(registries: &mut Vec<Registry>, decides: impl Fn(&Registry) -> bool) {
+    if registries.len() > 1 && registries.iter().any(&decides) {
+        registries.retain(decides);
     }
 }
 

@@ -41,6 +41,22 @@ pub struct Gateway {
     /// `generic` registries: where the package sits in the upload's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_path: Option<PackagePath>,
+    /// Uploads that present no credential of this registry (by its token
+    /// prefix), e.g. a user's own registry token or devpi's own client,
+    /// are forwarded to the registry untouched, with their own headers,
+    /// for the registry to authenticate. Off: they are refused (401).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_through_foreign_credentials: bool,
+    /// Tell the registry who published: `X-Trustpub-Publisher` and
+    /// `X-Trustpub-Credential-Id` on each forwarded upload.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity_headers: bool,
+    /// The registry's own credential for reads, which forward-auth hands to
+    /// the proxy (`X-Trustpub-Upstream-Authorization`) for a read with a
+    /// live credential, so that no secret lives in the proxy's
+    /// configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_credential: Option<UpstreamCredential>,
 }
 
 impl Gateway {
@@ -114,22 +130,20 @@ impl Gateway {
             })
     }
 
-    /// Rules that need the registry around it.
-    pub fn validate(
-        &self,
-        ecosystem: Ecosystem,
-    ) -> std::result::Result<(), (&'static str, String)> {
+    /// Rules that need the registry around it; the error names the key
+    /// below `gateway`.
+    pub fn validate(&self, ecosystem: Ecosystem) -> std::result::Result<(), (String, String)> {
         if self.max_upload_bytes == 0 {
-            return Err(("max_upload_bytes", "must be at least 1".into()));
+            return Err(("max_upload_bytes".into(), "must be at least 1".into()));
         }
         for path in &self.paths {
             if !path.starts_with('/') {
-                return Err(("paths", format!("{path:?} must start with '/'")));
+                return Err(("paths".into(), format!("{path:?} must start with '/'")));
             }
         }
         if self.package_header.is_some() {
             return Err((
-                "package_header",
+                "package_header".into(),
                 "is not accepted for the gateway: the registry would learn the package \
                  from the path or the body, which trustpub would not have compared; \
                  use package_path"
@@ -138,25 +152,32 @@ impl Gateway {
         }
         match ecosystem {
             Ecosystem::Generic if self.package_path.is_none() => Err((
-                "package_path",
+                "package_path".into(),
                 "a generic registry's gateway needs package_path to know which package \
                  is uploaded"
                     .into(),
             )),
             Ecosystem::Python | Ecosystem::Cargo if self.package_path.is_some() => Err((
-                "package_path",
+                "package_path".into(),
                 "python and cargo uploads name their package themselves; package_path \
                  is for generic registries"
                     .into(),
             )),
             _ => Ok(()),
         }?;
-        if let Some(credential) = &self.credential {
-            credential.validate()?;
-            // Read now, so that a missing secret stops the start, not uploads.
-            credential
-                .authorization()
-                .map_err(|error| ("credential", error.to_string()))?;
+        for (field, credential) in [
+            ("credential", &self.credential),
+            ("read_credential", &self.read_credential),
+        ] {
+            if let Some(credential) = credential {
+                credential
+                    .validate()
+                    .map_err(|(key, reason)| (format!("{field}.{key}"), reason))?;
+                // Read now, so that a missing secret stops the start, not uploads.
+                credential
+                    .authorization()
+                    .map_err(|error| (field.to_owned(), error.to_string()))?;
+            }
         }
         Ok(())
     }
@@ -249,16 +270,16 @@ impl UpstreamCredential {
     fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         match (self.scheme, &self.username) {
             (CredentialScheme::Basic, None) => {
-                return Err(("credential.username", "Basic needs a username".into()));
+                return Err(("username", "Basic needs a username".into()));
             }
             (CredentialScheme::Bearer, Some(_)) => {
-                return Err(("credential.username", "Bearer takes no username".into()));
+                return Err(("username", "Bearer takes no username".into()));
             }
             _ => {}
         }
         if self.secret_env.is_some() == self.secret_file.is_some() {
             return Err((
-                "credential.secret_env",
+                "secret_env",
                 "give exactly one of secret_env and secret_file".into(),
             ));
         }
@@ -270,7 +291,7 @@ impl UpstreamCredential {
         let secret = match (&self.secret_env, &self.secret_file) {
             (Some(name), _) => std::env::var(name).map_err(|_| {
                 Error::config(
-                    "gateway.credential.secret_env",
+                    "secret_env",
                     format!("the environment variable {name} is not set"),
                 )
             })?,

@@ -1,10 +1,11 @@
-//! The event log: every mint and refusal, with the claims worth auditing.
+//! The event log: what became of every mint, credential check, revocation
+//! and gateway upload whose caller proved who it is, with the claims worth
+//! auditing; of the others, only a count per hour.
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::rows::{Bind, Row, insert_rows};
-
 use super::Store;
+use super::rows::{Insert, table_row};
 use crate::problem::Result;
 use crate::publishers::Audit;
 
@@ -32,8 +33,10 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &text[..end]).into()
 }
 
-/// What a request attempted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request attempted; stored (`events.kind`, `refusal_counts.kind`)
+/// in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum EventKind {
     Mint,
     Check,
@@ -41,8 +44,9 @@ pub enum EventKind {
     Upload,
 }
 
-/// What became of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of it; stored (`events.outcome`) in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Outcome {
     Minted,
     Refused,
@@ -59,26 +63,13 @@ pub enum Outcome {
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Mint => "mint",
-            EventKind::Check => "check",
-            EventKind::Revoke => "revoke",
-            EventKind::Upload => "upload",
-        }
+        self.into()
     }
 }
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Minted => "minted",
-            Outcome::Refused => "refused",
-            Outcome::Active => "active",
-            Outcome::Consumed => "consumed",
-            Outcome::Inactive => "inactive",
-            Outcome::Revoked => "revoked",
-            Outcome::Forwarded => "forwarded",
-        }
+        self.into()
     }
 }
 
@@ -103,7 +94,8 @@ impl Caller {
     }
 }
 
-/// An event to record.
+/// An event to record ([`Store::record_event`]): a row of `events` when
+/// its caller is identified, one more in an hour's count otherwise.
 #[derive(Debug)]
 pub struct NewEvent<'a> {
     pub at: i64,
@@ -131,13 +123,26 @@ pub struct Event {
     pub claims: Option<String>,
 }
 
-pub(super) const INSERT_EVENTS: &str =
-    "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, claims) VALUES";
+table_row! {
+    /// A row of `events`, as written.
+    #[derive(Debug)]
+    pub(super) struct EventRow in "events" {
+        id: String,
+        at: i64,
+        registry: String,
+        kind: &'static str,
+        outcome: &'static str,
+        code: &'static str,
+        publishers: Option<String>,
+        detail: String,
+        claims: Option<String>,
+    }
+}
 
 impl NewEvent<'_> {
     /// The event as a row of `events`, with a fresh time-ordered id
-    /// (nanoseconds since the epoch, then randomness).
-    pub(super) fn to_row(&self) -> Row {
+    /// (nanoseconds since the epoch, then randomness), its texts bounded.
+    pub(super) fn to_row(&self) -> EventRow {
         let mut random = [0u8; 8];
         SystemRandom::new()
             .fill(&mut random)
@@ -146,21 +151,20 @@ impl NewEvent<'_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        vec![
-            Bind::Text(format!("{nanos:032x}{}", hex::encode(random))),
-            Bind::Int(self.at),
-            Bind::Text(self.registry.to_owned()),
-            Bind::Text(self.kind.as_str().to_owned()),
-            Bind::Text(self.outcome.as_str().to_owned()),
-            Bind::Text(self.code.to_owned()),
-            Bind::MaybeText(self.publishers.as_ref().map(super::to_json)),
-            Bind::Text(bounded(&self.detail).into_owned()),
-            Bind::MaybeText(
-                self.claims
-                    .as_ref()
-                    .map(|claims| super::to_json(&claims.map_texts(|t| bounded(t).into_owned()))),
-            ),
-        ]
+        EventRow {
+            id: format!("{nanos:032x}{}", hex::encode(random)),
+            at: self.at,
+            registry: self.registry.to_owned(),
+            kind: self.kind.as_str(),
+            outcome: self.outcome.as_str(),
+            code: self.code,
+            publishers: self.publishers.as_ref().map(super::to_json),
+            detail: bounded(&self.detail).into_owned(),
+            claims: self
+                .claims
+                .as_ref()
+                .map(|claims| super::to_json(&claims.map_texts(|t| bounded(t).into_owned()))),
+        }
     }
 }
 
@@ -184,9 +188,9 @@ impl Store {
                 .count_refusal(event.registry, event.kind, event.code, event.at)
                 .await;
         }
-        let mut conn = self.writer().acquire().await?;
-        insert_rows(&mut conn, INSERT_EVENTS, &[event.to_row()], "").await?;
-        Ok(())
+        Insert::rows([&event.to_row()])?
+            .execute(self.writer())
+            .await
     }
 
     /// Counts an anonymous request's outcome: one row per registry, kind,

@@ -4,29 +4,102 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 
+use super::rows::{Insert, TableRow, table_row};
 use super::{Store, corrupt, from_json, now, to_json};
 use crate::domain::{
-    Audience, Ecosystem, Feature, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest,
-    TokenLifetime, TokenPrefix, UploadUrl,
+    Audience, Ecosystem, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest, TokenLifetime,
+    TokenPrefix, UploadUrl,
 };
 use crate::problem::Result;
 use crate::publishers::Publisher;
 use crate::registry::Registry;
 
-/// A `SELECT` of a registry's columns, followed by `$tail`.
-macro_rules! select_registries {
-    ($tail:literal) => {
-        concat!(
-            "SELECT name, upload_url, upload_authority, audience, ecosystem, token_lifetime, \
-             token_prefix, features, default_features, introspect_secret_sha256, forward_auth, \
-             gateway, pypi_paths FROM registries ",
-            $tail
-        )
-    };
+table_row! {
+    /// A row of `registries`: the registry's own settings (its issuers and
+    /// publishers have their tables), lists and tables as JSON, booleans as
+    /// integers, with the keys it is found by (`upload_*`) and who manages
+    /// it (`source`).
+    #[derive(sqlx::FromRow)]
+    struct RegistryRow in "registries" {
+        name: String,
+        upload_url: String,
+        upload_authority: String,
+        upload_path: String,
+        upload_host: String,
+        audience: String,
+        ecosystem: String,
+        pypi_paths: i64,
+        token_lifetime: i64,
+        token_prefix: String,
+        features: String,
+        default_features: String,
+        introspect_secret_sha256: Option<String>,
+        forward_auth: String,
+        gateway: Option<String>,
+        source: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
+
+impl RegistryRow {
+    /// The row of a registry of the configuration file, written at `now`.
+    fn from_config(registry: &Registry, now: i64) -> Self {
+        let url = &registry.upload_url;
+        RegistryRow {
+            name: registry.name.to_string(),
+            upload_url: url.to_string(),
+            upload_authority: url.authority().to_ascii_lowercase(),
+            upload_path: url.discovery_path(),
+            upload_host: url.host().to_ascii_lowercase(),
+            audience: registry.audience.to_string(),
+            ecosystem: registry.ecosystem.as_str().to_owned(),
+            pypi_paths: i64::from(registry.pypi_paths),
+            token_lifetime: i64::from(registry.token_lifetime),
+            token_prefix: registry.token_prefix.to_string(),
+            features: to_json(&registry.features),
+            default_features: to_json(&registry.default_features),
+            introspect_secret_sha256: registry.introspect_secret_sha256.clone().map(String::from),
+            forward_auth: to_json(&registry.forward_auth),
+            gateway: registry.gateway.as_ref().map(to_json),
+            source: FROM_CONFIG.to_owned(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The registry of the row, with its issuers and publishers.
+    fn into_registry(self, issuers: Vec<Issuer>, publishers: Vec<Publisher>) -> Result<Registry> {
+        Ok(Registry {
+            name: RegistryName::parse(self.name).map_err(corrupt)?,
+            upload_url: UploadUrl::parse(self.upload_url).map_err(corrupt)?,
+            audience: Audience::parse(self.audience).map_err(corrupt)?,
+            ecosystem: Ecosystem::parse(&self.ecosystem).map_err(corrupt)?,
+            pypi_paths: self.pypi_paths != 0,
+            token_lifetime: TokenLifetime::parse(self.token_lifetime).map_err(corrupt)?,
+            token_prefix: TokenPrefix::parse(self.token_prefix).map_err(corrupt)?,
+            features: from_json(&self.features)?,
+            default_features: from_json(&self.default_features)?,
+            issuers,
+            publishers,
+            introspect_secret_sha256: self
+                .introspect_secret_sha256
+                .map(SecretDigest::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            forward_auth: from_json(&self.forward_auth)?,
+            gateway: self.gateway.map(|json| from_json(&json)).transpose()?,
+        })
+    }
+}
+
+/// The registries a query selects: `SELECT` of every column, then `tail`.
+fn select_registries(tail: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(format!("{} {tail}", RegistryRow::SELECT))
+}
+
 /// Registries by name, with the time they were read, each used for `ttl`.
 /// Only a start with another configuration changes registries; another
 /// instance sharing the database sees that change `ttl` later at most.
@@ -109,47 +182,10 @@ impl Store {
 
         for registry in registries {
             let name = registry.name.as_str();
-            sqlx::query(
-                "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
-                 ecosystem, token_lifetime, token_prefix, features, default_features, source, \
-                 created_at, updated_at, introspect_secret_sha256, forward_auth, gateway, \
-                 pypi_paths, upload_host) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, \
-                 $17) \
-                 ON CONFLICT (name) DO UPDATE SET upload_url = excluded.upload_url, \
-                 upload_authority = excluded.upload_authority, upload_path = excluded.upload_path, \
-                 audience = excluded.audience, ecosystem = excluded.ecosystem, \
-                 token_lifetime = excluded.token_lifetime, token_prefix = excluded.token_prefix, \
-                 features = excluded.features, default_features = excluded.default_features, \
-                 source = excluded.source, updated_at = excluded.updated_at, \
-                 introspect_secret_sha256 = excluded.introspect_secret_sha256, \
-                 forward_auth = excluded.forward_auth, gateway = excluded.gateway, \
-                 pypi_paths = excluded.pypi_paths, upload_host = excluded.upload_host",
-            )
-            .bind(name)
-            .bind(registry.upload_url.as_str())
-            .bind(registry.upload_url.authority().to_ascii_lowercase())
-            .bind(registry.upload_url.discovery_path())
-            .bind(registry.audience.as_str())
-            .bind(registry.ecosystem.as_str())
-            .bind(i64::from(registry.token_lifetime))
-            .bind(registry.token_prefix.as_str())
-            .bind(to_json(&registry.features))
-            .bind(to_json(&registry.default_features))
-            .bind(FROM_CONFIG)
-            .bind(now)
-            .bind(
-                registry
-                    .introspect_secret_sha256
-                    .clone()
-                    .map(String::from),
-            )
-            .bind(to_json(&registry.forward_auth))
-            .bind(registry.gateway.as_ref().map(to_json))
-            .bind(i64::from(registry.pypi_paths))
-            .bind(registry.upload_url.host().to_ascii_lowercase())
-            .execute(&mut *tx)
-            .await?;
+            Insert::rows([&RegistryRow::from_config(registry, now)])?
+                .or_update("name", &["created_at"])
+                .execute(&mut *tx)
+                .await?;
             report.registries_upserted += 1;
 
             sqlx::query("DELETE FROM registry_issuers WHERE registry = $1")
@@ -217,14 +253,7 @@ impl Store {
         if let Some(cached) = self.registries.get(name) {
             return Ok(cached);
         }
-        let row = sqlx::query(select_registries!("WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        let registry = match row {
-            Some(row) => Some(self.complete(row).await?),
-            None => None,
-        };
+        let registry = self.first_where("WHERE name = $1", &[name]).await?;
         self.registries.put(name, registry.clone());
         Ok(registry)
     }
@@ -233,14 +262,12 @@ impl Store {
     /// [`crate::domain::discovery_path`] does), each with the authority
     /// (lower-case `host[:port]`) of its upload URL.
     pub async fn registries_by_upload_path(&self, path: &str) -> Result<Vec<(String, Registry)>> {
-        let rows = sqlx::query(select_registries!("WHERE upload_path = $1 ORDER BY name"))
-            .bind(path)
-            .fetch_all(self.pool())
+        let rows = self
+            .rows_where("WHERE upload_path = $1 ORDER BY name", &[path])
             .await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
-            let authority: String = row.try_get("upload_authority")?;
-            found.push((authority, self.complete(row).await?));
+            found.push((row.upload_authority.clone(), self.complete(row).await?));
         }
         Ok(found)
     }
@@ -248,10 +275,9 @@ impl Store {
     /// The registry that serves PyPI's implicit paths on this host
     /// (lower-case `host[:port]`), if any.
     pub async fn registry_for_pypi_host(&self, authority: &str) -> Result<Option<Registry>> {
-        self.registry_where(
-            select_registries!("WHERE upload_authority = $1 AND pypi_paths = 1 ORDER BY name"),
-            authority,
-            None,
+        self.first_where(
+            "WHERE upload_authority = $1 AND pypi_paths = 1 ORDER BY name",
+            &[authority],
         )
         .await
     }
@@ -259,40 +285,19 @@ impl Store {
     /// The cargo registry whose URL has this host (lower-case `host[:port]`)
     /// and path (compared as [`crate::domain::discovery_path`] does).
     pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
-        self.registry_where(
-            select_registries!(
-                "WHERE upload_authority = $1 AND upload_path = $2 AND ecosystem = 'cargo' \
-                 ORDER BY name"
-            ),
-            authority,
-            Some(path),
+        self.first_where(
+            "WHERE upload_authority = $1 AND upload_path = $2 AND ecosystem = 'cargo' \
+             ORDER BY name",
+            &[authority, path],
         )
         .await
-    }
-
-    /// The first registry a query selects by authority (and path).
-    async fn registry_where(
-        &self,
-        query: &'static str,
-        authority: &str,
-        path: Option<&str>,
-    ) -> Result<Option<Registry>> {
-        let mut query = sqlx::query(query).bind(authority);
-        if let Some(path) = path {
-            query = query.bind(path);
-        }
-        match query.fetch_optional(self.pool()).await? {
-            Some(row) => Ok(Some(self.complete(row).await?)),
-            None => Ok(None),
-        }
     }
 
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
-        let rows = sqlx::query(select_registries!("WHERE upload_host = $1 ORDER BY name"))
-            .bind(host)
-            .fetch_all(self.pool())
+        let rows = self
+            .rows_where("WHERE upload_host = $1 ORDER BY name", &[host])
             .await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
@@ -301,59 +306,49 @@ impl Store {
         Ok(found)
     }
 
+    /// The rows of the registries `tail` (`WHERE …`) selects, given its
+    /// parameters.
+    async fn rows_where(&self, tail: &str, parameters: &[&str]) -> Result<Vec<RegistryRow>> {
+        let mut query = sqlx::query_as(select_registries(tail));
+        for parameter in parameters {
+            query = query.bind(*parameter);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
+    }
+
+    /// The first registry `tail` (`WHERE …`) selects, given its parameters.
+    async fn first_where(&self, tail: &str, parameters: &[&str]) -> Result<Option<Registry>> {
+        match self.rows_where(tail, parameters).await?.into_iter().next() {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Builds a registry from its row and loads its issuers and publishers.
-    async fn complete(&self, row: AnyRow) -> Result<Registry> {
-        let name: String = row.try_get("name")?;
-        let issuers = sqlx::query(
+    async fn complete(&self, row: RegistryRow) -> Result<Registry> {
+        let issuers = sqlx::query_as::<_, (String, String)>(
             "SELECT url, provider FROM registry_issuers WHERE registry = $1 ORDER BY url",
         )
-        .bind(&name)
+        .bind(&row.name)
         .fetch_all(self.pool())
         .await?
         .into_iter()
-        .map(|row| {
+        .map(|(url, provider)| {
             Ok(Issuer {
-                url: IssuerUrl::parse(row.try_get("url")?).map_err(corrupt)?,
-                provider: Provider::parse(&row.try_get::<String, _>("provider")?)
-                    .map_err(corrupt)?,
+                url: IssuerUrl::parse(url).map_err(corrupt)?,
+                provider: Provider::parse(&provider).map_err(corrupt)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
         let publishers = sqlx::query_scalar::<_, String>(
             "SELECT spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",
         )
-        .bind(&name)
+        .bind(&row.name)
         .fetch_all(self.pool())
         .await?
         .iter()
         .map(|spec| from_json(spec))
         .collect::<Result<Vec<Publisher>>>()?;
-        Ok(Registry {
-            name: RegistryName::parse(name).map_err(corrupt)?,
-            upload_url: UploadUrl::parse(row.try_get("upload_url")?).map_err(corrupt)?,
-            audience: Audience::parse(row.try_get("audience")?).map_err(corrupt)?,
-            ecosystem: Ecosystem::parse(&row.try_get::<String, _>("ecosystem")?)
-                .map_err(corrupt)?,
-            pypi_paths: row.try_get::<i64, _>("pypi_paths")? != 0,
-            token_lifetime: TokenLifetime::parse(row.try_get("token_lifetime")?)
-                .map_err(corrupt)?,
-            token_prefix: TokenPrefix::parse(row.try_get("token_prefix")?).map_err(corrupt)?,
-            features: from_json::<Vec<Feature>>(&row.try_get::<String, _>("features")?)?,
-            default_features: from_json::<Vec<Feature>>(
-                &row.try_get::<String, _>("default_features")?,
-            )?,
-            issuers,
-            publishers,
-            introspect_secret_sha256: row
-                .try_get::<Option<String>, _>("introspect_secret_sha256")?
-                .map(SecretDigest::parse)
-                .transpose()
-                .map_err(corrupt)?,
-            forward_auth: from_json(&row.try_get::<String, _>("forward_auth")?)?,
-            gateway: row
-                .try_get::<Option<String>, _>("gateway")?
-                .map(|json| from_json(&json))
-                .transpose()?,
-        })
+        row.into_registry(issuers, publishers)
     }
 }

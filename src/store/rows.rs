@@ -1,56 +1,151 @@
-//! Multi-row inserts: one statement for many rows, so that a batch pays the
-//! round trip to the database once.
+//! Rows as the tables hold them: a struct per table whose fields are its
+//! columns ([`table_row!`]), and the statements made from that one list —
+//! the `SELECT` of every column, and the `INSERT` of many rows at once, so
+//! that a batch pays the round trip to the database once. A column is named
+//! once, as a field; where it goes in a statement, and which value is bound
+//! to it, follows from that name, never from a position kept by hand.
+//!
+//! The statements are made here rather than with sqlx's `QueryBuilder`:
+//! through the `Any` driver, `QueryBuilder::push_values` writes `?`
+//! placeholders, which PostgreSQL does not accept (sqlx issue 3000); these
+//! number theirs (`$1`, `$2`, …), which both backends accept.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Arguments, AssertSqlSafe, Executor, FromRow};
 
 use crate::problem::Result;
 
-/// One value of a row to insert.
-#[derive(Debug, Clone)]
-pub(super) enum Bind {
-    Text(String),
-    MaybeText(Option<String>),
-    Int(i64),
+/// A row of a table, as written and read. Implemented by [`table_row!`].
+pub(super) trait TableRow {
+    const TABLE: &'static str;
+    /// The columns, in the order [`TableRow::add_values`] adds their values.
+    const COLUMNS: &'static [&'static str];
+    /// `SELECT <every column> FROM <table>`, for a `WHERE` to follow.
+    const SELECT: &'static str;
+    fn add_values(&self, arguments: &mut AnyArguments) -> Result<()>;
 }
 
-pub(super) type Row = Vec<Bind>;
-
-/// Runs `<head> ($1, …), ($k, …) <tail>` with `rows` bound in order, and
-/// returns what the statement returns (for a `RETURNING` tail). Only
-/// placeholders are added to the SQL, never values.
-pub(super) async fn insert_rows(
-    conn: &mut AnyConnection,
-    head: &'static str,
-    rows: &[Row],
-    tail: &'static str,
-) -> Result<Vec<AnyRow>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = String::from(head);
-    let mut n = 0;
-    for (i, row) in rows.iter().enumerate() {
-        sql.push_str(if i == 0 { " (" } else { ", (" });
-        for j in 0..row.len() {
-            n += 1;
-            sql.push_str(&if j == 0 {
-                format!("${n}")
-            } else {
-                format!(", ${n}")
-            });
+/// Declares `struct $row` with the columns of `$table` as its fields, and
+/// its [`TableRow`]: the column list, the `SELECT` and the binding, all from
+/// the one list of fields. Attributes (derives, doc comments) pass through.
+macro_rules! table_row {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $row:ident in $table:literal {
+            $(#[$first_meta:meta])* $first:ident: $first_type:ty
+            $(, $(#[$field_meta:meta])* $field:ident: $type:ty)* $(,)?
         }
-        sql.push(')');
-    }
-    sql.push(' ');
-    sql.push_str(tail);
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for value in rows.iter().flatten() {
-        query = match value {
-            Bind::Text(text) => query.bind(text.clone()),
-            Bind::MaybeText(text) => query.bind(text.clone()),
-            Bind::Int(int) => query.bind(*int),
+    ) => {
+        $(#[$meta])*
+        $vis struct $row {
+            $(#[$first_meta])* $first: $first_type,
+            $($(#[$field_meta])* $field: $type,)*
+        }
+
+        impl $crate::store::rows::TableRow for $row {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [&'static str] = &[stringify!($first) $(, stringify!($field))*];
+            const SELECT: &'static str = concat!(
+                "SELECT ", stringify!($first) $(, ", ", stringify!($field))*, " FROM ", $table
+            );
+            fn add_values(
+                &self,
+                arguments: &mut sqlx::any::AnyArguments,
+            ) -> $crate::problem::Result<()> {
+                use sqlx::Arguments as _;
+                arguments.add(&self.$first).map_err(sqlx::Error::Encode)?;
+                $(arguments.add(&self.$field).map_err(sqlx::Error::Encode)?;)*
+                Ok(())
+            }
+        }
+    };
+}
+pub(super) use table_row;
+
+/// `INSERT INTO <table> (<columns>) VALUES (…), (…)` of some rows, with
+/// their values bound, and what follows the values.
+pub(super) struct Insert {
+    sql: String,
+    arguments: AnyArguments,
+    columns: &'static [&'static str],
+    rows: usize,
+}
+
+impl Insert {
+    pub(super) fn rows<'r, R: TableRow + 'r>(
+        rows: impl IntoIterator<Item = &'r R>,
+    ) -> Result<Self> {
+        let mut insert = Insert {
+            sql: format!(
+                "INSERT INTO {} ({}) VALUES ",
+                R::TABLE,
+                R::COLUMNS.join(", ")
+            ),
+            arguments: AnyArguments::default(),
+            columns: R::COLUMNS,
+            rows: 0,
         };
+        for row in rows {
+            let first = insert.arguments.len() + 1;
+            row.add_values(&mut insert.arguments)?;
+            let placeholders: Vec<String> = (first..=insert.arguments.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            if insert.rows > 0 {
+                insert.sql.push_str(", ");
+            }
+            insert
+                .sql
+                .push_str(&format!("({})", placeholders.join(", ")));
+            insert.rows += 1;
+        }
+        Ok(insert)
     }
-    Ok(query.fetch_all(conn).await?)
+
+    /// Adds SQL after the values (`ON CONFLICT …`, `RETURNING …`).
+    pub(super) fn then(mut self, sql: &'static str) -> Self {
+        self.sql.push(' ');
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// When a row's `key` is taken, updates that row's other columns, but
+    /// those in `kept`, to the new values.
+    pub(super) fn or_update(mut self, key: &'static str, kept: &[&str]) -> Self {
+        let set: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|column| **column != key && !kept.contains(column))
+            .map(|column| format!("{column} = excluded.{column}"))
+            .collect();
+        self.sql.push_str(&format!(
+            " ON CONFLICT ({key}) DO UPDATE SET {}",
+            set.join(", ")
+        ));
+        self
+    }
+
+    /// Runs the statement; without rows, there is nothing to run.
+    pub(super) async fn execute<'c, E: Executor<'c, Database = Any>>(self, on: E) -> Result<()> {
+        if self.rows > 0 {
+            sqlx::query_with(AssertSqlSafe(self.sql), self.arguments)
+                .execute(on)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the statement and reads what its `RETURNING` returns.
+    pub(super) async fn fetch_all<'c, T, E>(self, on: E) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+        E: Executor<'c, Database = Any>,
+    {
+        if self.rows == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as_with(AssertSqlSafe(self.sql), self.arguments)
+            .fetch_all(on)
+            .await?)
+    }
 }

@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
-use super::events::{INSERT_EVENTS, NewEvent};
-use super::rows::{Bind, Row, insert_rows};
+use super::events::{EventRow, NewEvent};
+use super::rows::{Insert, TableRow, table_row};
 use crate::problem::{Error, Result};
 
 /// A credential to store, by hash.
@@ -37,17 +37,22 @@ pub struct StoredUploadToken {
     pub claims: crate::publishers::Audit,
 }
 
-/// A row of `upload_tokens` as stored: JSON lists and objects as text,
-/// booleans as integers.
-#[derive(sqlx::FromRow)]
-struct UploadTokenRow {
-    publishers: String,
-    packages: String,
-    single_use: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    revoked_at: Option<i64>,
-    claims: String,
+table_row! {
+    /// A row of `upload_tokens`: JSON lists and objects as text, booleans
+    /// as integers.
+    #[derive(sqlx::FromRow)]
+    struct UploadTokenRow in "upload_tokens" {
+        hash: String,
+        registry: String,
+        publishers: String,
+        packages: String,
+        single_use: i64,
+        created_at: i64,
+        expires_at: i64,
+        used_at: Option<i64>,
+        revoked_at: Option<i64>,
+        claims: String,
+    }
 }
 
 impl TryFrom<UploadTokenRow> for StoredUploadToken {
@@ -75,19 +80,24 @@ pub struct UsedJti<'a> {
     pub keep_until: i64,
 }
 
+table_row! {
+    /// A row of `used_jtis`: an identity token accepted once, kept until
+    /// it expires (leeway included).
+    struct UsedJtiRow in "used_jtis" {
+        issuer: String,
+        jti: String,
+        expires_at: i64,
+    }
+}
+
 /// The most mints written in one transaction.
 const MAX_BATCH: usize = 128;
 
-const INSERT_TOKENS: &str = "INSERT INTO upload_tokens (hash, registry, publishers, packages, \
-     single_use, created_at, expires_at, claims) VALUES";
-
 /// A mint waiting for the writer, with everything owned.
 pub(super) struct PendingMint {
-    issuer: String,
-    jti: String,
-    keep_until: i64,
-    token: Row,
-    event: Row,
+    jti: UsedJtiRow,
+    token: UploadTokenRow,
+    event: EventRow,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -150,34 +160,23 @@ async fn write_batch(writer: &AnyPool, batch: &[PendingMint]) -> Result<Vec<bool
     let mut seen = HashSet::new();
     let first_in_batch: Vec<bool> = batch
         .iter()
-        .map(|m| seen.insert((m.issuer.as_str(), m.jti.as_str())))
+        .map(|m| seen.insert((m.jti.issuer.as_str(), m.jti.jti.as_str())))
         .collect();
-    let jtis: Vec<Row> = batch
+    let jtis = batch
         .iter()
         .zip(&first_in_batch)
         .filter(|(_, first)| **first)
-        .map(|(m, _)| {
-            vec![
-                Bind::Text(m.issuer.clone()),
-                Bind::Text(m.jti.clone()),
-                Bind::Int(m.keep_until),
-            ]
-        })
+        .map(|(m, _)| &m.jti);
+    let new: HashSet<(String, String)> = Insert::rows(jtis)?
+        .then("ON CONFLICT DO NOTHING RETURNING issuer, jti")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
         .collect();
-    let new: HashSet<(String, String)> = insert_rows(
-        &mut tx,
-        "INSERT INTO used_jtis (issuer, jti, expires_at) VALUES",
-        &jtis,
-        "ON CONFLICT DO NOTHING RETURNING issuer, jti",
-    )
-    .await?
-    .iter()
-    .map(|row| Ok((row.try_get("issuer")?, row.try_get("jti")?)))
-    .collect::<Result<_>>()?;
     let accepted: Vec<bool> = batch
         .iter()
         .zip(first_in_batch)
-        .map(|(m, first)| first && new.contains(&(m.issuer.clone(), m.jti.clone())))
+        .map(|(m, first)| first && new.contains(&(m.jti.issuer.clone(), m.jti.jti.clone())))
         .collect();
     let chosen = || {
         batch
@@ -186,10 +185,12 @@ async fn write_batch(writer: &AnyPool, batch: &[PendingMint]) -> Result<Vec<bool
             .filter(|(_, a)| **a)
             .map(|(m, _)| m)
     };
-    let tokens: Vec<Row> = chosen().map(|m| m.token.clone()).collect();
-    let events: Vec<Row> = chosen().map(|m| m.event.clone()).collect();
-    insert_rows(&mut tx, INSERT_TOKENS, &tokens, "").await?;
-    insert_rows(&mut tx, INSERT_EVENTS, &events, "").await?;
+    Insert::rows(chosen().map(|m| &m.token))?
+        .execute(&mut *tx)
+        .await?;
+    Insert::rows(chosen().map(|m| &m.event))?
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(accepted)
 }
@@ -207,19 +208,23 @@ impl Store {
     ) -> Result<()> {
         let (reply, outcome) = oneshot::channel();
         let mint = PendingMint {
-            issuer: jti.issuer.to_owned(),
-            jti: jti.jti.to_owned(),
-            keep_until: jti.keep_until,
-            token: vec![
-                Bind::Text(token.hash),
-                Bind::Text(token.registry.to_owned()),
-                Bind::Text(super::to_json(&token.publishers)),
-                Bind::Text(super::to_json(&token.packages)),
-                Bind::Int(i64::from(token.single_use)),
-                Bind::Int(token.created_at),
-                Bind::Int(token.expires_at),
-                Bind::Text(super::to_json(token.claims)),
-            ],
+            jti: UsedJtiRow {
+                issuer: jti.issuer.to_owned(),
+                jti: jti.jti.to_owned(),
+                expires_at: jti.keep_until,
+            },
+            token: UploadTokenRow {
+                hash: token.hash,
+                registry: token.registry.to_owned(),
+                publishers: super::to_json(&token.publishers),
+                packages: super::to_json(&token.packages),
+                single_use: i64::from(token.single_use),
+                created_at: token.created_at,
+                expires_at: token.expires_at,
+                used_at: None,
+                revoked_at: None,
+                claims: super::to_json(token.claims),
+            },
             event: event.to_row(),
             reply,
         };
@@ -248,10 +253,10 @@ impl Store {
         registry: &str,
         hash: &str,
     ) -> Result<Option<StoredUploadToken>> {
-        let row: Option<UploadTokenRow> = sqlx::query_as(
-            "SELECT publishers, packages, single_use, expires_at, used_at, \
-             revoked_at, claims FROM upload_tokens WHERE registry = $1 AND hash = $2",
-        )
+        let row: Option<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{} WHERE registry = $1 AND hash = $2",
+            UploadTokenRow::SELECT
+        )))
         .bind(registry)
         .bind(hash)
         .fetch_optional(self.pool())

@@ -24,6 +24,9 @@ pub struct CheckRequest<'a> {
 /// A credential that is valid for the request.
 #[derive(Debug, Clone, Serialize)]
 pub struct Active {
+    /// The credential's id: the SHA-256 (hex) under which it is stored.
+    #[serde(skip)]
+    pub id: String,
     pub registry: String,
     pub packages: Vec<String>,
     pub expires: i64,
@@ -124,6 +127,7 @@ pub async fn check(
         })
         .await?;
     Ok(outcome.map(|token| Active {
+        id: hash.clone(),
         registry: registry.name.as_str().to_owned(),
         packages: token.packages.clone(),
         expires: token.expires_at,

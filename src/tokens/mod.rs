@@ -19,14 +19,15 @@ const RANDOM_CHARS: usize = 43;
 const CHECKSUM_CHARS: usize = 8;
 
 /// A token a client sent — an identity token, or an upload credential —
-/// read from a request body. Its `Debug` never shows it.
+/// read from a request body. Its `Debug` never shows it, and its memory is
+/// wiped when it is dropped.
 #[derive(Clone, serde::Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(secrecy::SecretString);
 
 impl Secret {
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The documentation against the code: the error codes, the configuration
-//! keys (each provider's publisher keys in docs/src/providers.md), and the links of `README.md`, `spec/protocol.md` and the book in
-//! `docs/src/`. Each test names what to update when it fails.
+//! keys (each provider's publisher keys in docs/src/providers.md), the links
+//! of `README.md`, `spec/protocol.md` and the book in `docs/src/`, and the
+//! curl examples of the README and the book against the quick start. Each
+//! test names what to update when it fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -165,6 +167,9 @@ introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a7
   paths = ["/legacy/"]
   max_upload_bytes = 104857600
   credential = { scheme = "basic", username = "uploader", secret_env = "ACME_UPLOAD_PASSWORD" }
+  pass_through_foreign_credentials = true
+  identity_headers = true
+  read_credential = { scheme = "bearer", secret_env = "ACME_READ_TOKEN" }
 
   [[registries.issuers]]
   url = "https://token.actions.githubusercontent.com"
@@ -273,6 +278,7 @@ token_prefix = "files_"
   package_header = "X-Package"
   package_path = "/packages/{package}/"
   credential = { scheme = "bearer", secret_file = "upstream-token" }
+  read_credential = { scheme = "basic", username = "reader", secret_file = "read-token" }
 "#;
 
 /// Every key path in `value`, tables and leaves alike; the entries of a
@@ -451,7 +457,7 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
     given.retain(|key| !key.starts_with(FREE_FORM_KEYS));
 
     // The fixture sets every field of every settings type...
-    let types: [(&str, Vec<String>); 11] = [
+    let types: [(&str, Vec<String>); 12] = [
         ("", fields_of::<Settings>()),
         ("server", fields_of::<ServerSettings>()),
         ("server.tls", fields_of::<TlsSettings>()),
@@ -464,6 +470,10 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
         ("registries.gateway", fields_of::<Gateway>()),
         (
             "registries.gateway.credential",
+            fields_of::<UpstreamCredential>(),
+        ),
+        (
+            "registries.gateway.read_credential",
             fields_of::<UpstreamCredential>(),
         ),
     ];
@@ -665,6 +675,14 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
+/// A file of the repository, as a message names it.
+fn shown(file: &Path) -> String {
+    file.strip_prefix(root())
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
 fn markdown_files() -> Vec<PathBuf> {
     let mut files = vec![root().join("README.md"), root().join("spec/protocol.md")];
     let mut book: Vec<PathBuf> = std::fs::read_dir(root().join("docs/src"))
@@ -683,11 +701,7 @@ fn links_in_the_readme_and_the_book_lead_somewhere() {
     let mut broken = Vec::new();
     for file in markdown_files() {
         let text = std::fs::read_to_string(&file).expect("a Markdown file");
-        let shown = file
-            .strip_prefix(root())
-            .unwrap_or(&file)
-            .display()
-            .to_string();
+        let shown = shown(&file);
         for (line, target) in links(&text) {
             if target.contains("://") || target.starts_with("mailto:") {
                 continue;
@@ -737,5 +751,168 @@ fn every_page_of_the_book_is_in_its_summary() {
             name == "SUMMARY.md" || listed.contains(name),
             "docs/src/{name} is not listed in docs/src/SUMMARY.md"
         );
+    }
+}
+
+// ---- the quick start's shell examples ------------------------------------
+
+/// The fenced code blocks of a Markdown text: the line its fence is on, its
+/// language, its lines.
+fn code_blocks(text: &str) -> Vec<(usize, &str, Vec<&str>)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, &str, Vec<&str>)> = None;
+    for (number, line) in text.lines().enumerate() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (open.take(), fence) {
+            (None, Some(language)) => open = Some((number + 1, language.trim(), Vec::new())),
+            (Some(block), Some(_)) => blocks.push(block),
+            (Some(mut block), None) => {
+                block.2.push(line);
+                open = Some(block);
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// A command of an example and the lines it is documented to print; a
+/// line ending in `…` stands for any line that starts with what is before it.
+struct Run {
+    command: String,
+    prints: Vec<String>,
+}
+
+/// The `sh` and `console` examples of the README and the book that ask the
+/// quick-start server (`http://127.0.0.1:8080/`) something with curl, each
+/// with where it is. In a `console` block, `$ ` starts a command (a line
+/// ending in `\` goes on on the next) and the lines up to the next command
+/// are what it prints; in an `sh` block, the block is the command and its
+/// whole-line comments are what it prints. Blocks with other commands (the
+/// conformance walk-through, checked by the kit's own tests; Docker) are
+/// not the quick start's.
+fn quick_start_examples() -> Vec<(String, Vec<Run>)> {
+    let book = root().join("docs/src");
+    let mut examples = Vec::new();
+    for file in markdown_files()
+        .into_iter()
+        .filter(|f| f.ends_with("README.md") || f.starts_with(&book))
+    {
+        let text = std::fs::read_to_string(&file).expect("a Markdown file");
+        let shown = shown(&file);
+        for (line, language, lines) in code_blocks(&text) {
+            let runs = match language {
+                "sh" => vec![Run {
+                    command: lines.join("\n"),
+                    prints: lines
+                        .iter()
+                        .filter_map(|l| l.strip_prefix("# "))
+                        .map(str::to_owned)
+                        .collect(),
+                }],
+                "console" => {
+                    let mut runs: Vec<Run> = Vec::new();
+                    let mut continued = false;
+                    for l in &lines {
+                        match (l.strip_prefix("$ "), runs.last_mut()) {
+                            (Some(command), _) => runs.push(Run {
+                                command: command.to_owned(),
+                                prints: Vec::new(),
+                            }),
+                            (None, Some(run)) if continued => {
+                                run.command = format!("{}\n{l}", run.command);
+                            }
+                            (None, Some(run)) => run.prints.push((*l).to_owned()),
+                            (None, None) => {}
+                        }
+                        continued = l.ends_with('\\');
+                    }
+                    runs
+                }
+                _ => continue,
+            };
+            let asks_the_quick_start = |run: &Run| {
+                run.command.contains("http://127.0.0.1:8080/")
+                    && run
+                        .command
+                        .lines()
+                        .filter(|l| !l.starts_with('#'))
+                        .all(|l| l.starts_with("curl ") || l.starts_with("  "))
+            };
+            if !runs.is_empty() && runs.iter().all(asks_the_quick_start) {
+                examples.push((format!("{shown}:{line}"), runs));
+            }
+        }
+    }
+    examples
+}
+
+/// Whether `printed` is what `documented` says, `…` standing for the rest
+/// of a line.
+fn prints_as_documented(printed: &str, documented: &[String]) -> bool {
+    let printed: Vec<&str> = printed.lines().collect();
+    printed.len() == documented.len()
+        && printed
+            .iter()
+            .zip(documented)
+            .all(|(line, doc)| match doc.strip_suffix('…') {
+                Some(start) => line.starts_with(start),
+                None => line == doc,
+            })
+}
+
+#[tokio::test]
+async fn the_quick_start_examples_print_what_they_say() {
+    let has = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !(has("bash") && has("curl")) {
+        crate::helpers::not_checked(
+            "docs::the_quick_start_examples_print_what_they_say",
+            "bash or curl is missing",
+            "to check it, install both (Debian: apt-get install bash curl)",
+        );
+        return;
+    }
+    let examples = quick_start_examples();
+    assert!(
+        examples.iter().any(|(at, _)| at.starts_with("README.md:")),
+        "no example of the README asks the quick-start server anything: {:?}",
+        examples.iter().map(|(at, _)| at).collect::<Vec<_>>()
+    );
+    // The quick start serves examples/trustpub.toml; here on a free port and
+    // a fresh database, and curl is sent there for 127.0.0.1:8080.
+    let app = crate::helpers::spawn_app(&read("examples/trustpub.toml")).await;
+    let port = app.address.rsplit(':').next().expect("a port").to_owned();
+    let curl =
+        format!("curl() {{ command curl --connect-to 127.0.0.1:8080:127.0.0.1:{port} \"$@\"; }}\n");
+    for (at, runs) in examples {
+        for run in runs {
+            let script = format!("{curl}{}", run.command);
+            let output = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("bash")
+                    .args(["-e", "-c", &script])
+                    .output()
+                    .expect("bash runs")
+            })
+            .await
+            .expect("the example ran");
+            let printed = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{at}: the example failed ({}):\n{}\n{}",
+                output.status,
+                run.command,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                prints_as_documented(&printed, &run.prints),
+                "{at}: the example printed\n{printed}\nwhere its documentation says\n{}",
+                run.prints.join("\n")
+            );
+        }
     }
 }

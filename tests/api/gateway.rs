@@ -11,6 +11,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use sha2::Digest;
 use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widget};
 
 use crate::fixtures::mint;
@@ -25,6 +26,11 @@ struct Received {
     path: String,
     authorization: Option<String>,
     content_type: Option<String>,
+    /// `X-Trustpub-Publisher`, `X-Trustpub-Credential-Id` and devpi's own
+    /// `X-Devpi-Auth`, when sent.
+    publisher: Option<String>,
+    credential_id: Option<String>,
+    devpi_auth: Option<String>,
     body: Vec<u8>,
 }
 
@@ -56,6 +62,9 @@ impl Upstream {
                         path: request.uri().to_string(),
                         authorization: header("authorization"),
                         content_type: header("content-type"),
+                        publisher: header("x-trustpub-publisher"),
+                        credential_id: header("x-trustpub-credential-id"),
+                        devpi_auth: header("x-devpi-auth"),
                         body: body.to_vec(),
                     });
                     async move {
@@ -82,8 +91,14 @@ impl Upstream {
 /// acme (python) with a gateway to `python_upstream`, Basic credentials
 /// with the password in `secrets/password` and a 64 KiB limit; `crates`
 /// (cargo) with a gateway to `cargo_upstream` and a Bearer token in
-/// `secrets/token`.
-fn config(issuer: &str, python_upstream: u16, cargo_upstream: u16, secrets: &str) -> String {
+/// `secrets/token`; `gateway` (TOML lines) added to acme's gateway.
+fn config(
+    issuer: &str,
+    python_upstream: u16,
+    cargo_upstream: u16,
+    secrets: &str,
+    gateway: &str,
+) -> String {
     format!(
         r#"{acme}
 [[registries]]
@@ -100,7 +115,8 @@ gateway = {{ upstream = "http://127.0.0.1:{cargo_upstream}/", credential = {{ sc
                 "[registries.gateway]\n\
                  upstream = \"http://127.0.0.1:{python_upstream}/simple-upload/\"\n\
                  max_upload_bytes = 65536\n\
-                 credential = {{ scheme = \"basic\", username = \"uploader\", secret_file = \"{secrets}/password\" }}\n"
+                 credential = {{ scheme = \"basic\", username = \"uploader\", secret_file = \"{secrets}/password\" }}\n\
+                 {gateway}\n"
             )
         )
         .replace(
@@ -120,17 +136,27 @@ struct Setup {
 }
 
 async fn prepare_with(python_status: u16) -> Setup {
+    prepare_configured(python_status, "").await
+}
+
+/// [`prepare_with`], with `gateway` (TOML lines) added to acme's gateway;
+/// `{secrets}` in them is the secrets' folder.
+async fn prepare_configured(python_status: u16, gateway: &str) -> Setup {
     let issuer = TestIssuer::start().await;
     let python = Upstream::start(python_status);
     let cargo = Upstream::start(200);
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(secrets.path().join("token"), "cargo-upstream-token\n").unwrap();
     std::fs::write(secrets.path().join("password"), UPSTREAM_PASSWORD).unwrap();
+    std::fs::write(secrets.path().join("read"), "registry-read-token\n").unwrap();
+    let folder = secrets.path().display().to_string();
+    let gateway = gateway.replace("{secrets}", &folder);
     let app = spawn_app(&config(
         issuer.url(),
         python.port,
         cargo.port,
-        &secrets.path().display().to_string(),
+        &folder,
+        &gateway,
     ))
     .await;
     Setup {
@@ -421,6 +447,7 @@ async fn an_unreachable_registry_is_502() {
             closed,
             closed,
             &setup.secrets.path().display().to_string(),
+            "",
         ),
     )
     .await;
@@ -632,4 +659,249 @@ gateway = {{ upstream = "http://127.0.0.1:{port}/store/", package_path = "/files
     }
     problem(put("/files/").await.unwrap(), 400, "invalid-upload").await;
     assert_eq!(upstream.received().len(), 2);
+}
+
+/// Two cargo registries on one host that differ only by port: each takes
+/// uploads at `/api/v1/crates/new`.
+fn two_ports(issuer: &str, a: u16, b: u16, prefix_b: &str) -> String {
+    let registry = |name: &str, port: u16, upstream: u16, prefix: &str| {
+        format!(
+            r#"
+[[registries]]
+name = "{name}"
+upload_url = "http://127.0.0.1:{port}/"
+audience = "{name}-aud"
+ecosystem = "cargo"
+token_prefix = "{prefix}"
+gateway = {{ upstream = "http://127.0.0.1:{upstream}/" }}
+{trust}"#,
+            trust = trusts_widget(issuer, r#"["my-crate"]"#)
+        )
+    };
+    registry("kellnr-a", 8001, a, "ka_") + &registry("kellnr-b", 8002, b, prefix_b)
+}
+
+#[tokio::test]
+async fn registries_differing_only_by_port_each_take_their_uploads() {
+    let issuer = TestIssuer::start().await;
+    let (a, b) = (Upstream::start(200), Upstream::start(200));
+    let app = spawn_app(&two_ports(issuer.url(), a.port, b.port, "kb_")).await;
+    let credential = |registry: &'static str| {
+        let token = issuer.sign(
+            &TestClaims::github(
+                issuer.url(),
+                &format!("{registry}-aud"),
+                trustpub::store::now(),
+            )
+            .build(),
+        );
+        let app = &app;
+        async move {
+            let minted = json_ok(
+                app.request(
+                    reqwest::Method::POST,
+                    &format!("/_/trustpub/{registry}/mint-token"),
+                )
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            minted["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (for_a, for_b) = (credential("kellnr-a").await, credential("kellnr-b").await);
+    let metadata = json!({ "name": "my-crate", "vers": "0.1.0", "deps": [] }).to_string();
+    let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(metadata.as_bytes());
+    body.extend_from_slice(&4u32.to_le_bytes());
+    body.extend_from_slice(b"tgz!");
+    let publish = |credential: &str, forwarded_host: &str| {
+        app.request(reqwest::Method::PUT, "/api/v1/crates/new")
+            .header("authorization", credential.to_owned())
+            .header("x-forwarded-host", forwarded_host.to_owned())
+            .body(body.clone())
+            .send()
+    };
+    // The proxy forwards the port: it decides.
+    assert_eq!(
+        publish(&for_a, "127.0.0.1:8001").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        publish(&for_b, "127.0.0.1:8002").await.unwrap().status(),
+        200
+    );
+    assert_eq!((a.received().len(), b.received().len()), (1, 1));
+    // nginx's `$host` drops it: the credential's prefix decides.
+    assert_eq!(publish(&for_b, "127.0.0.1").await.unwrap().status(), 200);
+    assert_eq!((a.received().len(), b.received().len()), (1, 2));
+    // A's credential on B's port is B's refusal, and never reaches A.
+    problem(
+        publish(&for_a, "127.0.0.1:8002").await.unwrap(),
+        401,
+        "invalid-credential",
+    )
+    .await;
+    // Neither port nor prefix tells: refused, and nothing forwarded.
+    problem(
+        publish("someone-elses-token", "127.0.0.1").await.unwrap(),
+        403,
+        "no-registry-for-request",
+    )
+    .await;
+    assert_eq!((a.received().len(), b.received().len()), (1, 2));
+}
+
+#[tokio::test]
+async fn check_config_refuses_gateways_on_one_host_it_could_not_tell_apart() {
+    let db = crate::helpers::TestDatabase::new().await;
+    let config = two_ports("https://token.actions.githubusercontent.com", 9, 9, "ka_b_");
+    match crate::helpers::settings(&config, &db) {
+        Err(trustpub::Error::Config { key, reason }) => {
+            assert_eq!(key, "registries.1.token_prefix");
+            assert!(
+                reason.contains("kellnr-a") && reason.contains("\"ka_\""),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn uploads_without_a_credential_of_the_registry_pass_through_when_enabled() {
+    let setup = prepare_configured(200, "pass_through_foreign_credentials = true").await;
+    // A user's own registry token, and devpi's own client (X-Devpi-Auth,
+    // no Authorization): forwarded as they came, for the registry to judge.
+    let response = setup
+        .upload(Some("pypi-own-user-token"), "gadget", b"x")
+        .await;
+    assert_eq!(response.status(), 200);
+    let (content_type, body) = python_upload("anything", b"y");
+    let response = setup
+        .app
+        .request(reqwest::Method::POST, "/legacy/")
+        .header("content-type", content_type.clone())
+        .header("x-devpi-auth", "dXNlcjpzZXNzaW9u")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let received = setup.python.received();
+    assert_eq!(received.len(), 2);
+    let own = format!("Basic {}", STANDARD.encode("__token__:pypi-own-user-token"));
+    assert_eq!(received[0].authorization.as_deref(), Some(own.as_str()));
+    assert_eq!(received[1].authorization, None);
+    assert_eq!(received[1].devpi_auth.as_deref(), Some("dXNlcjpzZXNzaW9u"));
+    assert_eq!(
+        received[1].content_type.as_deref(),
+        Some(content_type.as_str())
+    );
+    assert_eq!(received[1].body, body);
+    // Counted, not kept one event each: nothing proved who sent them.
+    assert_eq!(
+        refusals(&setup.app, "acme", "upload", "passed-through").await,
+        2
+    );
+
+    // A credential with this registry's prefix is never passed through:
+    // it is checked, and refused when it is not live.
+    let response = setup
+        .upload(Some("acme_not-a-live-credential"), "widget", b"x")
+        .await;
+    problem(response, 401, "invalid-credential").await;
+    assert_eq!(setup.python.received().len(), 2);
+}
+
+#[tokio::test]
+async fn foreign_credentials_are_refused_without_pass_through() {
+    let setup = prepare().await;
+    let response = setup
+        .upload(Some("pypi-own-user-token"), "widget", b"x")
+        .await;
+    problem(response, 401, "invalid-credential").await;
+    assert!(setup.python.received().is_empty());
+}
+
+#[tokio::test]
+async fn identity_headers_tell_the_registry_who_published_when_enabled() {
+    let setup = prepare_configured(200, "identity_headers = true").await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    let response = setup.upload(Some(&credential), "widget", b"x").await;
+    assert_eq!(response.status(), 200);
+    let received = setup.python.received();
+    assert_eq!(
+        received[0].publisher.as_deref(),
+        Some("github:octo-org/widget")
+    );
+    let id = hex::encode(sha2::Sha256::digest(credential.as_bytes()));
+    assert_eq!(received[0].credential_id.as_deref(), Some(id.as_str()));
+
+    // Off by default.
+    let setup = prepare().await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    setup.upload(Some(&credential), "widget", b"x").await;
+    let received = setup.python.received();
+    assert_eq!(
+        (
+            received[0].publisher.as_ref(),
+            received[0].credential_id.as_ref()
+        ),
+        (None, None)
+    );
+}
+
+#[tokio::test]
+async fn forward_auth_hands_the_registrys_read_credential_to_the_proxy() {
+    let setup = prepare_configured(
+        200,
+        "read_credential = { scheme = \"bearer\", secret_file = \"{secrets}/read\" }",
+    )
+    .await;
+    let credential = mint(&setup.app, &setup.issuer, json!({})).await;
+    let read = |credential: &str| {
+        setup
+            .app
+            .get("/_/trustpub/auth")
+            .header("X-Trustpub-Registry", "acme")
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Original-URI", "/simple/anything/")
+            .bearer_auth(credential.to_owned())
+            .send()
+    };
+    let events_before = setup.app.store.events("acme").await.unwrap().len();
+    for _ in 0..3 {
+        let response = read(&credential).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["x-trustpub-upstream-authorization"],
+            "Bearer registry-read-token"
+        );
+    }
+    // Reads are counted, not kept one event each.
+    assert_eq!(
+        setup.app.store.events("acme").await.unwrap().len(),
+        events_before
+    );
+    assert_eq!(refusals(&setup.app, "acme", "check", "read").await, 3);
+    // Not a live credential: refused, and the read credential not told.
+    let response = read("acme_not-live").await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("x-trustpub-upstream-authorization")
+            .is_none()
+    );
+    problem(response, 401, "invalid-credential").await;
+    // The read credential cannot be read: 502 before anything is let through.
+    std::fs::remove_file(setup.secrets.path().join("read")).unwrap();
+    problem(
+        read(&credential).await.unwrap(),
+        502,
+        "upstream-unavailable",
+    )
+    .await;
 }
