@@ -419,6 +419,23 @@ impl Feature {
 pub struct Issuer {
     pub url: IssuerUrl,
     pub provider: Provider,
+    /// The longest lifetime (`exp` − `iat`, seconds) of a token accepted
+    /// from this issuer: CI providers issue tokens of minutes, and a used
+    /// `jti` is kept until its token expires.
+    #[serde(default = "Issuer::default_max_token_lifetime")]
+    pub max_token_lifetime: u32,
+}
+
+impl Issuer {
+    /// An hour: Google's identity tokens live that long, CI providers'
+    /// less.
+    pub const DEFAULT_MAX_TOKEN_LIFETIME: u32 = 3600;
+    /// A day: the most `max_token_lifetime` may be.
+    pub const LONGEST_MAX_TOKEN_LIFETIME: u32 = 86_400;
+
+    fn default_max_token_lifetime() -> u32 {
+        Self::DEFAULT_MAX_TOKEN_LIFETIME
+    }
 }
 
 /// The kinds of CI identity trustpub understands; each has its module in
