@@ -25,7 +25,8 @@ async fn the_kit_with_its_upload_probe_passes_against_the_gateway_to_pypiserver(
     let identity = Identity::new(issuer_url);
     let mut upload_url = String::new();
     let _app = spawn_app_with_port(|port| {
-        upload_url = format!("http://127.0.0.1:{port}/legacy/");
+        // A space in the path, so that discovery.key-space runs too.
+        upload_url = format!("http://127.0.0.1:{port}/pypi index/legacy/");
         format!(
             "{}{}",
             identity.trustpub_toml(&upload_url),
