@@ -39,11 +39,13 @@ enum Command {
     Setup {
         #[command(flatten)]
         identity: IdentityArgs,
-        /// The upload URL to put in the trustpub snippet.
+        /// The upload URL to put in the trustpub snippet. The default sits
+        /// next to the quick start's registry (`/legacy/`), so that the
+        /// snippet can be appended to examples/trustpub.toml as it is.
         #[arg(
             long,
             value_name = "URL",
-            default_value = "http://127.0.0.1:8080/legacy/"
+            default_value = "http://127.0.0.1:8080/conformance/legacy/"
         )]
         upload_url: String,
         /// Print only the trustpub.toml snippet.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use trustpub::testing::{TestIssuer, TestKey};
 use url::Url;
 
-use super::{Endpoints, Extra, PEP_FEATURES, Run, json_text, now};
+use super::{Endpoints, Extra, PEP_FEATURES, REFUSALS, Run, json_text, now};
 use crate::http::{Answer, PEP_MEDIA_TYPE};
 
 /// Clock difference between the kit and the server that `mint.expires`
@@ -25,21 +25,6 @@ fn refused(answer: &Result<Answer, String>) -> Result<(), String> {
         Err(error) => Err(error.clone()),
     }
 }
-
-/// The checks that want a token refused. Each is skipped unless the server
-/// accepted a valid token in the same run: a server that refuses every
-/// token refuses these too, and proves nothing by it.
-const REFUSALS: [&str; 9] = [
-    "mint.expired",
-    "mint.not-yet-valid",
-    "mint.wrong-audience",
-    "mint.bad-signature",
-    "mint.unknown-issuer",
-    "audience.exact",
-    "mint.other-publisher",
-    "mint.replay",
-    "mint.unknown-feature",
-];
 
 /// The credential of a successful mint, or why there is none.
 pub(super) fn credential(answer: &Result<Answer, String>) -> Result<(String, Value), String> {

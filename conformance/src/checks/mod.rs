@@ -39,6 +39,21 @@ pub struct Options {
     pub probe_upload: bool,
 }
 
+/// The checks that want a token refused. Each is skipped unless the server
+/// accepted a valid token in the same run: a server that refuses every
+/// token refuses these too, and proves nothing by it.
+pub const REFUSALS: [&str; 9] = [
+    "mint.expired",
+    "mint.not-yet-valid",
+    "mint.wrong-audience",
+    "mint.bad-signature",
+    "mint.unknown-issuer",
+    "audience.exact",
+    "mint.other-publisher",
+    "mint.replay",
+    "mint.unknown-feature",
+];
+
 /// The features PEP 807 defines.
 pub const PEP_FEATURES: [&str; 2] = ["single-use-token", "multi-use-token"];
 
@@ -694,16 +709,7 @@ impl Run<'_> {
                     Some(PEP_MEDIA_TYPE | "application/json")
                 )
             })
-            .map(|(what, answer)| {
-                format!(
-                    "{what} answered {} as {}",
-                    answer.status,
-                    answer
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("(no Content-Type)")
-                )
-            })
+            .map(|(what, answer)| labelled(what, answer))
             .collect();
         self.judge(
             id,
@@ -728,14 +734,7 @@ impl Run<'_> {
                 documents.push(format!("{what} answered {}: {problem}", answer.summary()));
             }
             if answer.media_type().as_deref() != Some("application/problem+json") {
-                types.push(format!(
-                    "{what} answered {} as {}",
-                    answer.status,
-                    answer
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("(no Content-Type)")
-                ));
+                types.push(labelled(what, answer));
             }
         }
         self.judge(
@@ -774,6 +773,18 @@ fn problem_document_fault(answer: &Answer) -> Option<String> {
         }
     }
     (!faults.is_empty()).then(|| faults.join(", "))
+}
+
+/// What `what` was answered, and as which `Content-Type`.
+fn labelled(what: &str, answer: &Answer) -> String {
+    format!(
+        "{what} answered {} as {}",
+        answer.status,
+        answer
+            .content_type
+            .as_deref()
+            .unwrap_or("(no Content-Type)")
+    )
 }
 
 /// The first three of `faults` found among `seen` answers, and how many

@@ -15,7 +15,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use conformance::catalogue::{CHECKS, Level};
-use conformance::checks::discovery_key;
+use conformance::checks::{REFUSALS, discovery_key};
 use conformance::http::PEP_MEDIA_TYPE;
 use conformance::issuer::Identity;
 use conformance::report::Status;
@@ -138,20 +138,6 @@ const CASES: &[(Breakage, &str, &[&str])] = &[
     (RootEmptyKeyNotFound, "root-empty-key-404", &["discovery.empty-path"]),
     (ProblemMinimal, "problem-minimal", &[]),
     (IssuerNotTrusted, "issuer-not-trusted", &["mint.valid", "mint.es256", "mint.single-use", "mint.multi-use"]),
-];
-
-/// The checks that want a token refused: skipped, never passed, when the
-/// server accepted no valid token.
-const REFUSALS: &[&str] = &[
-    "mint.expired",
-    "mint.not-yet-valid",
-    "mint.wrong-audience",
-    "mint.bad-signature",
-    "mint.unknown-issuer",
-    "audience.exact",
-    "mint.other-publisher",
-    "mint.replay",
-    "mint.unknown-feature",
 ];
 
 struct Proxy {
