@@ -211,7 +211,10 @@ impl UploadUrl {
 
 /// Upload paths are compared decoded and without trailing slashes, so that `/legacy`,
 /// `/legacy/` and `/legacy//` select the same registry, and an empty path is
-/// the same as `/`.
+/// the same as `/`: for `http` and `https` an empty path is equivalent to
+/// `/` (RFC 3986, section 6.2.3), so the empty discovery key that PEP 807
+/// gives an upload URL without a path finds a registry at the root of its
+/// host, whether its `upload_url` is written with the `/` or without.
 /// Percent-escapes are decoded first, so that a client that encodes the
 /// upload URL's already-encoded path (`%2520`) and one that sends the path as
 /// typed (`+`, a space) both match.

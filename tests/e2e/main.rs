@@ -3,7 +3,8 @@
 //! forward-auth (`nginx.rs`); uv, pdm, maturin and pypiserver from the
 //! project-local `.venv-e2e/` (`real_clients.rs`); Python's multipart
 //! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
-//! the upload gateway (`parsers.rs`).
+//! the upload gateway (`parsers.rs`); the conformance kit's upload probe
+//! through the gateway to pypiserver (`kit.rs`).
 //!
 //! `.ci/setup` installs all of them, and `.ci/test` runs it first. This
 //! target is built only with the `e2e` feature (`cargo test --features e2e`),
@@ -18,6 +19,7 @@ mod fixtures;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod kit;
 mod nginx;
 mod parsers;
 mod real_clients;

@@ -31,6 +31,31 @@ pub fn registry(issuer: &str, name: &str, upload_url: &str) -> String {
         )
 }
 
+/// [`registry`] with an upload gateway forwarding its uploads to
+/// `upstream`, so that the upload probe can run.
+pub fn registry_with_gateway(issuer: &str, name: &str, upload_url: &str, upstream: &str) -> String {
+    format!(
+        "{}\n[registries.gateway]\nupstream = \"{upstream}\"\n",
+        registry(issuer, name, upload_url)
+    )
+}
+
+/// A package index that stores nothing and accepts every upload (200): the
+/// upstream of trustpub's gateway in the kit's tests. Its URL.
+pub fn accepting_index() -> String {
+    let (listener, url) = bind();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(actix_web::HttpResponse::Ok))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the index listens")
+    .run();
+    tokio::spawn(server);
+    format!("{url}/")
+}
+
 /// The audience [`registry`] gives a registry.
 pub fn audience_of(name: &str) -> String {
     format!("aud-{name}")
@@ -73,6 +98,7 @@ pub async fn run_kit(upload_url: &str, issuer: &TestIssuer) -> Report {
         identity: Identity::new(issuer.url().to_owned()),
         burn_endpoint: None,
         timeout: Duration::from_secs(10),
+        probe_upload: true,
     };
     checks::run(&options, issuer).await.expect("the kit runs")
 }
