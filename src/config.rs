@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Issuer;
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
@@ -408,6 +409,15 @@ impl Settings {
                         format!("the issuer {} is listed twice", issuer.url),
                     ));
                 }
+                if !(60..=Issuer::LONGEST_MAX_TOKEN_LIFETIME).contains(&issuer.max_token_lifetime) {
+                    return Err(Error::config(
+                        key(&format!("issuers.{j}.max_token_lifetime")),
+                        format!(
+                            "must be between 60 and {} seconds",
+                            Issuer::LONGEST_MAX_TOKEN_LIFETIME
+                        ),
+                    ));
+                }
             }
             if let Some(gateway) = &registry.gateway {
                 gateway
@@ -593,6 +603,8 @@ mod tests {
                 "postgres://u:s3cret@db/x?options=a@b",
                 "postgres://u:[redacted]@db/x?options=a@b",
             ),
+            ("postgres://u:pa:ss@db/x", "postgres://u:[redacted]@db/x"),
+            ("postgres://u:p%40ss@db/x", "postgres://u:[redacted]@db/x"),
             ("postgres://u@db/x", "postgres://u@db/x"),
             ("sqlite:data/trustpub.db", "sqlite:data/trustpub.db"),
         ];

@@ -211,7 +211,10 @@ impl UploadUrl {
 
 /// Upload paths are compared decoded and without trailing slashes, so that `/legacy`,
 /// `/legacy/` and `/legacy//` select the same registry, and an empty path is
-/// the same as `/`.
+/// the same as `/`: for `http` and `https` an empty path is equivalent to
+/// `/` (RFC 3986, section 6.2.3), so the empty discovery key that PEP 807
+/// gives an upload URL without a path finds a registry at the root of its
+/// host, whether its `upload_url` is written with the `/` or without.
 /// Percent-escapes are decoded first, so that a client that encodes the
 /// upload URL's already-encoded path (`%2520`) and one that sends the path as
 /// typed (`+`, a space) both match.
@@ -419,6 +422,23 @@ impl Feature {
 pub struct Issuer {
     pub url: IssuerUrl,
     pub provider: Provider,
+    /// The longest lifetime (`exp` − `iat`, seconds) of a token accepted
+    /// from this issuer: CI providers issue tokens of minutes, and a used
+    /// `jti` is kept until its token expires.
+    #[serde(default = "Issuer::default_max_token_lifetime")]
+    pub max_token_lifetime: u32,
+}
+
+impl Issuer {
+    /// An hour: Google's identity tokens live that long, CI providers'
+    /// less.
+    pub const DEFAULT_MAX_TOKEN_LIFETIME: u32 = 3600;
+    /// A day: the most `max_token_lifetime` may be.
+    pub const LONGEST_MAX_TOKEN_LIFETIME: u32 = 86_400;
+
+    fn default_max_token_lifetime() -> u32 {
+        Self::DEFAULT_MAX_TOKEN_LIFETIME
+    }
 }
 
 /// The kinds of CI identity trustpub understands; each has its module in

@@ -31,7 +31,7 @@ pub enum Error {
     /// host (and, for cargo, the path prefix) must select one.
     #[error("{0}")]
     NoRegistryHere(String),
-    #[error("the `discover` query parameter is missing or empty")]
+    #[error("the `discover` query parameter is missing")]
     MissingDiscoverKey,
     #[error("the query string is invalid: {0}")]
     InvalidQuery(String),

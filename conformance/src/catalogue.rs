@@ -13,6 +13,10 @@ pub enum Level {
     Must,
     #[serde(rename = "SHOULD")]
     Should,
+    /// Not a requirement: a note on interoperability. Its check passes or
+    /// reports INFO; it never fails.
+    #[serde(rename = "INFO")]
+    Info,
 }
 
 impl Level {
@@ -20,6 +24,7 @@ impl Level {
         match self {
             Level::Must => "MUST",
             Level::Should => "SHOULD",
+            Level::Info => "INFO",
         }
     }
 }
@@ -84,7 +89,7 @@ const fn pep(
     }
 }
 
-use Level::{Must, Should};
+use Level::{Info, Must, Should};
 
 const DISCOVERY: &str = "PEP 807, Trusted Publishing Discovery";
 const CONSTRAINTS: &str = "PEP 807, Specification: Constraints";
@@ -137,6 +142,13 @@ pub const CHECKS: &[Check] = &[
         &["TP-DISC-8"],
     ),
     pep(
+        "discovery.empty-path",
+        Must,
+        "PEP 807, Trusted Publishing Discovery (step 2); RFC 3986, 6.2.3",
+        "the empty key is a path: the root's document for a root upload URL, else 200 or 404",
+        &["TP-DISC-3"],
+    ),
+    pep(
         "discovery.key-space",
         Must,
         "PEP 807, Trusted Publishing Discovery (steps 2-3 and footnote)",
@@ -151,10 +163,17 @@ pub const CHECKS: &[Check] = &[
         &["TP-DISC-6"],
     ),
     pep(
+        "discovery.features-known",
+        Must,
+        FEATURES,
+        "features and default-features name only the PEP's features; default-features is within features",
+        &["TP-DISC-6", "TP-FEAT-1"],
+    ),
+    pep(
         "discovery.features-consistent",
         Should,
         FEATURES,
-        "the default features are advertised and not both single- and multi-use",
+        "without default-features, multi-use-token is advertised; defaults are not both single- and multi-use",
         &["TP-DISC-7"],
     ),
     pep(
@@ -168,12 +187,12 @@ pub const CHECKS: &[Check] = &[
         "accept.missing",
         Must,
         CONSTRAINTS,
-        "a request without Accept is served as if it asked for the PEP's type",
+        "a request without Accept is served as if it asked for the PEP's type, minting included",
         &["TP-ACCEPT-2"],
     ),
     pep(
         "accept.any",
-        Should,
+        Info,
         "PEP 807, Specification: Constraints; RFC 9110, 12.5.1",
         "Accept: */* (what upload clients send) is served",
         &["TP-ACCEPT-3"],
@@ -184,6 +203,13 @@ pub const CHECKS: &[Check] = &[
         CONSTRAINTS,
         "Accept naming only another media type answers 406",
         &["TP-ACCEPT-3"],
+    ),
+    pep(
+        "accept.answer-type",
+        Must,
+        CONSTRAINTS,
+        "every 200 of discovery, audience and mint is labelled with the PEP's type or application/json",
+        &["TP-ACCEPT-5"],
     ),
     pep(
         "audience.shape",
@@ -212,6 +238,13 @@ pub const CHECKS: &[Check] = &[
         MINTING,
         "expires is an integer 900 to 21600 s after the request",
         &["TP-MINT-5", "TP-MINT-6"],
+    ),
+    pep(
+        "mint.default-features",
+        Must,
+        MINTING,
+        "a mint without features grants the default features (default-features, else multi-use-token)",
+        &["TP-MINT-3", "TP-DISC-7"],
     ),
     pep(
         "mint.es256",
@@ -256,6 +289,13 @@ pub const CHECKS: &[Check] = &[
         &["TP-SEC-1"],
     ),
     pep(
+        "mint.other-publisher",
+        Must,
+        "PEP 807, Token Exchange (step 3) and Security Implications; PyPI's security model",
+        "a token of another repository, owner id or workflow than the trusted publisher is refused with 4xx",
+        &["TP-SEC-8"],
+    ),
+    pep(
         "mint.replay",
         Should,
         "PEP 807, Security Implications; RFC 7519, 4.1.7",
@@ -284,10 +324,24 @@ pub const CHECKS: &[Check] = &[
         &["TP-FEAT-5"],
     ),
     pep(
+        "upload.single-use",
+        Must,
+        FEATURES,
+        "with --probe-upload: a single-use credential uploads once; the second upload is refused (401/403)",
+        &["TP-FEAT-2"],
+    ),
+    pep(
+        "upload.multi-use",
+        Must,
+        FEATURES,
+        "with --probe-upload: a multi-use credential is not refused for its second upload",
+        &["TP-FEAT-4"],
+    ),
+    pep(
         "errors.problem-document",
         Must,
         "PEP 807, Specification: Constraints; RFC 9457, 3",
-        "every 4xx/5xx is a problem document: status equals the HTTP status, title and type are strings",
+        "every 4xx/5xx is a problem document: a JSON object whose members, when present, have RFC 9457's types; status equals the HTTP status",
         &["TP-ERR-1", "TP-ERR-3"],
     ),
     pep(

@@ -14,9 +14,11 @@ use crate::issuer::{
     self, DEFAULT_FORBIDDEN_PACKAGE, DEFAULT_LISTEN, DEFAULT_PACKAGE, Identity, KIT_KEYS,
 };
 
-/// Exit status: every PEP 807 MUST check passed (with --strict: every check).
+/// Exit status: no PEP 807 MUST check failed (with --strict: no check
+/// failed, and no PEP 807 MUST check was skipped).
 pub const EXIT_CONFORMS: u8 = 0;
-/// Exit status: a PEP 807 MUST check failed (with --strict: any check).
+/// Exit status: a PEP 807 MUST check failed (with --strict: any check
+/// failed, or a PEP 807 MUST check was skipped).
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status: the kit could not run (bad arguments, address in use, …).
 pub const EXIT_ERROR: u8 = 2;
@@ -37,11 +39,13 @@ enum Command {
     Setup {
         #[command(flatten)]
         identity: IdentityArgs,
-        /// The upload URL to put in the trustpub snippet.
+        /// The upload URL to put in the trustpub snippet. The default sits
+        /// next to the quick start's registry (`/legacy/`), so that the
+        /// snippet can be appended to examples/trustpub.toml as it is.
         #[arg(
             long,
             value_name = "URL",
-            default_value = "http://127.0.0.1:8080/legacy/"
+            default_value = "http://127.0.0.1:8080/conformance/legacy/"
         )]
         upload_url: String,
         /// Print only the trustpub.toml snippet.
@@ -75,9 +79,16 @@ enum Command {
         /// Write the JUnit XML report here (`-`: standard output).
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
-        /// Fail (exit 1) on any failed check, SHOULD and extensions included.
+        /// Fail (exit 1) on any failed check, SHOULD and extensions included,
+        /// and on any skipped PEP 807 MUST check.
         #[arg(long)]
         strict: bool,
+        /// Upload throw-away source distributions of --package (version
+        /// 0.0.<time>.<n>) to the upload URL with minted credentials, to
+        /// check that single-use credentials serve one upload and multi-use
+        /// ones several. Off by default: they stay on the index.
+        #[arg(long)]
+        probe_upload: bool,
         /// Seconds one request may take.
         #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
         timeout: u64,
@@ -229,6 +240,7 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             json,
             junit,
             strict,
+            probe_upload,
             timeout,
         } => {
             let upload = upload_url(&upload)?;
@@ -259,6 +271,7 @@ async fn execute(cli: Cli) -> Result<u8, String> {
                 identity,
                 burn_endpoint,
                 timeout: Duration::from_secs(timeout),
+                probe_upload,
             };
             let report = checks::run(&options, &signer).await?;
             let to_stdout = [&json, &junit]
@@ -277,13 +290,11 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             if let Some(path) = &junit {
                 write_report(path, &report.junit())?;
             }
-            Ok(
-                if report.conforms(false) && (!strict || report.conforms(true)) {
-                    EXIT_CONFORMS
-                } else {
-                    EXIT_FAILED
-                },
-            )
+            Ok(if report.conforms(strict) {
+                EXIT_CONFORMS
+            } else {
+                EXIT_FAILED
+            })
         }
     }
 }

@@ -99,7 +99,14 @@ impl Client {
 
     /// `GET url` with this `Accept` header, or none.
     pub async fn get(&self, url: &Url, accept: Option<&str>) -> Result<Answer, String> {
-        self.send(Method::GET, url, accept, None).await
+        let headers = accept.map(|a| (header::ACCEPT, a.to_owned()));
+        self.send(
+            Method::GET,
+            url,
+            headers.into_iter().collect(),
+            Bytes::new(),
+        )
+        .await
     }
 
     /// `POST url` with a JSON body.
@@ -109,7 +116,21 @@ impl Client {
         accept: Option<&str>,
         body: &Value,
     ) -> Result<Answer, String> {
-        self.send(Method::POST, url, accept, Some(body.to_string()))
+        let mut headers = vec![(header::CONTENT_TYPE, "application/json".to_owned())];
+        headers.extend(accept.map(|a| (header::ACCEPT, a.to_owned())));
+        self.send(Method::POST, url, headers, Bytes::from(body.to_string()))
+            .await
+    }
+
+    /// `POST url` with `body` and these headers, and no others but
+    /// `User-Agent`.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: Vec<(header::HeaderName, String)>,
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        self.send(Method::POST, url, headers, Bytes::from(body))
             .await
     }
 
@@ -117,8 +138,8 @@ impl Client {
         &self,
         method: Method,
         url: &Url,
-        accept: Option<&str>,
-        body: Option<String>,
+        headers: Vec<(header::HeaderName, String)>,
+        body: Bytes,
     ) -> Result<Answer, String> {
         let mut request = Request::builder()
             .method(method.clone())
@@ -127,14 +148,11 @@ impl Client {
                 header::USER_AGENT,
                 concat!("trustpub-conformance/", env!("CARGO_PKG_VERSION")),
             );
-        if let Some(accept) = accept {
-            request = request.header(header::ACCEPT, accept);
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(Full::new(body))
             .map_err(|e| format!("{method} {url}: {e}"))?;
         let exchange = async {
             let response = self.inner.request(request).await.map_err(|e| {

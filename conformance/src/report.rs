@@ -16,6 +16,9 @@ pub enum Status {
     Pass,
     Fail,
     Skip,
+    /// A note on interoperability, from a check of level INFO: never a
+    /// failure.
+    Info,
 }
 
 impl Status {
@@ -24,6 +27,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Skip => "skip",
+            Status::Info => "info",
         }
     }
 }
@@ -65,13 +69,26 @@ impl Report {
             .collect()
     }
 
-    /// Whether the server conforms: no PEP 807 MUST check failed (with
-    /// `strict`, no check failed at all).
+    /// The PEP 807 MUST checks with this status.
+    fn pep_musts(&self, status: Status) -> Vec<&'static str> {
+        self.results
+            .iter()
+            .filter(|r| {
+                r.status == status && r.check.level == Level::Must && r.check.group == Group::Pep807
+            })
+            .map(|r| r.check.id)
+            .collect()
+    }
+
+    /// Whether the server conforms: no PEP 807 MUST check failed. With
+    /// `strict`, no check failed at all and no PEP 807 MUST check was
+    /// skipped.
     pub fn conforms(&self, strict: bool) -> bool {
-        self.results.iter().all(|r| {
-            r.status != Status::Fail
-                || (!strict && (r.check.level != Level::Must || r.check.group != Group::Pep807))
-        })
+        if strict {
+            self.count(None, Status::Fail) == 0 && self.pep_musts(Status::Skip).is_empty()
+        } else {
+            self.pep_musts(Status::Fail).is_empty()
+        }
     }
 
     fn count(&self, group: Option<Group>, status: Status) -> usize {
@@ -108,26 +125,32 @@ impl Report {
                 out.push('\n');
             }
         }
-        let must_failed = self
-            .results
-            .iter()
-            .filter(|r| {
-                r.status == Status::Fail
-                    && r.check.level == Level::Must
-                    && r.check.group == Group::Pep807
-            })
-            .count();
+        let must_failed = self.pep_musts(Status::Fail);
+        let must_skipped = self.pep_musts(Status::Skip);
         out.push_str(&format!(
-            "\n{} passed, {} failed ({must_failed} of them PEP 807 MUST), {} skipped: {}\n",
+            "\n{} passed, {} failed ({} of them PEP 807 MUST), {} skipped ({} of them PEP 807 MUST), {} info\n",
             self.count(None, Status::Pass),
             self.count(None, Status::Fail),
+            must_failed.len(),
             self.count(None, Status::Skip),
-            if self.conforms(false) {
-                "no PEP 807 MUST check failed"
-            } else {
-                "the server does NOT conform"
-            }
+            must_skipped.len(),
+            self.count(None, Status::Info),
         ));
+        if !must_skipped.is_empty() {
+            out.push_str(&format!(
+                "\nNOT VERIFIED: {} PEP 807 MUST check(s) were SKIPPED and prove nothing: {}\n\
+                 (see their reasons above; --strict exits 1 on them)\n",
+                must_skipped.len(),
+                must_skipped.join(", ")
+            ));
+        }
+        out.push_str(match (must_failed.is_empty(), must_skipped.is_empty()) {
+            (false, _) => "\nverdict: the server does NOT conform\n",
+            (true, false) => {
+                "\nverdict: no PEP 807 MUST check failed, but not every one could run\n"
+            }
+            (true, true) => "\nverdict: every PEP 807 MUST check passed\n",
+        });
         out
     }
 
@@ -138,6 +161,7 @@ impl Report {
                 "pass": self.count(group, Status::Pass),
                 "fail": self.count(group, Status::Fail),
                 "skip": self.count(group, Status::Skip),
+                "info": self.count(group, Status::Info),
             })
         };
         json!({
@@ -147,6 +171,7 @@ impl Report {
             "issuer": self.issuer,
             "started_at": self.started_at,
             "conforms": self.conforms(false),
+            "must_skipped": self.pep_musts(Status::Skip),
             "summary": {
                 "all": summary(None),
                 "pep807": summary(Some(Group::Pep807)),
@@ -234,7 +259,7 @@ fn write_case(w: &mut Writer<Cursor<Vec<u8>>>, r: &CheckResult) -> std::io::Resu
         r.check.section, r.check.title, r.reason
     ));
     match r.status {
-        Status::Pass => case.write_inner_content(|w| {
+        Status::Pass | Status::Info => case.write_inner_content(|w| {
             w.create_element("system-out")
                 .write_text_content(BytesText::new(&detail))?;
             Ok(())
@@ -424,7 +449,6 @@ mod tests {
         for r in &mut report.results {
             r.status = Status::Pass;
         }
-        assert!(report.conforms(false) && report.conforms(true));
         let set = |report: &mut Report, id: &str, status| {
             report
                 .results
@@ -433,6 +457,27 @@ mod tests {
                 .unwrap()
                 .status = status;
         };
+        assert!(report.conforms(false) && report.conforms(true));
+        assert!(
+            report
+                .table()
+                .contains("verdict: every PEP 807 MUST check passed")
+        );
+        set(&mut report, "discovery.empty-path", Status::Skip);
+        set(&mut report, "accept.any", Status::Info);
+        assert!(report.conforms(false));
+        assert!(!report.conforms(true), "a skipped MUST fails --strict");
+        let table = report.table();
+        assert!(
+            table.contains("NOT VERIFIED: 1 PEP 807 MUST check(s) were SKIPPED and prove nothing: discovery.empty-path"),
+            "{table}"
+        );
+        assert!(table.contains("not every one could run"), "{table}");
+        assert_eq!(
+            report.json()["must_skipped"],
+            json!(["discovery.empty-path"])
+        );
+        set(&mut report, "discovery.empty-path", Status::Pass);
         set(&mut report, "accept.other-406", Status::Fail);
         set(&mut report, "trustpub.packages", Status::Fail);
         assert!(report.conforms(false));

@@ -15,7 +15,9 @@ pub fn resource() -> actix_web::Resource {
 #[derive(Deserialize)]
 struct DiscoverQuery {
     /// The upload URL's path, percent-encoded; decoded form-style, so `+` is
-    /// a space and `%2F` a slash.
+    /// a space and `%2F` a slash. Empty for an upload URL without a path
+    /// (PEP 807, step 2), which is the root of its host: see
+    /// [`discovery_path`].
     discover: Option<String>,
 }
 
@@ -59,7 +61,6 @@ async fn discover(
     let key = query
         .into_inner()
         .discover
-        .filter(|key| !key.is_empty())
         .ok_or(Error::MissingDiscoverKey)?;
     let path = discovery_path(&key);
     // No upload path holds a NUL (nor can PostgreSQL's text).

@@ -44,8 +44,89 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidToken(reason.into())
 }
 
+/// Reads the header or the payload. An object with a member named twice,
+/// at any depth, is refused: readers differ on which of the two counts.
 fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
+    let not_json = |e: serde_json::Error| invalid(format!("the {what} is not valid JSON: {e}"));
+    let Unique(value) = serde_json::from_slice(bytes).map_err(not_json)?;
+    serde_json::from_value(value).map_err(not_json)
+}
+
+/// A JSON value whose objects have no member named twice.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Unique, E> {
+        Ok(Unique(Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Unique, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Unique(Value::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Unique, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let Unique(value) = map.next_value()?;
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom(format!(
+                    "the member {name:?} appears twice"
+                )));
+            }
+            members.insert(name, value);
+        }
+        Ok(Unique(Value::Object(members)))
+    }
 }
 
 fn decode_base64(part: &str, what: &str) -> Result<Vec<u8>> {
@@ -131,6 +212,14 @@ pub async fn verify(
     let iat = time_claim(&claims, "iat")?.ok_or_else(|| invalid("the `iat` claim is missing"))?;
     if iat > now.saturating_add(LEEWAY_SECONDS) {
         return Err(Error::TokenNotYetValid("iat"));
+    }
+    let lifetime = expires_at.saturating_sub(iat);
+    if lifetime > i64::from(issuer.max_token_lifetime) {
+        return Err(invalid(format!(
+            "the token lives {lifetime} s (exp - iat), longer than the {} s this registry \
+             accepts from its issuer",
+            issuer.max_token_lifetime
+        )));
     }
     let jti = match claims.get("jti").and_then(Value::as_str) {
         Some(jti) if jti.contains(char::is_control) => {

@@ -76,7 +76,12 @@ impl RunClaims {
     /// Refuses the events forks can trigger.
     pub(super) fn screen(&self) -> Result<()> {
         match self.event_name.as_deref() {
-            Some(event) if FORBIDDEN_EVENTS.contains(&event) => {
+            // Compared ignoring case, so that no spelling slips through.
+            Some(event)
+                if FORBIDDEN_EVENTS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(event)) =>
+            {
                 Err(Error::ForbiddenEvent(event.to_owned()))
             }
             _ => Ok(()),

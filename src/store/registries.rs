@@ -194,12 +194,13 @@ impl Store {
                 .await?;
             for issuer in &registry.issuers {
                 sqlx::query(
-                    "INSERT INTO registry_issuers (registry, url, provider) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
+                    "INSERT INTO registry_issuers (registry, url, provider, max_token_lifetime) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
                 .bind(issuer.url.as_str())
                 .bind(issuer.provider.as_str())
+                .bind(i64::from(issuer.max_token_lifetime))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -326,17 +327,20 @@ impl Store {
 
     /// Builds a registry from its row and loads its issuers and publishers.
     async fn complete(&self, row: RegistryRow) -> Result<Registry> {
-        let issuers = sqlx::query_as::<_, (String, String)>(
-            "SELECT url, provider FROM registry_issuers WHERE registry = $1 ORDER BY url",
+        let issuers = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT url, provider, max_token_lifetime FROM registry_issuers \
+             WHERE registry = $1 ORDER BY url",
         )
         .bind(&row.name)
         .fetch_all(self.pool())
         .await?
         .into_iter()
-        .map(|(url, provider)| {
+        .map(|(url, provider, max_token_lifetime)| {
             Ok(Issuer {
                 url: IssuerUrl::parse(url).map_err(corrupt)?,
                 provider: Provider::parse(&provider).map_err(corrupt)?,
+                max_token_lifetime: u32::try_from(max_token_lifetime)
+                    .map_err(|e| corrupt(e.to_string()))?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -169,9 +169,9 @@ async fn no_registries_means_nothing_is_discoverable() {
 }
 
 #[tokio::test]
-async fn a_missing_or_empty_key_is_400() {
+async fn a_missing_key_is_400() {
     let app = spawn_app(REGISTRIES).await;
-    for query in ["", "?", "?discover", "?discover=", "?other=1"] {
+    for query in ["", "?", "?other=1", "?Discover=%2Flegacy%2F"] {
         let response = app
             .get(&format!("/.well-known/pytp{query}"))
             .send()
@@ -179,6 +179,51 @@ async fn a_missing_or_empty_key_is_400() {
             .unwrap();
         problem(response, 400, "missing-discover-key").await;
     }
+}
+
+/// PEP 807, step 2: an upload URL without a path has the empty key. For
+/// http(s) an empty path is `/` (RFC 3986, 6.2.3), so the empty key, `/`
+/// and a present but valueless `discover` all find the registry at the
+/// root of its host, whether its `upload_url` ends in `/` or not.
+#[tokio::test]
+async fn the_empty_key_is_the_root_of_the_host() {
+    let root = |name: &str, upload_url: &str| {
+        format!(
+            "[[registries]]\nname = \"{name}\"\nupload_url = \"{upload_url}\"\n\
+             audience = \"{name}\"\ntoken_prefix = \"{name}_\"\n"
+        )
+    };
+    let app = spawn_app(&format!(
+        "{REGISTRIES}{}{}",
+        root("bare", "https://bare.acme.test"),
+        root("slash", "https://slash.acme.test/")
+    ))
+    .await;
+    for (host, name) in [("bare.acme.test", "bare"), ("slash.acme.test", "slash")] {
+        for query in ["?discover=", "?discover", "?discover=%2F", "?discover=/"] {
+            let response = app
+                .get(&format!("/.well-known/pytp{query}"))
+                .header("Host", host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                json_ok(response).await["audience-endpoint"],
+                format!("https://{host}/_/trustpub/{name}/audience"),
+                "{host}{query}"
+            );
+        }
+    }
+
+    // Without a registry at a root, the empty key is a path nobody serves.
+    let app = spawn_app(REGISTRIES).await;
+    let response = app
+        .get("/.well-known/pytp?discover=")
+        .header("Host", "pypi.acme.test")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404, "not-discoverable").await;
 }
 
 #[tokio::test]

@@ -174,6 +174,7 @@ introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a7
   [[registries.issuers]]
   url = "https://token.actions.githubusercontent.com"
   provider = "github"
+  max_token_lifetime = 900
 
   [[registries.publishers]]
   provider = "github"

@@ -190,6 +190,20 @@ async fn forged_tokens_are_refused() {
     // Signed by a key the issuer does not publish.
     let token = issuer.sign_with(TestKey::Rsa2, &claims(&issuer).build());
     refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+    // A member named twice, at the top or deeper: readers differ on which
+    // one counts.
+    let claims_text = claims(&issuer).build().to_string();
+    for duplicated in [
+        claims_text.replacen('{', "{\"repository\":\"evil-org/widget\",", 1),
+        claims_text.replacen('{', "{\"extra\":{\"a\":1,\"a\":2},", 1),
+    ] {
+        let token = issuer.sign_json_text(&duplicated);
+        let document = refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+        assert!(
+            document["detail"].as_str().unwrap().contains("twice"),
+            "{document}"
+        );
+    }
     // Not a JWT at all.
     for token in ["", "abc", "a.b", "a.b.c.d", "!!.!!.!!"] {
         refused(&app, json!({ "token": token }), 401, "invalid-token").await;
@@ -249,6 +263,23 @@ async fn time_claims_are_checked_with_one_leeway() {
         let token = issuer.sign(&claims.build());
         refused(&app, json!({ "token": token }), 401, code).await;
     }
+    // A lifetime (exp - iat) beyond the issuer's maximum (an hour by
+    // default): its jti could never be purged.
+    for exp in [now + 3_601, i64::MAX] {
+        let token = issuer.sign(&claims(&issuer).set("iat", now).set("exp", exp).build());
+        let document = refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+        assert!(
+            document["detail"].as_str().unwrap().contains("longer than"),
+            "{document}"
+        );
+    }
+    let token = issuer.sign(
+        &claims(&issuer)
+            .set("iat", now)
+            .set("exp", now + 3_600)
+            .build(),
+    );
+    json_ok(mint(&app, json!({ "token": token })).await).await;
     // Within the leeway (60 s) both ways.
     let token = issuer.sign(
         &claims(&issuer)
@@ -420,7 +451,8 @@ async fn nul_bytes_are_refused_before_the_store() {
 #[tokio::test]
 async fn events_forks_can_trigger_are_refused() {
     let (issuer, app) = prepare().await;
-    for event in ["pull_request_target", "workflow_run"] {
+    // In any case: no spelling slips through.
+    for event in ["pull_request_target", "workflow_run", "Pull_Request_Target"] {
         let token = issuer.sign(&claims(&issuer).set("event_name", event).build());
         refused(&app, json!({ "token": token }), 403, "forbidden-event").await;
     }
@@ -637,7 +669,8 @@ async fn the_leeway_is_sixty_seconds_at_its_edges() {
             claims(&issuer).set("iat", now + 65).set("nbf", Value::Null),
             false,
         ),
-        (claims(&issuer).set("exp", i64::MAX), true),
+        // No overflow at the far end, and no token that lives forever.
+        (claims(&issuer).set("exp", i64::MAX), false),
         (
             claims(&issuer).set("exp", json!((now + 300) as f64 + 0.5)),
             false,

@@ -50,9 +50,9 @@ async fn mints_for_a_path_with_a_space() {
     );
 }
 
-/// The root: `https://host/` has the path `/` (key `%2F`), which trustpub
-/// serves; `https://host` has an empty path, and PEP 807 makes the key the
-/// empty string, so the client asks `discover=` with nothing after it.
+/// The root: `https://host/` has the path `/` (key `%2F`); `https://host`
+/// has an empty path, and PEP 807 makes the key the empty string, so the
+/// client asks `discover=` with nothing after it. trustpub serves both.
 #[tokio::test]
 async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
     let issuer = TestIssuer::start().await;
@@ -80,13 +80,14 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
         "GET /.well-known/pytp?discover= HTTP/1.1"
     );
 
-    // EXPECTATION OF TODAY: trustpub answers the empty key with 400
-    // missing-discover-key, which the client shows. Issue 15 makes trustpub
-    // serve the empty key as the empty path; when that lands, this run must
-    // mint like the one with `/` above.
+    // trustpub serves the empty key as the empty path, which for http(s) is
+    // `/`: the URL without the slash finds the same registry.
     let empty = trustpub.origin.clone();
     let run = github_mint(&issuer, &empty, &[]).await;
-    run.fails_saying(&["discovery was refused", "missing-discover-key"]);
+    assert_eq!(
+        trustpub.introspect(run.credential(), "widget").await["active"],
+        true
+    );
 }
 
 /// `--features single-use-token` gets a single-use credential.

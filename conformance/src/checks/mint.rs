@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use trustpub::testing::{TestIssuer, TestKey};
 use url::Url;
 
-use super::{Endpoints, Extra, Run, now};
+use super::{Endpoints, Extra, PEP_FEATURES, REFUSALS, Run, json_text, now};
 use crate::http::{Answer, PEP_MEDIA_TYPE};
 
 /// Clock difference between the kit and the server that `mint.expires`
@@ -27,7 +27,7 @@ fn refused(answer: &Result<Answer, String>) -> Result<(), String> {
 }
 
 /// The credential of a successful mint, or why there is none.
-fn credential(answer: &Result<Answer, String>) -> Result<(String, Value), String> {
+pub(super) fn credential(answer: &Result<Answer, String>) -> Result<(String, Value), String> {
     let answer = answer.as_ref().map_err(Clone::clone)?;
     if answer.status != 200 {
         return Err(format!("answered {}, not 200", answer.summary()));
@@ -45,7 +45,7 @@ fn credential(answer: &Result<Answer, String>) -> Result<(String, Value), String
 }
 
 impl Run<'_> {
-    async fn exchange(
+    pub(super) async fn exchange(
         &mut self,
         what: &str,
         mint: &Url,
@@ -85,10 +85,12 @@ impl Run<'_> {
             .exchange("mint", &mint, &self.valid_token(audience), Extra::new())
             .await;
         let after = now();
-        match credential(&answer) {
+        let default_mint = match credential(&answer) {
             Ok((_, body)) => {
                 self.pass("mint.valid", "RS256 token exchanged");
+                self.token_accepted = true;
                 self.expires(&body, before, after);
+                Some(body)
             }
             Err(problem) => {
                 let issuer = &self.options.identity.issuer;
@@ -100,8 +102,9 @@ impl Run<'_> {
                     ),
                 );
                 self.skip("mint.expires", "no successful mint (see mint.valid)");
+                None
             }
-        }
+        };
 
         let es256 = self.signer.sign_with(TestKey::Ec1, &self.claims(audience));
         let answer = self
@@ -112,10 +115,23 @@ impl Run<'_> {
             Err(problem) => self.fail("mint.es256", problem),
         }
 
-        self.refusals(&mint, audience).await;
-        self.replay(&mint, audience).await;
+        if self.token_accepted {
+            self.refusals(&mint, audience).await;
+            self.other_publishers(&mint, audience).await;
+            self.replay(&mint, audience).await;
+        } else {
+            for id in REFUSALS {
+                self.skip(
+                    id,
+                    "not run: the server accepted no valid token in this run (see mint.valid), so a refusal would prove nothing",
+                );
+            }
+        }
         self.feature_requests(&mint, audience, endpoints.features.as_deref())
             .await;
+        self.default_features(endpoints, audience, default_mint.as_ref())
+            .await;
+        self.uploads(endpoints, audience).await;
         self.packages(&mint, audience).await;
         self.burn(&mint, audience).await;
     }
@@ -298,7 +314,10 @@ impl Run<'_> {
                 Ok((_, body)) => match body.get("features").and_then(Value::as_array) {
                     Some(granted) if !granted.iter().any(|f| f == feature) => self.fail(
                         id,
-                        format!("asked for {feature}, the answer says features {granted:?}"),
+                        format!(
+                            "asked for {feature}, the answer says features {}",
+                            json_text(granted)
+                        ),
                     ),
                     _ => self.pass(id, format!("{feature} granted")),
                 },
@@ -306,6 +325,9 @@ impl Run<'_> {
             }
         }
 
+        if !self.token_accepted {
+            return;
+        }
         let extra = Extra::from_iter([("features".to_owned(), json!([UNKNOWN_FEATURE]))]);
         let answer = self
             .exchange(
@@ -327,11 +349,121 @@ impl Run<'_> {
         }
     }
 
+    /// `mint.other-publisher`: tokens of the kit's own issuer, valid in
+    /// every other way, whose repository, owner id or workflow is not the
+    /// trusted publisher's.
+    async fn other_publishers(&mut self, mint: &Url, audience: &str) {
+        let id = "mint.other-publisher";
+        let claims = self.claims(audience);
+        let mut tokens = Vec::new();
+        for (claim, label) in [
+            ("repository", "another repository"),
+            ("repository_owner_id", "another owner id"),
+            ("job_workflow_ref", "another workflow"),
+        ] {
+            let Some(other) = claims.get(claim).and_then(Value::as_str).map(another) else {
+                continue;
+            };
+            let mut changed = self.claims(audience);
+            changed[claim] = json!(other);
+            // GitHub repeats the repository and workflow in other claims; a
+            // token that only half changed would be refused as inconsistent.
+            if claim == "job_workflow_ref" {
+                changed["workflow_ref"] = json!(other);
+            }
+            tokens.push((
+                format!("{label}: {claim} {}", json_text(&other)),
+                self.signer.sign(&changed),
+            ));
+        }
+        if tokens.is_empty() {
+            return self.skip(
+                id,
+                "the kit's claims (see --claims) have none of repository, repository_owner_id and job_workflow_ref",
+            );
+        }
+        self.expect_refusals(id, mint, tokens).await;
+    }
+
+    /// `mint.default-features`: what a mint without `features` granted, read
+    /// from the answer's `features` where the server names them, else found
+    /// by uploading twice (`--probe-upload`).
+    async fn default_features(
+        &mut self,
+        endpoints: &Endpoints,
+        audience: &str,
+        minted: Option<&Value>,
+    ) {
+        let id = "mint.default-features";
+        let Some(defaults) = endpoints.defaults.clone() else {
+            return self.skip(
+                id,
+                "the default features are unknown (see discovery.features-shape and discovery.features-consistent)",
+            );
+        };
+        let Some(minted) = minted else {
+            return self.skip(id, "no successful mint (see mint.valid)");
+        };
+        let expected: Vec<&str> = PEP_FEATURES
+            .into_iter()
+            .filter(|f| defaults.iter().any(|d| d == f))
+            .collect();
+        let (granted, how): (Vec<&str>, String) = match minted
+            .get("features")
+            .and_then(Value::as_array)
+        {
+            Some(named) => (
+                PEP_FEATURES
+                    .into_iter()
+                    .filter(|f| named.iter().any(|n| n == f))
+                    .collect(),
+                format!("the answer names features {}", json_text(named)),
+            ),
+            None if self.options.probe_upload => {
+                let Some(single) = self
+                    .probe_single_use(&endpoints.mint, audience, Extra::new())
+                    .await
+                else {
+                    return;
+                };
+                let granted = if single {
+                    "single-use-token"
+                } else {
+                    "multi-use-token"
+                };
+                (vec![granted], format!("uploading twice showed a {granted}"))
+            }
+            None => {
+                return self.skip(
+                    id,
+                    "the mint answer does not name the features granted; give --probe-upload to find them by uploading",
+                );
+            }
+        };
+        if granted == expected {
+            self.pass(id, format!("{how}, the default {}", json_text(&expected)));
+        } else {
+            self.fail(
+                id,
+                format!(
+                    "a mint without features: {how}, but the default features are {}",
+                    json_text(&expected)
+                ),
+            );
+        }
+    }
+
     /// trustpub's `packages`: narrows to the allowed package, refuses the
     /// forbidden one. Not recorded for the problem checks: extensions are
     /// judged apart.
     async fn packages(&mut self, mint: &Url, audience: &str) {
         let id = "trustpub.packages";
+        if !self.token_accepted {
+            return self.skip(
+                id,
+                "no valid token was accepted in this run (see mint.valid)",
+            );
+        }
         let package = self.options.identity.package.clone();
         let forbidden = self.options.identity.forbidden_package.clone();
         let body = json!({ "token": self.valid_token(audience), "packages": [package] });
@@ -441,6 +573,29 @@ impl Run<'_> {
     }
 }
 
+/// A claim value that differs from `value` but looks like it, as another
+/// repository, owner or workflow of the same CI would send it: a number one
+/// higher; otherwise the last `/` segment before any `@` prefixed with
+/// `other-` (`octo-org/widget` → `octo-org/other-widget`,
+/// `…/workflows/release.yml@ref` → `…/workflows/other-release.yml@ref`).
+fn another(value: &str) -> String {
+    if let Ok(number) = value.parse::<u64>() {
+        return (number + 1).to_string();
+    }
+    let (path, reference) = match value.split_once('@') {
+        Some((path, reference)) => (path, Some(reference)),
+        None => (value, None),
+    };
+    let other = match path.rsplit_once('/') {
+        Some((parent, last)) => format!("{parent}/other-{last}"),
+        None => format!("other-{path}"),
+    };
+    match reference {
+        Some(reference) => format!("{other}@{reference}"),
+        None => other,
+    }
+}
+
 /// `…/mint-token` → `…/burn-token`.
 fn burn_endpoint_next_to(mint: &Url) -> Option<Url> {
     let path = mint.path().strip_suffix("mint-token")?;
@@ -492,6 +647,17 @@ mod tests {
         let changed = tampered(&token);
         assert!(changed.starts_with("a.b."));
         assert_ne!(changed, token);
+    }
+
+    #[test]
+    fn other_publishers_differ_in_one_place() {
+        assert_eq!(another("9919"), "9920");
+        assert_eq!(another("octo-org/widget"), "octo-org/other-widget");
+        assert_eq!(
+            another("o/r/.github/workflows/release.yml@refs/heads/main"),
+            "o/r/.github/workflows/other-release.yml@refs/heads/main"
+        );
+        assert_eq!(another("widget"), "other-widget");
     }
 
     #[test]

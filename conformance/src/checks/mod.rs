@@ -8,6 +8,7 @@
 //! check, not twenty.
 
 mod mint;
+mod upload;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -33,6 +34,33 @@ pub struct Options {
     pub burn_endpoint: Option<Url>,
     /// How long one request may take.
     pub timeout: Duration,
+    /// Whether to upload throw-away distributions to the upload URL (the
+    /// `upload.*` checks, and `mint.default-features` when the mint answer
+    /// does not name its features).
+    pub probe_upload: bool,
+}
+
+/// The checks that want a token refused. Each is skipped unless the server
+/// accepted a valid token in the same run: a server that refuses every
+/// token refuses these too, and proves nothing by it.
+pub const REFUSALS: [&str; 9] = [
+    "mint.expired",
+    "mint.not-yet-valid",
+    "mint.wrong-audience",
+    "mint.bad-signature",
+    "mint.unknown-issuer",
+    "audience.exact",
+    "mint.other-publisher",
+    "mint.replay",
+    "mint.unknown-feature",
+];
+
+/// The features PEP 807 defines.
+pub const PEP_FEATURES: [&str; 2] = ["single-use-token", "multi-use-token"];
+
+/// A value as JSON text, for reasons.
+pub(crate) fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("(unserialisable: {e})"))
 }
 
 /// The discovery key of a (decoded) path, as the client `trustpub-token`
@@ -49,18 +77,22 @@ pub async fn run(options: &Options, signer: &TestIssuer) -> Result<Report, Strin
         signer,
         client: Client::new(options.timeout)?,
         errors: Vec::new(),
+        successes: Vec::new(),
+        token_accepted: false,
+        uploads: 0,
         results: HashMap::new(),
     };
     let started_at = now();
     let endpoints = run.discovery().await;
     let audience = run.audience(endpoints.as_ref()).await;
-    run.accept(endpoints.as_ref(), audience.as_deref()).await;
     match (&endpoints, &audience) {
         (Some(endpoints), Some(audience)) => run.mint(endpoints, audience).await,
         (None, _) => run.skip_mint("no usable discovery document (see the discovery checks)"),
         (Some(_), None) => run.skip_mint("no audience (see audience.shape)"),
     }
+    run.accept(endpoints.as_ref(), audience.as_deref()).await;
     run.errors();
+    run.answer_types();
     let results = CHECKS
         .iter()
         .map(|check| {
@@ -89,6 +121,10 @@ struct Endpoints {
     mint: Url,
     /// `features`, when present and well formed.
     features: Option<Vec<String>>,
+    /// The features a mint without `features` must grant: `default-features`,
+    /// else `["multi-use-token"]`; `None` when that cannot be known
+    /// (malformed, or naming both single- and multi-use).
+    defaults: Option<Vec<String>>,
 }
 
 struct Run<'a> {
@@ -98,6 +134,14 @@ struct Run<'a> {
     /// Every 4xx/5xx answer of the PEP's endpoints: what was asked, and the
     /// answer.
     errors: Vec<(String, Answer)>,
+    /// Every 2xx answer of the PEP's endpoints, likewise.
+    successes: Vec<(String, Answer)>,
+    /// Whether the server accepted a valid token in this run: until it has,
+    /// a refusal proves nothing.
+    token_accepted: bool,
+    /// How many distributions the upload probe uploaded (each has its own
+    /// version).
+    uploads: u32,
     results: HashMap<&'static str, (Status, String)>,
 }
 
@@ -142,12 +186,17 @@ impl Run<'_> {
         }
     }
 
-    /// Keeps a 4xx/5xx answer of a PEP endpoint for the problem checks.
+    /// Keeps an answer of a PEP endpoint: a 4xx/5xx for the problem checks,
+    /// a 2xx for `accept.answer-type`.
     fn keep(&mut self, what: &str, answer: &Result<Answer, String>) {
-        if let Ok(answer) = answer
-            && answer.status >= 400
-        {
-            self.errors.push((what.to_owned(), answer.clone()));
+        match answer {
+            Ok(answer) if answer.status >= 400 => {
+                self.errors.push((what.to_owned(), answer.clone()))
+            }
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                self.successes.push((what.to_owned(), answer.clone()))
+            }
+            _ => {}
         }
     }
 
@@ -187,6 +236,7 @@ impl Run<'_> {
         let url = self.discovery_url(&discovery_key(&path));
         let document = self.discovery_document(&url).await;
         self.not_found().await;
+        self.empty_path(&path, document.as_ref()).await;
         self.key_space(&path, document.as_ref()).await;
         let Some(document) = document else {
             for id in [
@@ -195,20 +245,68 @@ impl Run<'_> {
                 "discovery.urls-same-host",
                 "discovery.urls-trustworthy",
                 "discovery.features-shape",
+                "discovery.features-known",
                 "discovery.features-consistent",
             ] {
                 self.skip(id, "no discovery document (see discovery.ok)");
             }
             return None;
         };
-        let features = self.features(&document);
+        let (features, defaults) = self.features(&document);
         let endpoints = self.endpoint_urls(&document)?;
         let [audience, mint] = endpoints;
         Some(Endpoints {
             audience,
             mint,
             features,
+            defaults,
         })
+    }
+
+    /// `discovery.empty-path`: PEP 807 gives an upload URL without a path the
+    /// empty key. For http(s) an empty path is `/` (RFC 3986, 6.2.3), so for
+    /// an upload URL at the root the empty key must answer the document of
+    /// `/`; for any other, it is a path the server serves or not (200 or
+    /// 404), never a missing key.
+    async fn empty_path(&mut self, path: &str, document: Option<&Value>) {
+        let id = "discovery.empty-path";
+        let url = self.discovery_url("");
+        let at_root = path.is_empty() || path == "/";
+        if at_root && document.is_none() {
+            self.skip(id, "no discovery document for / (see discovery.ok)");
+            return;
+        }
+        let answer = match self
+            .get("discovery of the empty path", &url, Some(PEP_MEDIA_TYPE))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return self.fail(id, error),
+        };
+        match (at_root, answer.status) {
+            (true, 200) if answer.json().as_ref() == document => self.pass(
+                id,
+                format!("GET {url} answered the document of the upload URL at the root"),
+            ),
+            (true, _) => self.fail(
+                id,
+                format!(
+                    "the upload URL is at the root of its host, whose empty path is /, but GET {url} answered {} instead of its document",
+                    answer.summary()
+                ),
+            ),
+            (false, 200 | 404) => self.pass(
+                id,
+                format!("GET {url} answered {}: the empty path is a path", answer.status),
+            ),
+            (false, _) => self.fail(
+                id,
+                format!(
+                    "GET {url} answered {}, not 200 or 404: the empty key is the empty path, not a missing key",
+                    answer.summary()
+                ),
+            ),
+        }
     }
 
     async fn discovery_document(&mut self, url: &Url) -> Option<Value> {
@@ -329,8 +427,9 @@ impl Run<'_> {
         Some([urls.next()?, urls.next()?])
     }
 
-    /// The feature checks; the advertised features when well formed.
-    fn features(&mut self, document: &Value) -> Option<Vec<String>> {
+    /// The feature checks; the advertised features when well formed, and
+    /// the defaults a mint without features must grant when they are known.
+    fn features(&mut self, document: &Value) -> (Option<Vec<String>>, Option<Vec<String>>) {
         let mut problems = Vec::new();
         let mut lists: [Option<Vec<String>>; 2] = [None, None];
         for (i, name) in ["features", "default-features"].into_iter().enumerate() {
@@ -349,37 +448,61 @@ impl Run<'_> {
         }
         if !problems.is_empty() {
             self.fail("discovery.features-shape", problems.join("; "));
-            self.skip(
-                "discovery.features-consistent",
-                "features are malformed (see discovery.features-shape)",
-            );
-            return None;
+            for id in ["discovery.features-known", "discovery.features-consistent"] {
+                self.skip(id, "features are malformed (see discovery.features-shape)");
+            }
+            return (None, None);
         }
         self.pass("discovery.features-shape", "");
         let [features, defaults] = lists;
+
+        let mut problems = Vec::new();
+        for (name, list) in [("features", &features), ("default-features", &defaults)] {
+            let unknown: Vec<_> = list
+                .iter()
+                .flatten()
+                .filter(|f| !PEP_FEATURES.contains(&f.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                problems.push(format!(
+                    "{name} names {}, which PEP 807 does not define (it defines {})",
+                    json_text(&unknown),
+                    json_text(&PEP_FEATURES)
+                ));
+            }
+        }
+        if let (Some(features), Some(defaults)) = (&features, &defaults) {
+            let missing: Vec<_> = defaults.iter().filter(|d| !features.contains(d)).collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "default-features {} is not within features {}: {} missing",
+                    json_text(defaults),
+                    json_text(features),
+                    json_text(&missing)
+                ));
+            }
+        }
+        self.judge("discovery.features-known", problems, "");
+
+        let mut problems = Vec::new();
         let explicit = defaults.is_some();
         let defaults = defaults.unwrap_or_else(|| vec!["multi-use-token".to_owned()]);
-        let mut problems = Vec::new();
-        if defaults.iter().any(|f| f == "single-use-token")
-            && defaults.iter().any(|f| f == "multi-use-token")
-        {
+        let both = PEP_FEATURES.iter().all(|f| defaults.iter().any(|d| d == f));
+        if both {
             problems.push(
                 "default-features holds both single-use-token and multi-use-token".to_owned(),
             );
         }
-        if let Some(features) = &features {
-            for default in defaults.iter().filter(|d| !features.contains(d)) {
-                problems.push(if explicit {
-                    format!("default feature {default:?} is not among features {features:?}")
-                } else {
-                    format!(
-                        "default-features is absent, so clients assume [\"multi-use-token\"], which features {features:?} does not offer"
-                    )
-                });
-            }
+        if let Some(features) = features.as_ref().filter(|_| !explicit)
+            && !features.iter().any(|f| f == "multi-use-token")
+        {
+            problems.push(format!(
+                "default-features is absent, so clients assume [\"multi-use-token\"], which features {} does not offer",
+                json_text(features)
+            ));
         }
         self.judge("discovery.features-consistent", problems, "");
-        features
+        (features, (!both).then_some(defaults))
     }
 
     async fn not_found(&mut self) {
@@ -474,13 +597,15 @@ impl Run<'_> {
         audience
     }
 
-    /// The Accept checks, on the discovery and audience endpoints, and (for
-    /// 406) the mint endpoint.
+    /// The Accept checks, on the discovery and audience endpoints, and on
+    /// the mint endpoint with a valid token: for 406, and for a missing
+    /// `Accept` once a valid token was accepted in this run.
     async fn accept(&mut self, endpoints: Option<&Endpoints>, audience: Option<&str>) {
         let mut targets = vec![self.discovery_url(&discovery_key(&self.upload_path()))];
         if let Some(endpoints) = endpoints {
             targets.push(endpoints.audience.clone());
         }
+        let mint = endpoints.map(|e| e.mint.clone()).zip(audience);
         let cases: [(&'static str, Option<&str>, u16); 4] = [
             ("accept.vendor", Some(PEP_MEDIA_TYPE), 200),
             ("accept.missing", None, 200),
@@ -489,6 +614,7 @@ impl Run<'_> {
         ];
         for (id, accept, expected) in cases {
             let mut problems = Vec::new();
+            let mut checked = targets.len();
             for url in &targets {
                 match self.get("content negotiation", url, accept).await {
                     Ok(answer) if answer.status == expected => {}
@@ -496,26 +622,46 @@ impl Run<'_> {
                     Err(error) => problems.push(error),
                 }
             }
-            if expected == 406
-                && let (Some(endpoints), Some(audience)) = (endpoints, audience)
-            {
+            // Minting without Accept is judged only against a server that
+            // mints with it; 406 comes before any look at the token.
+            let mint_too = match id {
+                "accept.missing" => self.token_accepted,
+                "accept.other-406" => true,
+                _ => false,
+            };
+            if let Some((url, audience)) = mint.as_ref().filter(|_| mint_too) {
+                checked += 1;
                 let body = serde_json::json!({ "token": self.valid_token(audience) });
-                let url = endpoints.mint.clone();
-                match self.post("content negotiation", &url, accept, &body).await {
-                    Ok(answer) if answer.status == 406 => {}
-                    Ok(answer) => problems.push(format!(
-                        "POST {url} (a valid token) answered {}",
-                        answer.summary()
-                    )),
-                    Err(error) => problems.push(error),
+                let answer = self.post("content negotiation", url, accept, &body).await;
+                let problem = match (expected, &answer) {
+                    (406, Ok(answer)) if answer.status == 406 => None,
+                    (406, Ok(answer)) => Some(answer.summary()),
+                    (_, _) => mint::credential(&answer).err(),
+                };
+                if let Some(problem) = problem {
+                    problems.push(format!("POST {url} (a valid token) answered {problem}"));
                 }
             }
             let header = accept.map_or("no Accept".to_owned(), |a| format!("Accept: {a}"));
-            let checked = format!(
-                "{header} → {expected} on {} endpoint(s)",
-                targets.len() + usize::from(expected == 406 && audience.is_some())
-            );
-            self.judge(id, problems, checked);
+            let mut passed = format!("{header} → {expected} on {checked} endpoint(s)");
+            if id == "accept.missing" && !self.token_accepted {
+                passed.push_str(
+                    " (not on the mint endpoint: no valid token was accepted in this run)",
+                );
+            }
+            if id == "accept.any" && !problems.is_empty() {
+                // PEP 807 asks for 406 here; RFC 9110 lets */* match anything.
+                self.set(
+                    id,
+                    Status::Info,
+                    format!(
+                        "{}: upload clients send Accept: */* today (twine, uv), so they cannot use this server; PEP 807 allows the 406",
+                        problems.join("; ")
+                    ),
+                );
+            } else {
+                self.judge(id, problems, passed);
+            }
         }
     }
 
@@ -530,13 +676,39 @@ impl Run<'_> {
 
     fn skip_mint(&mut self, reason: &str) {
         for check in CHECKS {
-            let minting = check.id.starts_with("mint.")
-                || check.id.starts_with("trustpub.")
+            let minting = ["mint.", "upload.", "trustpub."]
+                .iter()
+                .any(|area| check.id.starts_with(area))
                 || check.id == "audience.exact";
             if minting {
                 self.skip(check.id, reason);
             }
         }
+    }
+
+    /// `accept.answer-type`, over every 2xx answer kept during the run.
+    fn answer_types(&mut self) {
+        let id = "accept.answer-type";
+        if self.successes.is_empty() {
+            return self.skip(id, "no 2xx answer was seen");
+        }
+        let seen = self.successes.len();
+        let faults: Vec<String> = self
+            .successes
+            .iter()
+            .filter(|(_, answer)| {
+                !matches!(
+                    answer.media_type().as_deref(),
+                    Some(PEP_MEDIA_TYPE | "application/json")
+                )
+            })
+            .map(|(what, answer)| labelled(what, answer))
+            .collect();
+        self.judge(
+            id,
+            first_faults(faults, seen),
+            format!("{seen} successful answers checked"),
+        );
     }
 
     /// The problem checks, over every 4xx/5xx answer kept during the run.
@@ -555,57 +727,68 @@ impl Run<'_> {
                 documents.push(format!("{what} answered {}: {problem}", answer.summary()));
             }
             if answer.media_type().as_deref() != Some("application/problem+json") {
-                types.push(format!(
-                    "{what} answered {} as {}",
-                    answer.status,
-                    answer
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("(no Content-Type)")
-                ));
+                types.push(labelled(what, answer));
             }
         }
-        let summary = |mut faults: Vec<String>| -> Vec<String> {
-            let more = faults.len().saturating_sub(3);
-            faults.truncate(3);
-            if more > 0 {
-                faults.push(format!("and {more} more of {seen}"));
-            }
-            faults
-        };
         self.judge(
             "errors.problem-document",
-            summary(documents),
+            first_faults(documents, seen),
             format!("{seen} error answers checked"),
         );
         self.judge(
             "errors.content-type",
-            summary(types),
+            first_faults(types, seen),
             format!("{seen} error answers checked"),
         );
     }
 }
 
-/// What is wrong with a problem document, if anything.
+/// What is wrong with a problem document, if anything. RFC 9457 makes every
+/// member optional; those present must have its types, and `status` must be
+/// the HTTP status.
 fn problem_document_fault(answer: &Answer) -> Option<String> {
     let Some(Value::Object(document)) = answer.json() else {
         return Some("the body is not a JSON object".to_owned());
     };
     let mut faults = Vec::new();
-    match document.get("status").and_then(Value::as_u64) {
-        Some(status) if status == u64::from(answer.status) => {}
-        Some(status) => faults.push(format!(
+    match document.get("status") {
+        None => {}
+        Some(status) if status.as_u64() == Some(u64::from(answer.status)) => {}
+        Some(status) if status.is_u64() => faults.push(format!(
             "status is {status}, the HTTP status {}",
             answer.status
         )),
-        None => faults.push("status is not an integer".to_owned()),
+        Some(status) => faults.push(format!("status is {status}, not an integer")),
     }
-    for member in ["title", "type"] {
-        if !document.get(member).is_some_and(Value::is_string) {
-            faults.push(format!("{member} is not a string"));
+    for member in ["type", "title", "detail", "instance"] {
+        if let Some(value) = document.get(member).filter(|v| !v.is_string()) {
+            faults.push(format!("{member} is {value}, not a string"));
         }
     }
     (!faults.is_empty()).then(|| faults.join(", "))
+}
+
+/// What `what` was answered, and as which `Content-Type`.
+fn labelled(what: &str, answer: &Answer) -> String {
+    format!(
+        "{what} answered {} as {}",
+        answer.status,
+        answer
+            .content_type
+            .as_deref()
+            .unwrap_or("(no Content-Type)")
+    )
+}
+
+/// The first three of `faults` found among `seen` answers, and how many
+/// more there are.
+fn first_faults(mut faults: Vec<String>, seen: usize) -> Vec<String> {
+    let more = faults.len().saturating_sub(3);
+    faults.truncate(3);
+    if more > 0 {
+        faults.push(format!("and {more} more of {seen}"));
+    }
+    faults
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -637,30 +820,29 @@ mod tests {
     }
 
     #[test]
-    fn problem_documents_need_a_matching_status_a_title_and_a_type() {
+    fn problem_members_are_optional_but_typed_and_status_matches() {
         let answer = |status, body: &str| Answer {
             status,
             content_type: Some("application/problem+json".into()),
             body: body.into(),
         };
-        assert_eq!(
-            problem_document_fault(&answer(404, r#"{"status":404,"title":"t","type":"/p"}"#)),
-            None
-        );
-        assert!(
-            problem_document_fault(&answer(404, r#"{"status":400,"title":"t","type":"/p"}"#))
-                .unwrap()
-                .contains("status is 400")
-        );
-        assert!(
-            problem_document_fault(&answer(404, r#"{"status":404,"type":"/p"}"#))
-                .unwrap()
-                .contains("title")
-        );
-        assert!(
-            problem_document_fault(&answer(404, r#"{"status":"404","title":"t","type":"/p"}"#))
-                .is_some()
-        );
-        assert!(problem_document_fault(&answer(404, "Not Found")).is_some());
+        for fine in [
+            r#"{"status":404,"title":"t","type":"/p"}"#,
+            r#"{"title":"no type, no status"}"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(problem_document_fault(&answer(404, fine)), None, "{fine}");
+        }
+        for (bad, fault) in [
+            (r#"{"status":400,"title":"t"}"#, "status is 400"),
+            (r#"{"status":"404"}"#, "not an integer"),
+            (r#"{"type":7}"#, "type is 7"),
+            (r#"{"title":["t"]}"#, "title is [\"t\"]"),
+            (r#"{"detail":null}"#, "detail is null"),
+            ("Not Found", "not a JSON object"),
+        ] {
+            let found = problem_document_fault(&answer(404, bad)).unwrap_or_default();
+            assert!(found.contains(fault), "{bad}: {found}");
+        }
     }
 }

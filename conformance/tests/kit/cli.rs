@@ -192,23 +192,31 @@ async fn the_walk_through_adds_the_kits_registry_next_to_the_example() {
         }
     }
 
-    let output = kit(&["setup", "--upload-url", UPLOAD_URL, "--toml"]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("conformance.toml");
-    let example = std::fs::read_to_string(root.join("examples/trustpub.toml")).unwrap();
-    std::fs::write(
-        &config,
-        format!("{example}{}", String::from_utf8_lossy(&output.stdout)),
-    )
-    .unwrap();
-    let settings = trustpub::config::Settings::load(Some(&config)).expect("a valid configuration");
-    let names: Vec<&str> = settings
-        .registries
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
-    assert_eq!(names, ["acme", "conformance"]);
+    // With the upload URL given, and with setup's default one: both sit
+    // next to the example's /legacy/.
+    for args in [
+        &["setup", "--upload-url", UPLOAD_URL, "--toml"][..],
+        &["setup", "--toml"][..],
+    ] {
+        let output = kit(args).await;
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("conformance.toml");
+        let example = std::fs::read_to_string(root.join("examples/trustpub.toml")).unwrap();
+        std::fs::write(
+            &config,
+            format!("{example}{}", String::from_utf8_lossy(&output.stdout)),
+        )
+        .unwrap();
+        let settings =
+            trustpub::config::Settings::load(Some(&config)).expect("a valid configuration");
+        let names: Vec<&str> = settings
+            .registries
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["acme", "conformance"], "{args:?}");
+    }
 }
 
 /// The flow of the README: start the issuer, configure the server to trust

@@ -18,15 +18,49 @@ pub fn kit_issuer() -> Arc<TestIssuer> {
 }
 
 /// A registry table trusting `issuer`, from the kit's own trustpub snippet,
-/// renamed so that several can live in one configuration.
+/// renamed so that several can live in one configuration, with a token
+/// prefix of its own (registries whose gateways share a host are told apart
+/// by it; names can be too long for one, so it is the name's hash).
 pub fn registry(issuer: &str, name: &str, upload_url: &str) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
     Identity::new(issuer.to_owned())
         .trustpub_toml(upload_url)
         .replace("name = \"conformance\"", &format!("name = \"{name}\""))
         .replace(
+            "token_prefix = \"conformance_\"",
+            &format!("token_prefix = \"k{:016x}_\"", hasher.finish()),
+        )
+        .replace(
             &format!("audience = \"{}\"", issuer::SNIPPET_AUDIENCE),
             &format!("audience = \"{}\"", audience_of(name)),
         )
+}
+
+/// [`registry`] with an upload gateway forwarding its uploads to
+/// `upstream`, so that the upload probe can run.
+pub fn registry_with_gateway(issuer: &str, name: &str, upload_url: &str, upstream: &str) -> String {
+    format!(
+        "{}\n[registries.gateway]\nupstream = \"{upstream}\"\n",
+        registry(issuer, name, upload_url)
+    )
+}
+
+/// A package index that stores nothing and accepts every upload (200): the
+/// upstream of trustpub's gateway in the kit's tests. Its URL.
+pub fn accepting_index() -> String {
+    let (listener, url) = bind();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(actix_web::HttpResponse::Ok))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the index listens")
+    .run();
+    tokio::spawn(server);
+    format!("{url}/")
 }
 
 /// The audience [`registry`] gives a registry.
@@ -54,6 +88,7 @@ pub async fn run_kit(upload_url: &str, issuer: &TestIssuer) -> Report {
         identity: Identity::new(issuer.url().to_owned()),
         burn_endpoint: None,
         timeout: Duration::from_secs(10),
+        probe_upload: true,
     };
     checks::run(&options, issuer).await.expect("the kit runs")
 }
