@@ -18,8 +18,7 @@ async fn mints(
     extra: &[&str],
 ) -> Run {
     let run = mint(&trustpub.upload_url(), extra, env, bin).await;
-    let answer = trustpub.introspect(run.credential(), "widget").await;
-    assert_eq!(answer["active"], true, "{answer}");
+    trustpub.assert_minted(&run).await;
     run
 }
 

@@ -44,10 +44,7 @@ async fn mints_for_a_path_with_a_space() {
             .await;
     let upload_url = format!("{}/simple upload/", trustpub.origin);
     let run = github_mint(&issuer, &upload_url, &[]).await;
-    assert_eq!(
-        trustpub.introspect(run.credential(), "widget").await["active"],
-        true
-    );
+    trustpub.assert_minted(&run).await;
 }
 
 /// The root: `https://host/` has the path `/` (key `%2F`); `https://host`
@@ -60,10 +57,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
         Trustpub::start(|origin| acme(origin, "/", issuer.url(), "github", GITHUB)).await;
     let slash = format!("{}/", trustpub.origin);
     let run = github_mint(&issuer, &slash, &[]).await;
-    assert_eq!(
-        trustpub.introspect(run.credential(), "widget").await["active"],
-        true
-    );
+    trustpub.assert_minted(&run).await;
 
     // What the client sends for the empty path, seen by a server of our own.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -84,10 +78,7 @@ async fn a_root_upload_url_sends_its_path_or_the_empty_key() {
     // `/`: the URL without the slash finds the same registry.
     let empty = trustpub.origin.clone();
     let run = github_mint(&issuer, &empty, &[]).await;
-    assert_eq!(
-        trustpub.introspect(run.credential(), "widget").await["active"],
-        true
-    );
+    trustpub.assert_minted(&run).await;
 }
 
 /// `--features single-use-token` gets a single-use credential.

@@ -43,6 +43,12 @@ impl Trustpub {
         format!("{}/legacy/", self.origin)
     }
 
+    /// Asserts that `run` minted a live credential of acme's for `widget`.
+    pub async fn assert_minted(&self, run: &Run) {
+        let answer = self.introspect(run.credential(), "widget").await;
+        assert_eq!(answer["active"], true, "{answer}");
+    }
+
     /// What introspection says of `credential` (acme's, for `package`).
     pub async fn introspect(&self, credential: &str, package: &str) -> Value {
         let url = format!("{}/_/trustpub/acme/introspect", self.origin);
