@@ -472,10 +472,10 @@ impl Settings {
         self.validate_gateway_routing()
     }
 
-    /// Gateways on one host are told apart by the request's port, or else
-    /// by the credential's prefix (proxies need not forward the port): two
-    /// of them on one host must not have prefixes one of which starts the
-    /// other, or an upload could not be routed.
+    /// Gateways on one host that take the same paths are told apart by the
+    /// request's port, or else by the credential's prefix (proxies need not
+    /// forward the port): two of them must not have prefixes one of which
+    /// starts the other, or an upload could not be routed.
     fn validate_gateway_routing(&self) -> Result<()> {
         let gateways: Vec<(usize, &Registry)> = self
             .registries
@@ -489,8 +489,11 @@ impl Settings {
                     .upload_url
                     .host()
                     .eq_ignore_ascii_case(other.upload_url.host());
+                if !same_host || !gateways_overlap(registry, other) {
+                    continue;
+                }
                 let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
-                if same_host && (mine.starts_with(theirs) || theirs.starts_with(mine)) {
+                if mine.starts_with(theirs) || theirs.starts_with(mine) {
                     return Err(Error::config(
                         format!("registries.{i}.token_prefix"),
                         format!(
@@ -506,6 +509,18 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Whether the gateways of two registries take some of the same paths.
+fn gateways_overlap(a: &Registry, b: &Registry) -> bool {
+    let takes = |from: &Registry, by: &Registry| match (&from.gateway, &by.gateway) {
+        (Some(from_gateway), Some(by_gateway)) => from_gateway
+            .upload_paths(from.ecosystem, &from.upload_url)
+            .iter()
+            .any(|path| by_gateway.takes(by.ecosystem, &by.upload_url, path)),
+        _ => false,
+    };
+    takes(a, b) || takes(b, a)
 }
 
 /// A figment error as a configuration error: the key, and the reason in
