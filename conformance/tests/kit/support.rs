@@ -18,20 +18,11 @@ pub fn kit_issuer() -> Arc<TestIssuer> {
 }
 
 /// A registry table trusting `issuer`, from the kit's own trustpub snippet,
-/// renamed so that several can live in one configuration, with a token
-/// prefix of its own (registries whose gateways share a host are told apart
-/// by it; names can be too long for one, so it is the name's hash).
+/// renamed so that several can live in one configuration.
 pub fn registry(issuer: &str, name: &str, upload_url: &str) -> String {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    name.hash(&mut hasher);
     Identity::new(issuer.to_owned())
         .trustpub_toml(upload_url)
         .replace("name = \"conformance\"", &format!("name = \"{name}\""))
-        .replace(
-            "token_prefix = \"conformance_\"",
-            &format!("token_prefix = \"k{:016x}_\"", hasher.finish()),
-        )
         .replace(
             &format!("audience = \"{}\"", issuer::SNIPPET_AUDIENCE),
             &format!("audience = \"{}\"", audience_of(name)),
