@@ -60,7 +60,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 /// A scratch folder with a wheel of `package` 0.1.0 in `dist/`.
-fn workspace_of(package: &str) -> tempfile::TempDir {
+pub fn workspace_of(package: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     run_python(&[
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,7 +75,7 @@ fn workspace_of(package: &str) -> tempfile::TempDir {
 
 /// Runs the virtual environment's Python with `args`; fails the test, with
 /// what Python said, unless it succeeds.
-fn run_python(args: &[&std::ffi::OsStr]) {
+pub fn run_python(args: &[&std::ffi::OsStr]) {
     let ran = std::process::Command::new(tool("python"))
         .args(args)
         .output()
@@ -90,7 +90,7 @@ fn run_python(args: &[&std::ffi::OsStr]) {
 /// Runs a client in `dir` with a clean environment: a GitHub Actions job's
 /// variables, a home of its own, and `extra`. Runs off the test's runtime
 /// thread, which serves trustpub meanwhile.
-async fn run(
+pub async fn run(
     program: PathBuf,
     args: Vec<String>,
     dir: &Path,
@@ -162,7 +162,7 @@ async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
 }
 
 /// [`uv_publish`] of a wheel of `package`.
-async fn uv_publish_package(
+pub async fn uv_publish_package(
     app: &TestApp,
     issuer: &TestIssuer,
     ca: &TestCa,
@@ -346,7 +346,8 @@ impl PythonServer {
             .spawn()
             .unwrap_or_else(|e| panic!("{program} starts: {e}"));
         let server = PythonServer { process, port };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // devpi-server takes its time on a busy machine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         while reqwest::get(server.url(probe)).await.is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
