@@ -5,7 +5,8 @@
 //! the client `trustpub-token exec` (`token_exec.rs`); Python's multipart
 //! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
 //! the upload gateway (`parsers.rs`); the conformance kit's upload probe
-//! through the gateway to pypiserver (`kit.rs`).
+//! through the gateway to pypiserver (`kit.rs`); devpi-server, with users
+//! and upload ACLs, behind the gateway (`devpi.rs`).
 //!
 //! `.ci/setup` installs all of them, and `.ci/test` runs it first. This
 //! target is built only with the `e2e` feature (`cargo test --features e2e`),
@@ -20,6 +21,7 @@ mod fixtures;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod devpi;
 mod kit;
 mod nginx;
 mod parsers;

@@ -75,7 +75,7 @@ pub fn workspace_of(package: &str) -> tempfile::TempDir {
 
 /// Runs the virtual environment's Python with `args`; fails the test, with
 /// what Python said, unless it succeeds.
-fn run_python(args: &[&std::ffi::OsStr]) {
+pub fn run_python(args: &[&std::ffi::OsStr]) {
     let ran = std::process::Command::new(tool("python"))
         .args(args)
         .output()
@@ -162,7 +162,7 @@ async fn uv_publish(app: &TestApp, issuer: &TestIssuer, ca: &TestCa) -> Output {
 }
 
 /// [`uv_publish`] of a wheel of `package`.
-async fn uv_publish_package(
+pub async fn uv_publish_package(
     app: &TestApp,
     issuer: &TestIssuer,
     ca: &TestCa,
@@ -346,7 +346,8 @@ impl PythonServer {
             .spawn()
             .unwrap_or_else(|e| panic!("{program} starts: {e}"));
         let server = PythonServer { process, port };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // devpi-server takes its time on a busy machine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         while reqwest::get(server.url(probe)).await.is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
