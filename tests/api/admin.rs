@@ -693,3 +693,57 @@ async fn a_second_instance_sees_a_publisher_added_on_the_first() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// `trustpub admin …` as an operator runs it, against the admin listener.
+async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"));
+    command
+        .arg("admin")
+        .arg("--url")
+        .arg(app.admin_address.as_deref().unwrap())
+        .args(args)
+        .env("TRUSTPUB_ADMIN_TOKEN", OPS);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_adds_a_publisher_and_shows_the_mint() {
+    let (issuer, app) = prepare().await;
+    let publisher = widget_publisher(issuer.url()).to_string();
+    let added = cli(&app, &["publishers", "add", "tools", &publisher]).await;
+    assert!(added.status.success(), "{added:?}");
+    let table = String::from_utf8(added.stdout).unwrap();
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.contains(" api ") && table.contains("widget"),
+        "{table}"
+    );
+
+    assert_eq!(mint(&app, &issuer, "tools", "tools").await.status(), 200);
+    let events = cli(&app, &["events", "--registry", "tools"]).await;
+    let table = String::from_utf8(events.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].contains("admin") && lines[1].contains("created"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("mint") && lines[2].contains("minted"),
+        "{table}"
+    );
+
+    let json = cli(&app, &["--json", "credentials", "list", "tools"]).await;
+    let answer: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(answer["credentials"].as_array().unwrap().len(), 1);
+
+    let refused = cli(&app, &["registries", "delete", "acme"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("409 Conflict managed-by-config"),
+        "{stderr}"
+    );
+}
