@@ -12,12 +12,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Issuer;
+use crate::domain::{Issuer, SecretDigest};
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
 /// The `TRUSTPUB_*` variables read as configuration: `TRUSTPUB_<SECTION>__<KEY>`.
-const ENV_SECTIONS: [&str; 4] = ["server__", "database__", "log__", "events__"];
+const ENV_SECTIONS: [&str; 5] = ["server__", "database__", "log__", "events__", "admin__"];
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "trustpub.toml";
@@ -31,7 +31,69 @@ pub struct Settings {
     #[serde(default)]
     pub events: EventSettings,
     #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
     pub registries: Vec<Registry>,
+}
+
+/// `[admin]`: the admin API. Off unless it has a listener of its own or is
+/// enabled on the main one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Serve the admin API (and `/metrics`) on this address only; the
+    /// public listener then answers 404 for admin paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Serve the admin API on the main listener (when `listen` is unset).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Who may call it.
+    #[serde(default)]
+    pub tokens: Vec<AdminToken>,
+}
+
+impl AdminSettings {
+    /// Where the admin API is served, if anywhere.
+    pub fn placement(&self) -> AdminPlacement {
+        match (self.listen, self.enabled) {
+            (Some(address), _) => AdminPlacement::Own(address),
+            (None, true) => AdminPlacement::Main,
+            (None, false) => AdminPlacement::Off,
+        }
+    }
+}
+
+/// Where the admin API is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminPlacement {
+    Off,
+    /// On the main listener, next to the public endpoints.
+    Main,
+    /// On its own listener.
+    Own(SocketAddr),
+}
+
+/// `[[admin.tokens]]`: a bearer token of the admin API, by its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Named in the events of its writes.
+    pub name: String,
+    /// The SHA-256 of the token, 64 hex digits; the token is never in the file.
+    pub sha256: SecretDigest,
+    /// The registries it may see and change; `["*"]`: all of them.
+    pub registries: Vec<String>,
+    /// Reads only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl AdminToken {
+    /// Whether this token may see and change the registry `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        self.registries.iter().any(|r| r == "*" || r == name)
+    }
 }
 
 /// `[events]`: how long the event log is kept.
@@ -233,6 +295,7 @@ impl Default for Settings {
                 filter: "info".to_owned(),
             },
             events: EventSettings::default(),
+            admin: AdminSettings::default(),
             registries: Vec::new(),
         }
     }
@@ -325,190 +388,242 @@ impl Settings {
         if self.events.retention_days == 0 {
             return Err(Error::config("events.retention_days", "must be at least 1"));
         }
-        // Each value taken, with the name of the registry that took it.
-        let mut names = HashSet::new();
-        let mut audiences = HashMap::new();
-        let mut upload_keys = HashMap::new();
-        let mut pypi_hosts = HashMap::new();
-        for (i, registry) in self.registries.iter().enumerate() {
-            let key = |field: &str| format!("registries.{i}.{field}");
-            if !names.insert(registry.name.as_str()) {
-                return Err(Error::config(
-                    key("name"),
-                    format!(
-                        "the registry name {:?} is used twice",
-                        registry.name.as_str()
-                    ),
-                ));
-            }
-            let name = registry.name.as_str();
-            // Registries sharing an audience would accept each other's tokens.
-            if let Some(other) = audiences.insert(registry.audience.as_str(), name) {
-                return Err(Error::config(
-                    key("audience"),
-                    format!(
-                        "the audience {:?} is already used by the registry {other:?}",
-                        registry.audience.as_str()
-                    ),
-                ));
-            }
-            let upload_key = (
-                registry.upload_url.authority().to_ascii_lowercase(),
-                registry.upload_url.discovery_path(),
-            );
-            if let Some(other) = upload_keys.insert(upload_key, name) {
-                return Err(Error::config(
-                    key("upload_url"),
-                    format!(
-                        "{} has the same host and upload path as the registry {other:?}; \
-                         give each registry its own upload URL",
-                        registry.upload_url
-                    ),
-                ));
-            }
-            // The implicit paths carry no registry name: the host picks it.
-            if registry.pypi_paths
-                && let Some(other) =
-                    pypi_hosts.insert(registry.upload_url.authority().to_ascii_lowercase(), name)
-            {
-                return Err(Error::config(
-                    key("pypi_paths"),
-                    format!(
-                        "the registry {other:?} already serves PyPI's paths on {}",
-                        registry.upload_url.authority()
-                    ),
-                ));
-            }
-            if registry.features.is_empty() {
-                return Err(Error::config(
-                    key("features"),
-                    "must offer at least one feature",
-                ));
-            }
-            if let Some(feature) = registry
-                .default_features
-                .iter()
-                .find(|f| !registry.features.contains(f))
-            {
-                return Err(Error::config(
-                    key("default_features"),
-                    format!("{feature:?} is not among the registry's features"),
-                ));
-            }
-            if registry.default_features.len() != 1 {
-                return Err(Error::config(
-                    key("default_features"),
-                    "must name exactly one of multi-use-token and single-use-token",
-                ));
-            }
-            let mut issuers = HashSet::new();
-            for (j, issuer) in registry.issuers.iter().enumerate() {
-                if !issuers.insert(issuer.url.as_str()) {
-                    return Err(Error::config(
-                        key(&format!("issuers.{j}.url")),
-                        format!("the issuer {} is listed twice", issuer.url),
-                    ));
-                }
-                if !(60..=Issuer::LONGEST_MAX_TOKEN_LIFETIME).contains(&issuer.max_token_lifetime) {
-                    return Err(Error::config(
-                        key(&format!("issuers.{j}.max_token_lifetime")),
-                        format!(
-                            "must be between 60 and {} seconds",
-                            Issuer::LONGEST_MAX_TOKEN_LIFETIME
-                        ),
-                    ));
-                }
-            }
-            if let Some(gateway) = &registry.gateway {
-                gateway
-                    .validate(registry.ecosystem)
-                    .map_err(|(field, reason)| {
-                        Error::config(key(&format!("gateway.{field}")), reason)
-                    })?;
-            }
-            let mut publisher_keys = HashSet::new();
-            for (j, publisher) in registry.publishers.iter().enumerate() {
-                let key = |field: &str| key(&format!("publishers.{j}.{field}"));
-                match registry.issuers.iter().find(|i| i.url == publisher.issuer) {
-                    None => {
-                        return Err(Error::config(
-                            key("issuer"),
-                            format!(
-                                "{} is not among the registry's issuers (compared exactly)",
-                                publisher.issuer
-                            ),
-                        ));
-                    }
-                    Some(issuer) if issuer.provider != publisher.identity.provider() => {
-                        return Err(Error::config(
-                            key("provider"),
-                            format!(
-                                "the issuer {} is a {} issuer",
-                                publisher.issuer,
-                                issuer.provider.as_str()
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-                if publisher.packages.is_empty() {
-                    return Err(Error::config(
-                        key("packages"),
-                        "must name at least one package",
-                    ));
-                }
-                publisher
-                    .identity
-                    .validate()
-                    .map_err(|(field, reason)| Error::config(key(field), reason))?;
-                if !publisher_keys.insert(publisher.key()) {
-                    return Err(Error::config(
-                        key("provider"),
-                        "this publisher is listed twice",
-                    ));
-                }
-            }
-        }
-        self.validate_gateway_routing()
+        self.validate_admin()?;
+        validate_registries(&self.registries, |i| format!("registries.{i}"))
     }
 
-    /// Gateways on one host that take the same paths are told apart by the
-    /// request's port, or else by the credential's prefix (proxies need not
-    /// forward the port): two of them must not have prefixes one of which
-    /// starts the other, or an upload could not be routed.
-    fn validate_gateway_routing(&self) -> Result<()> {
-        let gateways: Vec<(usize, &Registry)> = self
-            .registries
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.gateway.is_some())
-            .collect();
-        for (n, (i, registry)) in gateways.iter().enumerate() {
-            for (_, other) in &gateways[..n] {
-                let same_host = registry
-                    .upload_url
-                    .host()
-                    .eq_ignore_ascii_case(other.upload_url.host());
-                if !same_host || !gateways_overlap(registry, other) {
-                    continue;
-                }
-                let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
-                if mine.starts_with(theirs) || theirs.starts_with(mine) {
-                    return Err(Error::config(
-                        format!("registries.{i}.token_prefix"),
-                        format!(
-                            "{mine:?} and the registry {:?}'s {theirs:?}: both registries' \
-                             gateways are on {}, and uploads to them are told apart by the \
-                             credential's prefix; give each a prefix that does not start the other",
-                            other.name.as_str(),
-                            registry.upload_url.host()
-                        ),
-                    ));
-                }
+    /// `[admin]`: tokens with distinct names and digests, each naming
+    /// registries.
+    fn validate_admin(&self) -> Result<()> {
+        let mut names = HashSet::new();
+        let mut digests = HashSet::new();
+        for (i, token) in self.admin.tokens.iter().enumerate() {
+            let key = |field: &str| format!("admin.tokens.{i}.{field}");
+            if token.name.trim().is_empty() {
+                return Err(Error::config(key("name"), "must not be empty"));
             }
+            if !names.insert(token.name.as_str()) {
+                return Err(Error::config(
+                    key("name"),
+                    format!("the token name {:?} is used twice", token.name),
+                ));
+            }
+            if !digests.insert(String::from(token.sha256.clone())) {
+                return Err(Error::config(
+                    key("sha256"),
+                    "the same token is listed twice",
+                ));
+            }
+            if token.registries.is_empty() {
+                return Err(Error::config(
+                    key("registries"),
+                    "must name at least one registry, or \"*\" for all",
+                ));
+            }
+        }
+        if self.admin.placement() != AdminPlacement::Off && self.admin.tokens.is_empty() {
+            return Err(Error::config(
+                "admin.tokens",
+                "the admin API is on but no token may call it",
+            ));
         }
         Ok(())
     }
+}
+
+/// The rules `check-config` applies to registries, each alone and all
+/// together (names, audiences, upload URLs, gateways), for the registries
+/// of the file and for those the admin API writes alike. `prefix` names the
+/// registry at an index in error keys.
+pub fn validate_registries(
+    registries: &[Registry],
+    prefix: impl Fn(usize) -> String,
+) -> Result<()> {
+    // Each value taken, with the name of the registry that took it.
+    let mut names = HashSet::new();
+    let mut audiences = HashMap::new();
+    let mut upload_keys = HashMap::new();
+    let mut pypi_hosts = HashMap::new();
+    for (i, registry) in registries.iter().enumerate() {
+        let key = |field: &str| format!("{}.{field}", prefix(i));
+        if !names.insert(registry.name.as_str()) {
+            return Err(Error::config(
+                key("name"),
+                format!(
+                    "the registry name {:?} is used twice",
+                    registry.name.as_str()
+                ),
+            ));
+        }
+        let name = registry.name.as_str();
+        // Registries sharing an audience would accept each other's tokens.
+        if let Some(other) = audiences.insert(registry.audience.as_str(), name) {
+            return Err(Error::config(
+                key("audience"),
+                format!(
+                    "the audience {:?} is already used by the registry {other:?}",
+                    registry.audience.as_str()
+                ),
+            ));
+        }
+        let upload_key = (
+            registry.upload_url.authority().to_ascii_lowercase(),
+            registry.upload_url.discovery_path(),
+        );
+        if let Some(other) = upload_keys.insert(upload_key, name) {
+            return Err(Error::config(
+                key("upload_url"),
+                format!(
+                    "{} has the same host and upload path as the registry {other:?}; \
+                         give each registry its own upload URL",
+                    registry.upload_url
+                ),
+            ));
+        }
+        // The implicit paths carry no registry name: the host picks it.
+        if registry.pypi_paths
+            && let Some(other) =
+                pypi_hosts.insert(registry.upload_url.authority().to_ascii_lowercase(), name)
+        {
+            return Err(Error::config(
+                key("pypi_paths"),
+                format!(
+                    "the registry {other:?} already serves PyPI's paths on {}",
+                    registry.upload_url.authority()
+                ),
+            ));
+        }
+        if registry.features.is_empty() {
+            return Err(Error::config(
+                key("features"),
+                "must offer at least one feature",
+            ));
+        }
+        if let Some(feature) = registry
+            .default_features
+            .iter()
+            .find(|f| !registry.features.contains(f))
+        {
+            return Err(Error::config(
+                key("default_features"),
+                format!("{feature:?} is not among the registry's features"),
+            ));
+        }
+        if registry.default_features.len() != 1 {
+            return Err(Error::config(
+                key("default_features"),
+                "must name exactly one of multi-use-token and single-use-token",
+            ));
+        }
+        let mut issuers = HashSet::new();
+        for (j, issuer) in registry.issuers.iter().enumerate() {
+            if !issuers.insert(issuer.url.as_str()) {
+                return Err(Error::config(
+                    key(&format!("issuers.{j}.url")),
+                    format!("the issuer {} is listed twice", issuer.url),
+                ));
+            }
+            if !(60..=Issuer::LONGEST_MAX_TOKEN_LIFETIME).contains(&issuer.max_token_lifetime) {
+                return Err(Error::config(
+                    key(&format!("issuers.{j}.max_token_lifetime")),
+                    format!(
+                        "must be between 60 and {} seconds",
+                        Issuer::LONGEST_MAX_TOKEN_LIFETIME
+                    ),
+                ));
+            }
+        }
+        if let Some(gateway) = &registry.gateway {
+            gateway
+                .validate(registry.ecosystem)
+                .map_err(|(field, reason)| {
+                    Error::config(key(&format!("gateway.{field}")), reason)
+                })?;
+        }
+        let mut publisher_keys = HashSet::new();
+        for (j, publisher) in registry.publishers.iter().enumerate() {
+            let key = |field: &str| key(&format!("publishers.{j}.{field}"));
+            match registry.issuers.iter().find(|i| i.url == publisher.issuer) {
+                None => {
+                    return Err(Error::config(
+                        key("issuer"),
+                        format!(
+                            "{} is not among the registry's issuers (compared exactly)",
+                            publisher.issuer
+                        ),
+                    ));
+                }
+                Some(issuer) if issuer.provider != publisher.identity.provider() => {
+                    return Err(Error::config(
+                        key("provider"),
+                        format!(
+                            "the issuer {} is a {} issuer",
+                            publisher.issuer,
+                            issuer.provider.as_str()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if publisher.packages.is_empty() {
+                return Err(Error::config(
+                    key("packages"),
+                    "must name at least one package",
+                ));
+            }
+            publisher
+                .identity
+                .validate()
+                .map_err(|(field, reason)| Error::config(key(field), reason))?;
+            if !publisher_keys.insert(publisher.key()) {
+                return Err(Error::config(
+                    key("provider"),
+                    "this publisher is listed twice",
+                ));
+            }
+        }
+    }
+    validate_gateway_routing(registries, &prefix)
+}
+
+/// Gateways on one host that take the same paths are told apart by the
+/// request's port, or else by the credential's prefix (proxies need not
+/// forward the port): two of them must not have prefixes one of which
+/// starts the other, or an upload could not be routed.
+fn validate_gateway_routing(
+    registries: &[Registry],
+    prefix: impl Fn(usize) -> String,
+) -> Result<()> {
+    let gateways: Vec<(usize, &Registry)> = registries
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.gateway.is_some())
+        .collect();
+    for (n, (i, registry)) in gateways.iter().enumerate() {
+        for (_, other) in &gateways[..n] {
+            let same_host = registry
+                .upload_url
+                .host()
+                .eq_ignore_ascii_case(other.upload_url.host());
+            if !same_host || !gateways_overlap(registry, other) {
+                continue;
+            }
+            let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
+            if mine.starts_with(theirs) || theirs.starts_with(mine) {
+                return Err(Error::config(
+                    format!("{}.token_prefix", prefix(*i)),
+                    format!(
+                        "{mine:?} and the registry {:?}'s {theirs:?}: both registries' \
+                             gateways are on {}, and uploads to them are told apart by the \
+                             credential's prefix; give each a prefix that does not start the other",
+                        other.name.as_str(),
+                        registry.upload_url.host()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the gateways of two registries take some of the same paths.

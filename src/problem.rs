@@ -117,6 +117,27 @@ pub enum Error {
     #[error("this registry does not offer the feature {0:?}")]
     FeatureNotOffered(String),
 
+    // The admin API.
+    #[error("admin API: {0}")]
+    AdminUnauthorized(&'static str),
+    #[error("this admin token may not {0}")]
+    AdminForbidden(String),
+    #[error("{0} is defined in the configuration file; change it there")]
+    ManagedByConfig(String),
+    /// A change the admin API refuses because `check-config` would refuse
+    /// it: the same message.
+    #[error("invalid configuration: {key}: {reason}")]
+    InvalidSettings { key: String, reason: String },
+    #[error(
+        "the registry {registry:?} has {count} live credential(s); \
+         delete it with ?revoke=true to revoke them too"
+    )]
+    LiveCredentials { registry: String, count: i64 },
+    #[error("the registry has no publisher with the id {0:?}")]
+    UnknownPublisher(String),
+    #[error("the registry has no credential with the id {0:?}")]
+    UnknownCredential(String),
+
     // The service itself.
     #[error("the store is not reachable")]
     StoreUnavailable(#[source] sqlx::Error),
@@ -213,6 +234,13 @@ impl Error {
         "unknown-feature",
         "conflicting-features",
         "feature-not-offered",
+        "admin-unauthorized",
+        "admin-forbidden",
+        "managed-by-config",
+        "invalid-configuration",
+        "live-credentials",
+        "unknown-publisher",
+        "unknown-credential",
         "issuer-unavailable",
         "store-unavailable",
         "http-error",
@@ -326,6 +354,27 @@ impl Error {
             Error::FeatureNotOffered(_) => {
                 (S::BAD_REQUEST, "feature-not-offered", "Feature not offered")
             }
+            Error::AdminUnauthorized(_) => (
+                S::UNAUTHORIZED,
+                "admin-unauthorized",
+                "Admin token required",
+            ),
+            Error::AdminForbidden(_) => (S::FORBIDDEN, "admin-forbidden", "Not allowed"),
+            Error::ManagedByConfig(_) => (
+                S::CONFLICT,
+                "managed-by-config",
+                "Managed by the configuration file",
+            ),
+            Error::InvalidSettings { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-configuration",
+                "Invalid configuration",
+            ),
+            Error::LiveCredentials { .. } => (S::CONFLICT, "live-credentials", "Live credentials"),
+            Error::UnknownPublisher(_) => (S::NOT_FOUND, "unknown-publisher", "Unknown publisher"),
+            Error::UnknownCredential(_) => {
+                (S::NOT_FOUND, "unknown-credential", "Unknown credential")
+            }
             Error::StoreUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "store-unavailable",
@@ -372,7 +421,7 @@ mod tests {
     /// new variant does not compile until it has a number there: give it the
     /// number `VARIANTS` had, add one to `VARIANTS`, and the test fails until
     /// `one_of_each` has an example of it.
-    const VARIANTS: usize = 41;
+    const VARIANTS: usize = 48;
 
     fn one_of_each() -> Vec<Error> {
         let text = String::new;
@@ -427,6 +476,19 @@ mod tests {
                 location: text(),
                 reason: text(),
             },
+            Error::AdminUnauthorized(""),
+            Error::AdminForbidden(text()),
+            Error::ManagedByConfig(text()),
+            Error::InvalidSettings {
+                key: text(),
+                reason: text(),
+            },
+            Error::LiveCredentials {
+                registry: text(),
+                count: 1,
+            },
+            Error::UnknownPublisher(text()),
+            Error::UnknownCredential(text()),
         ]
     }
 
@@ -473,6 +535,13 @@ mod tests {
             Error::Migrate(_) => 38,
             Error::Io { .. } => 39,
             Error::StoreConnect { .. } => 40,
+            Error::AdminUnauthorized(_) => 41,
+            Error::AdminForbidden(_) => 42,
+            Error::ManagedByConfig(_) => 43,
+            Error::InvalidSettings { .. } => 44,
+            Error::LiveCredentials { .. } => 45,
+            Error::UnknownPublisher(_) => 46,
+            Error::UnknownCredential(_) => 47,
         }
     }
 

@@ -7,8 +7,9 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::{Settings, TlsSettings};
-use crate::http::{self, AppState};
+use crate::admin::Admin;
+use crate::config::{AdminPlacement, Settings, TlsSettings};
+use crate::http::{self, AppState, Listener};
 use crate::oidc::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
 use crate::store::{Store, SyncReport, now};
@@ -17,6 +18,8 @@ use crate::store::{Store, SyncReport, now};
 pub struct Application {
     port: u16,
     server: Server,
+    /// The admin API's own listener, when it has one: its port and server.
+    admin: Option<(u16, Server)>,
     store: Store,
     /// `events.retention_days`, in seconds.
     event_retention: i64,
@@ -56,29 +59,36 @@ impl Application {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::io("building the upstream client", std::io::Error::other(e)))?,
+            admin: Admin::new(&settings.admin),
         });
-        let max_body_bytes = settings.server.max_body_bytes;
+        let placement = settings.admin.placement();
+        let admin = match placement {
+            AdminPlacement::Own(address) => {
+                let listener = TcpListener::bind(address)
+                    .map_err(|e| Error::io(format!("listening on {address} (admin.listen)"), e))?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|e| Error::io("reading the admin listener's address", e))?
+                    .port();
+                let server = serve(settings, state.clone(), Listener::Admin, listener, None)
+                    .map_err(|e| Error::io("starting the admin HTTP server", e))?;
+                tracing::info!(address = %format!("http://{}:{port}", address.ip()), "the admin API is listening");
+                Some((port, server))
+            }
+            AdminPlacement::Main | AdminPlacement::Off => None,
+        };
+        let listener_serves = Listener::Public {
+            admin: placement == AdminPlacement::Main,
+        };
         let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(http::problem_safety_net())
-                .wrap(TracingLogger::<http::RequestSpan>::new())
-                .app_data(state.clone())
-                .configure(|cfg| http::configure(cfg, max_body_bytes))
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout)
-        .disable_signals();
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config),
-            None => server.listen(listener),
-        }
-        .map_err(|e| Error::io("starting the HTTP server", e))?
-        .run();
+        let server = serve(settings, state, listener_serves, listener, tls)
+            .map_err(|e| Error::io("starting the HTTP server", e))?;
         tracing::info!(address = %format!("{scheme}://{address}"), "trustpub is listening");
         Ok(Application {
             port,
             server,
+            admin,
             store,
             event_retention: settings.events.retention_seconds(),
         })
@@ -86,6 +96,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the admin API's own listener, if it has one.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
     }
 
     /// The store the server uses.
@@ -98,12 +113,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<()> {
         let purge = tokio::spawn(purge_periodically(self.store.clone(), self.event_retention));
         let handle = self.server.handle();
+        let admin = self.admin.map(|(_, server)| server);
+        let admin_handle = admin.as_ref().map(Server::handle);
         let signals = tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
+            if let Some(admin) = admin_handle {
+                admin.stop(true).await;
+            }
             handle.stop(true).await;
         });
+        let admin = tokio::spawn(async move {
+            if let Some(server) = admin
+                && let Err(error) = server.await
+            {
+                tracing::error!(%error, "the admin listener failed");
+            }
+        });
         let served = self.server.await;
+        admin.abort();
         purge.abort();
         signals.abort();
         tokio::time::timeout(Duration::from_secs(5), self.store.close())
@@ -111,6 +139,31 @@ impl Application {
             .ok();
         served.map_err(|e| Error::io("serving HTTP", e))
     }
+}
+
+/// Serves what `serves` says on a bound listener, over TLS when given.
+fn serve(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    serves: Listener,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<Server> {
+    let max_body_bytes = settings.server.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::problem_safety_net())
+            .wrap(TracingLogger::<http::RequestSpan>::new())
+            .app_data(state.clone())
+            .configure(|cfg| http::configure(cfg, max_body_bytes, serves))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout)
+    .disable_signals();
+    Ok(match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config),
+        None => server.listen(listener),
+    }?
+    .run())
 }
 
 /// What the configuration sync changed, and the registries now served.

@@ -2,6 +2,7 @@
 //! error, including actix-web's own extractor errors, leaves as a problem
 //! document.
 
+mod admin;
 mod audience;
 mod cargo;
 mod discovery;
@@ -23,6 +24,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{HttpRequest, ResponseError, web};
 
+use crate::admin::Admin;
 use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
@@ -37,18 +39,47 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The client for the registries behind the upload gateway.
     pub upstream: reqwest::Client,
+    /// The admin API's tokens.
+    pub admin: Admin,
 }
 
-/// Registers every route and the extractor error handlers.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The public endpoints, with the admin API when `admin`.
+    Public { admin: bool },
+    /// The admin API's own listener.
+    Admin,
+}
+
+/// Registers the routes of a listener and the extractor error handlers.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, listener: Listener) {
     cfg.app_data(extractor_configs(max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(|e, _| rejections::query(e).into()))
         .app_data(
             web::PathConfig::default().error_handler(|e, req| rejections::path(e, req).into()),
         )
         .service(ops::healthz())
-        .service(ops::readyz())
-        .service(discovery::resource().wrap(from_fn(negotiation::negotiate)))
+        .service(ops::readyz());
+    match listener {
+        Listener::Admin => {
+            cfg.service(admin::scope().wrap(from_fn(negotiation::negotiate)))
+                .default_service(web::to(not_found));
+        }
+        Listener::Public { admin: true } => {
+            cfg.service(admin::scope().wrap(from_fn(negotiation::negotiate)));
+            public(cfg, max_body_bytes);
+        }
+        Listener::Public { admin: false } => {
+            cfg.service(admin::absent());
+            public(cfg, max_body_bytes);
+        }
+    }
+}
+
+/// The public endpoints.
+fn public(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.service(discovery::resource().wrap(from_fn(negotiation::negotiate)))
         // Before the negotiated scope: a proxy forwards the checked request's
         // own `Accept`, which says nothing about this answer.
         .service(forward_auth::resource())
@@ -76,6 +107,11 @@ fn extractor_configs(max_body_bytes: usize) -> web::JsonConfig {
         .error_handler(move |error, _| rejections::json(error, max_body_bytes).into())
 }
 
+/// 404 for a path without an endpoint.
+async fn not_found(http: HttpRequest) -> Result<actix_web::HttpResponse, Error> {
+    Err(Error::RouteNotFound(http.path().to_owned()))
+}
+
 /// Paths of no endpoint: uploads, when a registry's gateway takes them
 /// there; otherwise 404.
 async fn fallback(
@@ -85,7 +121,7 @@ async fn fallback(
 ) -> Result<actix_web::HttpResponse, Error> {
     match resolve::by_gateway_path(&http, &state).await? {
         Some(registry) => gateway::upload(http, payload, &state, registry).await,
-        None => Err(Error::RouteNotFound(http.path().to_owned())),
+        None => not_found(http).await,
     }
 }
 

@@ -65,7 +65,8 @@ impl ResponseError for Error {
             }
             Error::MissingCredential
             | Error::InvalidCredential
-            | Error::IntrospectionUnauthorized(_) => {
+            | Error::IntrospectionUnauthorized(_)
+            | Error::AdminUnauthorized(_) => {
                 response.headers_mut().insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"trustpub\""),

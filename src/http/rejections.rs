@@ -94,6 +94,48 @@ pub(super) fn json_body(error: &serde_json::Error) -> String {
     }
 }
 
+/// A JSON value read as `T`, every unknown member named: serde stops at
+/// the first, so each one it names is taken out and the value read again.
+pub(super) fn every_unknown_member<T: serde::de::DeserializeOwned>(
+    mut value: serde_json::Value,
+) -> Result<T, Error> {
+    let mut unknown = Vec::new();
+    loop {
+        let error = match serde_json::from_value::<T>(value.clone()) {
+            Ok(parsed) if unknown.is_empty() => return Ok(parsed),
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let message = error.to_string();
+        let name = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned());
+        match name {
+            Some(name) if unknown.len() < 64 && remove_member(&mut value, &name) => {
+                unknown.push(format!("\"{name}\""));
+            }
+            _ if unknown.is_empty() => return Err(Error::InvalidPayload(json_body(&error))),
+            _ => break,
+        }
+    }
+    Err(Error::InvalidPayload(format!(
+        "unknown member(s) {}",
+        unknown.join(", ")
+    )))
+}
+
+/// Removes the first member named `name`, depth first; whether there was one.
+fn remove_member(value: &mut serde_json::Value, name: &str) -> bool {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.remove(name).is_some() || members.values_mut().any(|v| remove_member(v, name))
+        }
+        serde_json::Value::Array(items) => items.iter_mut().any(|v| remove_member(v, name)),
+        _ => false,
+    }
+}
+
 /// What is wrong with a form-encoded body, from serde's error.
 pub(super) fn form_body(error: &serde_urlencoded::de::Error) -> String {
     in_request_terms(&error.to_string(), "field")

@@ -42,6 +42,8 @@ pub enum EventKind {
     Check,
     Revoke,
     Upload,
+    /// A change made through the admin API.
+    Admin,
 }
 
 /// What became of it; stored (`events.outcome`) in lower case.
@@ -59,6 +61,10 @@ pub enum Outcome {
     Revoked,
     /// An upload went on to the registry, whatever it answered.
     Forwarded,
+    /// Admin changes: something was created, updated or deleted.
+    Created,
+    Updated,
+    Deleted,
 }
 
 impl EventKind {
@@ -113,6 +119,8 @@ pub struct NewEvent<'a> {
 /// A recorded event, as read from `events`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Event {
+    /// Time-ordered: a later event has a greater id.
+    pub id: String,
     pub at: i64,
     pub registry: String,
     pub kind: String,
@@ -166,6 +174,40 @@ impl NewEvent<'_> {
                 .map(|claims| super::to_json(&claims.map_texts(|t| bounded(t).into_owned()))),
         }
     }
+}
+
+/// Which events [`Store::find_events`] returns: those meeting every
+/// condition given, newest first, after the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only these registries (an admin token's scope); `None`: all.
+    pub within: Option<Vec<String>>,
+    pub registry: Option<String>,
+    pub kind: Option<String>,
+    pub outcome: Option<String>,
+    pub code: Option<String>,
+    /// A publisher's id.
+    pub publisher: Option<String>,
+    /// `at` from (inclusive), Unix seconds.
+    pub since: Option<i64>,
+    /// `at` until (exclusive), Unix seconds.
+    pub until: Option<i64>,
+    /// The id of the last event of the previous page: only older ones.
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// A page of events and the cursor of the next one, if there are more.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    pub next: Option<String>,
+}
+
+/// A value bound to a query built at run time.
+enum Bound {
+    Text(String),
+    Number(i64),
 }
 
 /// How many refusals of one kind and code a registry had in an hour, as
@@ -241,10 +283,83 @@ impl Store {
         Ok(events.rows_affected() + counts.rows_affected())
     }
 
+    /// The events a query selects, newest first. Paging by id: events
+    /// recorded while an operator pages are newer than the cursor, so they
+    /// never shift the pages that follow.
+    pub async fn find_events(&self, query: &EventQuery) -> Result<EventPage> {
+        let mut values = Vec::new();
+        // The placeholder of a new value.
+        let mut bind = |value: Bound| {
+            values.push(value);
+            format!("${}", values.len())
+        };
+        let mut conditions = Vec::new();
+        let texts = [
+            ("registry", &query.registry),
+            ("kind", &query.kind),
+            ("outcome", &query.outcome),
+            ("code", &query.code),
+        ];
+        for (column, value) in texts {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = {}", bind(Bound::Text(value.clone()))));
+            }
+        }
+        if let Some(before) = &query.before {
+            conditions.push(format!("id < {}", bind(Bound::Text(before.clone()))));
+        }
+        if let Some(publisher) = &query.publisher {
+            // Publisher ids are hex: no character of LIKE's own.
+            let pattern = Bound::Text(format!("%\"{publisher}\"%"));
+            conditions.push(format!("publishers LIKE {}", bind(pattern)));
+        }
+        if let Some(since) = query.since {
+            conditions.push(format!("at >= {}", bind(Bound::Number(since))));
+        }
+        if let Some(until) = query.until {
+            conditions.push(format!("at < {}", bind(Bound::Number(until))));
+        }
+        if let Some(within) = &query.within {
+            let any: Vec<String> = within
+                .iter()
+                .map(|name| format!("registry = {}", bind(Bound::Text(name.clone()))))
+                .collect();
+            conditions.push(if any.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                format!("({})", any.join(" OR "))
+            });
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
+             {filter} ORDER BY id DESC LIMIT {}",
+            u64::from(query.limit) + 1
+        );
+        let mut select = sqlx::query_as::<_, Event>(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            select = match value {
+                Bound::Text(text) => select.bind(text),
+                Bound::Number(number) => select.bind(number),
+            };
+        }
+        let mut events = select.fetch_all(self.pool()).await?;
+        let more = events.len() > query.limit as usize;
+        events.truncate(query.limit as usize);
+        Ok(EventPage {
+            next: more.then(|| events.last().map(|e| e.id.clone())).flatten(),
+            events,
+        })
+    }
+
     /// A registry's events, in the order they were recorded.
     pub async fn events(&self, registry: &str) -> Result<Vec<Event>> {
         Ok(sqlx::query_as(
-            "SELECT at, registry, kind, outcome, code, publishers, detail, claims FROM events \
+            "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
              WHERE registry = $1 ORDER BY id",
         )
         .bind(registry)

@@ -18,10 +18,11 @@ use crate::config::{Backend, DatabaseSettings};
 use crate::problem::{Error, Result};
 
 pub use events::{
-    Caller, Event, EventKind, NewEvent, Outcome, RefusalCount, UNTRUSTED_TEXT_LIMIT, bounded,
+    Caller, Event, EventKind, EventPage, EventQuery, NewEvent, Outcome, RefusalCount,
+    UNTRUSTED_TEXT_LIMIT, bounded,
 };
-pub use registries::SyncReport;
-pub use tokens::{NewUploadToken, StoredUploadToken, UsedJti};
+pub use registries::{ManagedPublisher, ManagedRegistry, Source, SyncReport};
+pub use tokens::{LiveCredential, NewUploadToken, Revocation, StoredUploadToken, UsedJti};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

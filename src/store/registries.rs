@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use sqlx::AssertSqlSafe;
 
+use super::events::NewEvent;
 use super::rows::{Insert, TableRow, table_row};
 use super::{Store, corrupt, from_json, now, to_json};
 use crate::domain::{
     Audience, Ecosystem, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest, TokenLifetime,
     TokenPrefix, UploadUrl,
 };
-use crate::problem::Result;
+use crate::problem::{Error, Result};
 use crate::publishers::Publisher;
 use crate::registry::Registry;
 
@@ -45,8 +46,8 @@ table_row! {
 }
 
 impl RegistryRow {
-    /// The row of a registry of the configuration file, written at `now`.
-    fn from_config(registry: &Registry, now: i64) -> Self {
+    /// The row of a registry managed by `source`, written at `now`.
+    fn new(registry: &Registry, source: Source, now: i64) -> Self {
         let url = &registry.upload_url;
         RegistryRow {
             name: registry.name.to_string(),
@@ -64,7 +65,7 @@ impl RegistryRow {
             introspect_secret_sha256: registry.introspect_secret_sha256.clone().map(String::from),
             forward_auth: to_json(&registry.forward_auth),
             gateway: registry.gateway.as_ref().map(to_json),
-            source: FROM_CONFIG.to_owned(),
+            source: source.as_str().to_owned(),
             created_at: now,
             updated_at: now,
         }
@@ -101,8 +102,8 @@ fn select_registries(tail: &str) -> AssertSqlSafe<String> {
 }
 
 /// Registries by name, with the time they were read, each used for `ttl`.
-/// Only a start with another configuration changes registries; another
-/// instance sharing the database sees that change `ttl` later at most.
+/// A configuration sync or an admin API change clears this instance's
+/// cache; another instance sharing the database sees it `ttl` later at most.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
@@ -144,8 +145,45 @@ impl Cache {
     }
 }
 
-/// Rows written from the configuration file carry this source.
-const FROM_CONFIG: &str = "config";
+/// Who manages a registry or publisher (`source` in the tables): the
+/// configuration file, or the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
+pub enum Source {
+    Config,
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        text.parse()
+            .map_err(|_| corrupt(format!("unknown source {text:?}")))
+    }
+}
+
+/// A registry as the admin API shows it: who manages it, and its
+/// publishers each with its id and source.
+#[derive(Debug, Clone)]
+pub struct ManagedRegistry {
+    pub registry: Registry,
+    pub source: Source,
+    pub publishers: Vec<ManagedPublisher>,
+}
+
+/// A publisher with its stable id ([`Publisher::key`]) and source.
+#[derive(Debug, Clone)]
+pub struct ManagedPublisher {
+    pub id: String,
+    pub source: Source,
+    pub publisher: Publisher,
+}
+
+/// A transaction on the writer.
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// What a sync changed, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -168,48 +206,25 @@ impl Store {
 
         let existing: Vec<String> =
             sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
-                .bind(FROM_CONFIG)
+                .bind(Source::Config.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
         let wanted: HashSet<&str> = registries.iter().map(|r| r.name.as_str()).collect();
         for name in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
-            sqlx::query("DELETE FROM registries WHERE name = $1")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+            delete_registry(&mut tx, name).await?;
             report.registries_removed.push(name.clone());
         }
 
         for registry in registries {
             let name = registry.name.as_str();
-            Insert::rows([&RegistryRow::from_config(registry, now)])?
-                .or_update("name", &["created_at"])
-                .execute(&mut *tx)
-                .await?;
+            write_registry(&mut tx, registry, Source::Config, now).await?;
             report.registries_upserted += 1;
-
-            sqlx::query("DELETE FROM registry_issuers WHERE registry = $1")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            for issuer in &registry.issuers {
-                sqlx::query(
-                    "INSERT INTO registry_issuers (registry, url, provider, max_token_lifetime) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(name)
-                .bind(issuer.url.as_str())
-                .bind(issuer.provider.as_str())
-                .bind(i64::from(issuer.max_token_lifetime))
-                .execute(&mut *tx)
-                .await?;
-            }
 
             let stored: Vec<String> = sqlx::query_scalar(
                 "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
             )
             .bind(name)
-            .bind(FROM_CONFIG)
+            .bind(Source::Config.as_str())
             .fetch_all(&mut *tx)
             .await?;
             let stored: HashSet<String> = stored.into_iter().collect();
@@ -217,27 +232,11 @@ impl Store {
                 registry.publishers.iter().map(|p| (p.key(), p)).collect();
             let wanted: HashSet<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
             for key in stored.iter().filter(|k| !wanted.contains(k.as_str())) {
-                sqlx::query("DELETE FROM publishers WHERE registry = $1 AND key = $2")
-                    .bind(name)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?;
+                delete_publisher(&mut tx, name, key).await?;
                 report.publishers_removed += 1;
             }
-            for (key, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
-                sqlx::query(
-                    "INSERT INTO publishers (registry, key, provider, issuer, spec, source, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(name)
-                .bind(key)
-                .bind(publisher.identity.provider().as_str())
-                .bind(publisher.issuer.as_str())
-                .bind(to_json(publisher))
-                .bind(FROM_CONFIG)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
+                insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
                 report.publishers_added += 1;
             }
         }
@@ -327,6 +326,12 @@ impl Store {
 
     /// Builds a registry from its row and loads its issuers and publishers.
     async fn complete(&self, row: RegistryRow) -> Result<Registry> {
+        Ok(self.complete_managed(row).await?.registry)
+    }
+
+    /// [`Store::complete`], keeping who manages the registry and each
+    /// publisher.
+    async fn complete_managed(&self, row: RegistryRow) -> Result<ManagedRegistry> {
         let issuers = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT url, provider, max_token_lifetime FROM registry_issuers \
              WHERE registry = $1 ORDER BY url",
@@ -344,15 +349,237 @@ impl Store {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        let publishers = sqlx::query_scalar::<_, String>(
-            "SELECT spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",
+        let publishers = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT key, source, spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",
         )
         .bind(&row.name)
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|spec| from_json(spec))
-        .collect::<Result<Vec<Publisher>>>()?;
-        row.into_registry(issuers, publishers)
+        .map(|(key, source, spec)| {
+            Ok(ManagedPublisher {
+                id: key.clone(),
+                source: Source::parse(source)?,
+                publisher: from_json(spec)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let source = Source::parse(&row.source)?;
+        let registry = row.into_registry(
+            issuers,
+            publishers.iter().map(|p| p.publisher.clone()).collect(),
+        )?;
+        Ok(ManagedRegistry {
+            registry,
+            source,
+            publishers,
+        })
     }
+
+    /// Every registry, by name, with who manages it and its publishers.
+    pub async fn managed_registries(&self) -> Result<Vec<ManagedRegistry>> {
+        let mut found = Vec::new();
+        for row in self.rows_where("ORDER BY name", &[]).await? {
+            found.push(self.complete_managed(row).await?);
+        }
+        Ok(found)
+    }
+
+    /// One registry as [`Store::managed_registries`] has it; read from the
+    /// store, never from the cache.
+    pub async fn managed_registry(&self, name: &str) -> Result<Option<ManagedRegistry>> {
+        match self
+            .rows_where("WHERE name = $1", &[name])
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(row) => Ok(Some(self.complete_managed(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a registry of the admin API with its publishers (`source`
+    /// api), or, when `replace`, replaces such a registry's settings and
+    /// issuers (its publishers stay), with the event that records it. One
+    /// transaction.
+    pub async fn write_api_registry(
+        &self,
+        registry: &Registry,
+        replace: bool,
+        event: NewEvent<'_>,
+    ) -> Result<()> {
+        let now = event.at;
+        let mut tx = self.writer().begin().await?;
+        if replace {
+            let source: Option<String> =
+                sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
+                    .bind(registry.name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if source.as_deref() != Some(Source::Api.as_str()) {
+                return Err(Error::ManagedByConfig(format!(
+                    "the registry {:?}",
+                    registry.name.as_str()
+                )));
+            }
+        }
+        write_registry(&mut tx, registry, Source::Api, now).await?;
+        if !replace {
+            for publisher in &registry.publishers {
+                insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
+                    .await?;
+            }
+        }
+        self.commit_with_event(tx, event).await
+    }
+
+    /// Deletes a registry of the admin API, with its publishers and
+    /// credentials, and records `event`; refused while it has live
+    /// credentials, unless `revoke`. One transaction.
+    pub async fn delete_api_registry(
+        &self,
+        name: &str,
+        revoke: bool,
+        event: NewEvent<'_>,
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
+            super::tokens::LIVE
+        )))
+        .bind(name)
+        .bind(event.at)
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 && !revoke {
+            return Err(Error::LiveCredentials {
+                registry: name.to_owned(),
+                count: live,
+            });
+        }
+        let deleted = sqlx::query("DELETE FROM registries WHERE name = $1 AND source = $2")
+            .bind(name)
+            .bind(Source::Api.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::ManagedByConfig(format!("the registry {name:?}")));
+        }
+        self.commit_with_event(tx, event).await
+    }
+
+    /// Adds a publisher of the admin API to a registry (of either source),
+    /// with `event`. One transaction.
+    pub async fn add_api_publisher(
+        &self,
+        registry: &str,
+        publisher: &Publisher,
+        event: NewEvent<'_>,
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
+        self.commit_with_event(tx, event).await
+    }
+
+    /// Removes a publisher of the admin API, with `event`. One transaction.
+    pub async fn remove_api_publisher(
+        &self,
+        registry: &str,
+        id: &str,
+        event: NewEvent<'_>,
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        let source: Option<String> =
+            sqlx::query_scalar("SELECT source FROM publishers WHERE registry = $1 AND key = $2")
+                .bind(registry)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match source.as_deref().map(Source::parse).transpose()? {
+            None => return Err(Error::UnknownPublisher(id.to_owned())),
+            Some(Source::Config) => {
+                return Err(Error::ManagedByConfig(format!("the publisher {id}")));
+            }
+            Some(Source::Api) => delete_publisher(&mut tx, registry, id).await?,
+        }
+        self.commit_with_event(tx, event).await
+    }
+
+    /// Records `event` in `tx`, commits, and forgets the cached registries
+    /// so that this instance sees the change at once.
+    async fn commit_with_event(&self, mut tx: Tx, event: NewEvent<'_>) -> Result<()> {
+        Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.registries.clear();
+        Ok(())
+    }
+}
+
+/// Writes a registry's row (inserted, or updated but for `created_at`)
+/// and replaces its issuers.
+async fn write_registry(tx: &mut Tx, registry: &Registry, source: Source, now: i64) -> Result<()> {
+    let name = registry.name.as_str();
+    Insert::rows([&RegistryRow::new(registry, source, now)])?
+        .or_update("name", &["created_at"])
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM registry_issuers WHERE registry = $1")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    for issuer in &registry.issuers {
+        sqlx::query(
+            "INSERT INTO registry_issuers (registry, url, provider, max_token_lifetime) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(issuer.url.as_str())
+        .bind(issuer.provider.as_str())
+        .bind(i64::from(issuer.max_token_lifetime))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn delete_registry(tx: &mut Tx, name: &str) -> Result<()> {
+    sqlx::query("DELETE FROM registries WHERE name = $1")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a publisher under its key, unless the registry has it already.
+async fn insert_publisher(
+    tx: &mut Tx,
+    registry: &str,
+    publisher: &Publisher,
+    source: Source,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO publishers (registry, key, provider, issuer, spec, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(registry)
+    .bind(publisher.key())
+    .bind(publisher.identity.provider().as_str())
+    .bind(publisher.issuer.as_str())
+    .bind(to_json(publisher))
+    .bind(source.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn delete_publisher(tx: &mut Tx, registry: &str, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM publishers WHERE registry = $1 AND key = $2")
+        .bind(registry)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -71,6 +71,29 @@ impl TryFrom<UploadTokenRow> for StoredUploadToken {
     }
 }
 
+/// The condition (`$2` now) a live credential meets: not revoked, not
+/// expired, not used up.
+pub(super) const LIVE: &str =
+    "revoked_at IS NULL AND expires_at > $2 AND (single_use = 0 OR used_at IS NULL)";
+
+/// A live credential as the admin API lists it: never the credential, its
+/// id is the SHA-256 it is stored under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCredential {
+    pub id: String,
+    pub token: StoredUploadToken,
+    pub created_at: i64,
+}
+
+/// Which credentials of a registry an admin revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    /// The one with this id.
+    One(&'a str),
+    /// Every one minted for the publisher with this id.
+    OfPublisher(&'a str),
+}
+
 /// The identity token a credential is minted for.
 #[derive(Debug)]
 pub struct UsedJti<'a> {
@@ -308,6 +331,58 @@ impl Store {
             .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// A registry's live credentials at `now`, newest first.
+    pub async fn live_credentials(&self, registry: &str, now: i64) -> Result<Vec<LiveCredential>> {
+        let rows: Vec<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{} WHERE registry = $1 AND {LIVE} ORDER BY created_at DESC, hash",
+            UploadTokenRow::SELECT
+        )))
+        .bind(registry)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LiveCredential {
+                    id: row.hash.clone(),
+                    created_at: row.created_at,
+                    token: StoredUploadToken::try_from(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes credentials of a registry not yet revoked, and records
+    /// `event` (its `at` is the time of revocation) when any was; how many
+    /// were. One transaction.
+    pub async fn revoke_credentials(
+        &self,
+        registry: &str,
+        which: Revocation<'_>,
+        event: NewEvent<'_>,
+    ) -> Result<u64> {
+        let (condition, value) = match which {
+            Revocation::One(id) => ("hash = $3", id.to_owned()),
+            // Publisher ids are hex: no character of LIKE's own.
+            Revocation::OfPublisher(id) => ("publishers LIKE $3", format!("%\"{id}\"%")),
+        };
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE upload_tokens SET revoked_at = $2 WHERE registry = $1 \
+             AND revoked_at IS NULL AND {condition}"
+        )))
+        .bind(registry)
+        .bind(event.at)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes the credentials that expired before `now`; a credential

@@ -147,6 +147,16 @@ filter = "info"
 [events]
 retention_days = 90
 
+[admin]
+listen = "127.0.0.1:8081"
+enabled = false
+
+  [[admin.tokens]]
+  name = "ops"
+  sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+  registries = ["*"]
+  read_only = false
+
 [[registries]]
 name = "acme"
 upload_url = "https://pypi.acme.test/legacy/"

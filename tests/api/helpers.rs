@@ -164,6 +164,8 @@ fn uuid_like_suffix() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The admin API's own listener, when the configuration gives it one.
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     pub db: std::sync::Arc<TestDatabase>,
@@ -215,10 +217,14 @@ async fn spawn_app_listening(
         .await
         .expect("the application builds");
     let address = format!("{scheme}://127.0.0.1:{}", application.port());
+    let admin_address = application
+        .admin_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let store = application.store().clone();
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
+        admin_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -3,6 +3,7 @@
 //! They need nothing beyond the Rust toolchain; the end-to-end tests with
 //! nginx and the Python clients are the `e2e` target, in `tests/e2e/`.
 
+mod admin;
 mod audience;
 mod cli;
 mod clients;

@@ -1,4 +1,7 @@
-//! The command line: `trustpub serve | migrate | check-config [--config PATH]`.
+//! The command line: `trustpub serve | migrate | check-config [--config PATH]`,
+//! and `trustpub admin …`, the admin API's client (`admin.rs`).
+
+mod admin;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,9 @@ enum Command {
     /// Validate the configuration (TLS files included) and print it, secrets
     /// redacted.
     CheckConfig(ConfigArg),
+    /// Manage registries, publishers and credentials, and read events,
+    /// through a running trustpub's admin API.
+    Admin(admin::AdminArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +48,7 @@ struct ConfigArg {
 impl Cli {
     pub async fn run(self) -> Result<()> {
         match self.command {
+            Command::Admin(args) => args.run().await,
             Command::Serve(arg) => {
                 let (settings, file) = load(&arg)?;
                 telemetry::init(&settings.log);

@@ -1,0 +1,749 @@
+//! The admin API: `/_/trustpub/admin/v1/…`, on its own listener or on the
+//! main one, for bearers of an admin token.
+
+use std::sync::Arc;
+
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use sha2::Digest;
+use trustpub::store::now;
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
+
+use crate::helpers::{TestApp, json_ok, problem, settings, spawn_app, spawn_app_on};
+
+const OPS: &str = "ops-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+const ACME_ONLY: &str = "acme-token-0123456789";
+
+fn sha256(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Three tokens: `ops` (everything), `viewer` (reads everything), `acme`
+/// (only the registry acme); `listen` places the API.
+fn admin_section(placement: &str) -> String {
+    format!(
+        r#"
+[admin]
+{placement}
+
+[[admin.tokens]]
+name = "ops"
+sha256 = "{}"
+registries = ["*"]
+
+[[admin.tokens]]
+name = "viewer"
+sha256 = "{}"
+registries = ["*"]
+read_only = true
+
+[[admin.tokens]]
+name = "acme"
+sha256 = "{}"
+registries = ["acme"]
+"#,
+        sha256(OPS),
+        sha256(VIEWER),
+        sha256(ACME_ONLY)
+    )
+}
+
+/// acme (from the file, one publisher) and tools (from the file, trusting
+/// the issuer, no publisher), the admin API on its own listener.
+fn config(issuer: &str) -> String {
+    format!(
+        r#"
+[database]
+registry_cache_ttl = 1
+{admin}
+{acme}
+[[registries]]
+name = "tools"
+upload_url = "https://pypi.tools.test/legacy/"
+audience = "tools"
+token_prefix = "tools_"
+
+  [[registries.issuers]]
+  url = "{issuer}"
+  provider = "github"
+"#,
+        admin = admin_section("listen = \"127.0.0.1:0\""),
+        acme = acme_registry(issuer),
+    )
+}
+
+async fn prepare() -> (TestIssuer, TestApp) {
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&config(issuer.url())).await;
+    (issuer, app)
+}
+
+/// A request to the admin API with a token.
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let base = app.admin_address.as_deref().unwrap_or(&app.address);
+    let mut request = app
+        .client
+        .request(method, format!("{base}/_/trustpub/admin/v1{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn expect(response: Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+fn widget_publisher(issuer: &str) -> Value {
+    json!({
+        "provider": "github",
+        "issuer": issuer,
+        "repository": "octo-org/widget",
+        "repository_owner_id": "9919",
+        "workflow": "release.yml",
+        "packages": ["widget"],
+    })
+}
+
+fn new_registry(issuer: &str) -> Value {
+    json!({
+        "name": "made",
+        "upload_url": "https://pypi.made.test/legacy/",
+        "audience": "made",
+        "token_prefix": "made_",
+        "issuers": [{ "url": issuer, "provider": "github" }],
+        "publishers": [widget_publisher(issuer)],
+    })
+}
+
+async fn mint(app: &TestApp, issuer: &TestIssuer, registry: &str, audience: &str) -> Response {
+    let token = issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build());
+    app.request(Method::POST, &format!("/_/trustpub/{registry}/mint-token"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_only_on_its_own_listener() {
+    let (_issuer, app) = prepare().await;
+    let public = app
+        .get("/_/trustpub/admin/v1/registries")
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap();
+    problem(public, 404, "not-found").await;
+    let admin = call(&app, OPS, Method::GET, "/registries", None).await;
+    let listed = json_ok(admin).await;
+    let names: Vec<&str> = listed["registries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme", "tools"]);
+    // The public endpoints are not on the admin listener.
+    let base = app.admin_address.clone().unwrap();
+    let audience = app
+        .client
+        .get(format!("{base}/_/trustpub/acme/audience"))
+        .send()
+        .await
+        .unwrap();
+    problem(audience, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn on_the_main_listener_when_enabled_and_nowhere_when_off() {
+    let issuer = TestIssuer::start().await;
+    let enabled = format!(
+        "{}{}",
+        admin_section("enabled = true"),
+        acme_registry(issuer.url())
+    );
+    let app = spawn_app(&enabled).await;
+    assert!(app.admin_address.is_none());
+    json_ok(call(&app, OPS, Method::GET, "/registries/acme", None).await).await;
+
+    let off = spawn_app(&acme_registry(issuer.url())).await;
+    problem(
+        call(&off, OPS, Method::GET, "/registries", None).await,
+        404,
+        "not-found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_scoped() {
+    let (issuer, app) = prepare().await;
+    let base = app.admin_address.clone().unwrap();
+    let anonymous = app
+        .client
+        .get(format!("{base}/_/trustpub/admin/v1/registries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Bearer realm=\"trustpub\""
+    );
+    problem(anonymous, 401, "admin-unauthorized").await;
+    problem(
+        call(&app, "wrong", Method::GET, "/registries", None).await,
+        401,
+        "admin-unauthorized",
+    )
+    .await;
+
+    // Read-only: reads, never writes.
+    json_ok(call(&app, VIEWER, Method::GET, "/registries/tools", None).await).await;
+    let write = call(
+        &app,
+        VIEWER,
+        Method::POST,
+        "/registries/tools/publishers",
+        Some(widget_publisher(issuer.url())),
+    )
+    .await;
+    problem(write, 403, "admin-forbidden").await;
+
+    // Scoped to acme: the others are neither listed nor readable.
+    let listed = json_ok(call(&app, ACME_ONLY, Method::GET, "/registries", None).await).await;
+    assert_eq!(listed["registries"].as_array().unwrap().len(), 1);
+    problem(
+        call(&app, ACME_ONLY, Method::GET, "/registries/tools", None).await,
+        403,
+        "admin-forbidden",
+    )
+    .await;
+    let events = call(&app, ACME_ONLY, Method::GET, "/events?registry=tools", None).await;
+    problem(events, 403, "admin-forbidden").await;
+}
+
+#[tokio::test]
+async fn registries_of_the_file_are_read_only() {
+    let (issuer, app) = prepare().await;
+    let acme = json_ok(call(&app, OPS, Method::GET, "/registries/acme", None).await).await;
+    assert_eq!(acme["source"], "config");
+    assert_eq!(acme["introspection"], false);
+    assert_eq!(acme["publishers"][0]["source"], "config");
+    let id = acme["publishers"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 64);
+
+    let mut replacement = new_registry(issuer.url());
+    replacement["name"] = json!("acme");
+    replacement.as_object_mut().unwrap().remove("publishers");
+    let put = call(
+        &app,
+        OPS,
+        Method::PUT,
+        "/registries/acme",
+        Some(replacement),
+    )
+    .await;
+    problem(put, 409, "managed-by-config").await;
+    problem(
+        call(&app, OPS, Method::DELETE, "/registries/acme", None).await,
+        409,
+        "managed-by-config",
+    )
+    .await;
+    let remove = call(
+        &app,
+        OPS,
+        Method::DELETE,
+        &format!("/registries/acme/publishers/{id}"),
+        None,
+    )
+    .await;
+    problem(remove, 409, "managed-by-config").await;
+    problem(
+        call(&app, OPS, Method::GET, "/registries/nope", None).await,
+        404,
+        "unknown-registry",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_registry_is_created_updated_kept_across_restarts_and_deleted() {
+    let (issuer, app) = prepare().await;
+    let created = expect(
+        call(
+            &app,
+            OPS,
+            Method::POST,
+            "/registries",
+            Some(new_registry(issuer.url())),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["source"], "api");
+    assert_eq!(created["publishers"][0]["source"], "api");
+    assert_eq!(mint(&app, &issuer, "made", "made").await.status(), 200);
+
+    // A restart with the same file (a config sync) keeps it.
+    let again = spawn_app_on(app.db.clone(), &config(issuer.url())).await;
+    let kept = json_ok(call(&again, OPS, Method::GET, "/registries/made", None).await).await;
+    assert_eq!(kept["publishers"].as_array().unwrap().len(), 1);
+
+    let mut update = new_registry(issuer.url());
+    update.as_object_mut().unwrap().remove("publishers");
+    update["token_lifetime"] = json!(1800);
+    let updated =
+        json_ok(call(&again, OPS, Method::PUT, "/registries/made", Some(update)).await).await;
+    assert_eq!(updated["token_lifetime"], 1800);
+    assert_eq!(
+        updated["publishers"].as_array().unwrap().len(),
+        1,
+        "publishers stay"
+    );
+
+    // The credential minted above is live: deleting needs ?revoke=true.
+    let busy = call(&again, OPS, Method::DELETE, "/registries/made", None).await;
+    problem(busy, 409, "live-credentials").await;
+    let deleted = call(
+        &again,
+        OPS,
+        Method::DELETE,
+        "/registries/made?revoke=true",
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
+    problem(
+        call(&again, OPS, Method::GET, "/registries/made", None).await,
+        404,
+        "unknown-registry",
+    )
+    .await;
+
+    let kinds: Vec<String> = again
+        .store
+        .events("made")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "admin")
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(kinds, ["created", "updated", "deleted"]);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let (issuer, app) = prepare().await;
+    let mut unknown = new_registry(issuer.url());
+    unknown["colour"] = json!("blue");
+    unknown["issuers"][0]["shade"] = json!(1);
+    let document = problem(
+        call(&app, OPS, Method::POST, "/registries", Some(unknown)).await,
+        400,
+        "invalid-payload",
+    )
+    .await;
+    let detail = document["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"colour\"") && detail.contains("\"shade\""),
+        "{detail}"
+    );
+
+    // What check-config says of the same registry in the file.
+    let mut clash = new_registry(issuer.url());
+    clash["audience"] = json!(ACME_AUDIENCE);
+    let document = problem(
+        call(&app, OPS, Method::POST, "/registries", Some(clash)).await,
+        422,
+        "invalid-configuration",
+    )
+    .await;
+    assert_eq!(
+        document["detail"],
+        "invalid configuration: registries.made.audience: the audience \"acme-pypi\" is already used by the registry \"acme\""
+    );
+
+    let mut no_packages = widget_publisher(issuer.url());
+    no_packages["packages"] = json!([]);
+    let refused = call(
+        &app,
+        OPS,
+        Method::POST,
+        "/registries/tools/publishers",
+        Some(no_packages.clone()),
+    )
+    .await;
+    let document = problem(refused, 422, "invalid-configuration").await;
+    let in_file = format!(
+        "{}\n  [[registries.publishers]]\n  provider = \"github\"\n  issuer = \"{}\"\n  repository = \"octo-org/widget\"\n  repository_owner_id = \"9919\"\n  workflow = \"release.yml\"\n  packages = []\n",
+        config(issuer.url()),
+        issuer.url()
+    );
+    let check_config = settings(&in_file, &app.db).unwrap_err().to_string();
+    let reason = check_config
+        .split_once(": ")
+        .unwrap()
+        .1
+        .split_once(": ")
+        .unwrap()
+        .1;
+    assert_eq!(
+        document["detail"],
+        format!("invalid configuration: registries.tools.publishers.0.packages: {reason}")
+    );
+
+    let registries = json_ok(call(&app, OPS, Method::GET, "/registries", None).await).await;
+    assert_eq!(registries["registries"].as_array().unwrap().len(), 2);
+    assert!(app.store.events("tools").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn publishers_added_through_the_api_mint_and_survive_config_syncs() {
+    let (issuer, app) = prepare().await;
+    problem(
+        mint(&app, &issuer, "tools", "tools").await,
+        403,
+        "invalid-publisher",
+    )
+    .await;
+    let added = expect(
+        call(
+            &app,
+            OPS,
+            Method::POST,
+            "/registries/tools/publishers",
+            Some(widget_publisher(issuer.url())),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["source"], "api");
+    assert_eq!(mint(&app, &issuer, "tools", "tools").await.status(), 200);
+
+    let again = spawn_app_on(app.db.clone(), &config(issuer.url())).await;
+    let listed = json_ok(
+        call(
+            &again,
+            OPS,
+            Method::GET,
+            "/registries/tools/publishers",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed["publishers"][0]["id"], id.as_str());
+
+    let credentials = json_ok(
+        call(
+            &again,
+            OPS,
+            Method::GET,
+            "/registries/tools/credentials",
+            None,
+        )
+        .await,
+    )
+    .await;
+    let credential = &credentials["credentials"][0];
+    assert_eq!(credential["publishers"], json!([id]));
+    assert_eq!(credential["packages"], json!(["widget"]));
+    assert!(credential.get("token").is_none());
+
+    let revoked = json_ok(
+        call(
+            &again,
+            OPS,
+            Method::DELETE,
+            &format!("/registries/tools/publishers/{id}/credentials"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(revoked["revoked"], 1);
+    let none = json_ok(
+        call(
+            &again,
+            OPS,
+            Method::GET,
+            "/registries/tools/credentials",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(none["credentials"], json!([]));
+
+    let removed = call(
+        &again,
+        OPS,
+        Method::DELETE,
+        &format!("/registries/tools/publishers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(removed.status(), 204);
+    let gone = call(
+        &again,
+        OPS,
+        Method::DELETE,
+        &format!("/registries/tools/publishers/{id}"),
+        None,
+    )
+    .await;
+    problem(gone, 404, "unknown-publisher").await;
+
+    let events = json_ok(
+        call(
+            &again,
+            OPS,
+            Method::GET,
+            "/events?registry=tools&kind=admin",
+            None,
+        )
+        .await,
+    )
+    .await;
+    let details: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 3, "{details:?}");
+    assert!(
+        details
+            .iter()
+            .all(|d| d.ends_with("by the admin token \"ops\"")),
+        "{details:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_is_revoked_by_its_id() {
+    let (issuer, app) = prepare().await;
+    assert_eq!(
+        mint(&app, &issuer, "acme", ACME_AUDIENCE).await.status(),
+        200
+    );
+    let listed = json_ok(
+        call(
+            &app,
+            ACME_ONLY,
+            Method::GET,
+            "/registries/acme/credentials",
+            None,
+        )
+        .await,
+    )
+    .await;
+    let id = listed["credentials"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = json_ok(
+        call(
+            &app,
+            ACME_ONLY,
+            Method::DELETE,
+            &format!("/registries/acme/credentials/{id}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(revoked["revoked"], 1);
+    let again = call(
+        &app,
+        ACME_ONLY,
+        Method::DELETE,
+        &format!("/registries/acme/credentials/{id}"),
+        None,
+    )
+    .await;
+    problem(again, 404, "unknown-credential").await;
+}
+
+#[tokio::test]
+async fn events_are_filtered_and_paged_newest_first() {
+    let (issuer, app) = prepare().await;
+    for _ in 0..3 {
+        assert_eq!(
+            mint(&app, &issuer, "acme", ACME_AUDIENCE).await.status(),
+            200
+        );
+    }
+    let first = json_ok(
+        call(
+            &app,
+            OPS,
+            Method::GET,
+            "/events?registry=acme&kind=mint&limit=2",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(first["events"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    // An event recorded meanwhile is newer: it does not shift the next page.
+    assert_eq!(
+        mint(&app, &issuer, "acme", ACME_AUDIENCE).await.status(),
+        200
+    );
+    let second = json_ok(
+        call(
+            &app,
+            OPS,
+            Method::GET,
+            &format!("/events?registry=acme&kind=mint&limit=2&cursor={cursor}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(second["events"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let ids: Vec<&str> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["events"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, each once");
+
+    let all = json_ok(
+        call(
+            &app,
+            OPS,
+            Method::GET,
+            "/events?outcome=minted&code=ok&since=0",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(all["events"].as_array().unwrap().len(), 4);
+    let future = json_ok(
+        call(
+            &app,
+            OPS,
+            Method::GET,
+            &format!("/events?since={}", now() + 60),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(future["events"], json!([]));
+    let bad = call(&app, OPS, Method::GET, "/events?colour=blue", None).await;
+    problem(bad, 400, "invalid-query").await;
+}
+
+#[tokio::test]
+async fn a_second_instance_sees_a_publisher_added_on_the_first() {
+    let issuer = TestIssuer::start().await;
+    let first = spawn_app(&config(issuer.url())).await;
+    let second = spawn_app_on(Arc::clone(&first.db), &config(issuer.url())).await;
+    problem(
+        mint(&second, &issuer, "tools", "tools").await,
+        403,
+        "invalid-publisher",
+    )
+    .await;
+    expect(
+        call(
+            &first,
+            OPS,
+            Method::POST,
+            "/registries/tools/publishers",
+            Some(widget_publisher(issuer.url())),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Within database.registry_cache_ttl (1 s here).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = mint(&second, &issuer, "tools", "tools").await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `trustpub admin …` as an operator runs it, against the admin listener.
+async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"));
+    command
+        .arg("admin")
+        .arg("--url")
+        .arg(app.admin_address.as_deref().unwrap())
+        .args(args)
+        .env("TRUSTPUB_ADMIN_TOKEN", OPS);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_adds_a_publisher_and_shows_the_mint() {
+    let (issuer, app) = prepare().await;
+    let publisher = widget_publisher(issuer.url()).to_string();
+    let added = cli(&app, &["publishers", "add", "tools", &publisher]).await;
+    assert!(added.status.success(), "{added:?}");
+    let table = String::from_utf8(added.stdout).unwrap();
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.contains(" api ") && table.contains("widget"),
+        "{table}"
+    );
+
+    assert_eq!(mint(&app, &issuer, "tools", "tools").await.status(), 200);
+    let events = cli(&app, &["events", "--registry", "tools"]).await;
+    let table = String::from_utf8(events.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].contains("admin") && lines[1].contains("created"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("mint") && lines[2].contains("minted"),
+        "{table}"
+    );
+
+    let json = cli(&app, &["--json", "credentials", "list", "tools"]).await;
+    let answer: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(answer["credentials"].as_array().unwrap().len(), 1);
+
+    let refused = cli(&app, &["registries", "delete", "acme"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("409 Conflict managed-by-config"),
+        "{stderr}"
+    );
+}
