@@ -11,7 +11,7 @@ use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
 
 use crate::helpers::{TestApp, json_ok, problem, settings, spawn_app, spawn_app_on};
 
-const OPS: &str = "ops-token-0123456789";
+pub(crate) const OPS: &str = "ops-token-0123456789";
 const VIEWER: &str = "viewer-token-0123456789";
 const ACME_ONLY: &str = "acme-token-0123456789";
 
@@ -21,7 +21,7 @@ fn sha256(token: &str) -> String {
 
 /// Three tokens: `ops` (everything), `viewer` (reads everything), `acme`
 /// (only the registry acme); `listen` places the API.
-fn admin_section(placement: &str) -> String {
+pub(crate) fn admin_section(placement: &str) -> String {
     format!(
         r#"
 [admin]
