@@ -21,7 +21,7 @@ fn sha256(token: &str) -> String {
 
 /// Three tokens: `ops` (everything), `viewer` (reads everything), `acme`
 /// (only the registry acme); `listen` places the API.
-pub(crate) fn admin_section(placement: &str) -> String {
+fn admin_section(placement: &str) -> String {
     format!(
         r#"
 [admin]
@@ -166,15 +166,21 @@ async fn the_admin_api_answers_only_on_its_own_listener() {
     problem(audience, 404, "not-found").await;
 }
 
+/// trustpub serving acme (trusting `issuer`) with the admin API placed by
+/// `placement` (a line of `[admin]`).
+pub(crate) async fn spawn_with_admin(placement: &str, issuer: &TestIssuer) -> TestApp {
+    spawn_app(&format!(
+        "{}{}",
+        admin_section(placement),
+        acme_registry(issuer.url())
+    ))
+    .await
+}
+
 #[tokio::test]
 async fn on_the_main_listener_when_enabled_and_nowhere_when_off() {
     let issuer = TestIssuer::start().await;
-    let enabled = format!(
-        "{}{}",
-        admin_section("enabled = true"),
-        acme_registry(issuer.url())
-    );
-    let app = spawn_app(&enabled).await;
+    let app = spawn_with_admin("enabled = true", &issuer).await;
     assert!(app.admin_address.is_none());
     json_ok(call(&app, OPS, Method::GET, "/registries/acme", None).await).await;
 

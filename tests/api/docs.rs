@@ -80,19 +80,25 @@ fn openapi_problem_codes() -> BTreeSet<String> {
         .collect()
 }
 
-/// The first column of the table under `## Codes` in docs/src/errors.md.
-fn documented_problem_codes() -> BTreeSet<String> {
-    let text = read("docs/src/errors.md");
+/// The code spans of the first column of the tables under `heading` in
+/// the file `relative`.
+fn first_column_under(relative: &str, heading: &str) -> BTreeSet<String> {
+    let text = read(relative);
     let mut in_section = false;
-    let mut codes = BTreeSet::new();
+    let mut values = BTreeSet::new();
     for line in prose_lines(&text) {
         if line.starts_with('#') {
-            in_section = line.trim() == "## Codes";
+            in_section = line.trim() == heading;
         } else if in_section && line.starts_with("| `") {
-            codes.extend(code_spans(first_cell(line)));
+            values.extend(code_spans(first_cell(line)));
         }
     }
-    codes
+    values
+}
+
+/// The first column of the table under `## Codes` in docs/src/errors.md.
+fn documented_problem_codes() -> BTreeSet<String> {
+    first_column_under("docs/src/errors.md", "## Codes")
 }
 
 #[test]
@@ -629,21 +635,6 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
 
 // ---- metrics ---------------------------------------------------------------
 
-/// The first column of the table under `## Metrics` in docs/src/operations.md.
-fn documented_metrics() -> BTreeSet<String> {
-    let text = read("docs/src/operations.md");
-    let mut in_section = false;
-    let mut names = BTreeSet::new();
-    for line in prose_lines(&text) {
-        if line.starts_with('#') {
-            in_section = line.trim() == "## Metrics";
-        } else if in_section && line.starts_with("| `") {
-            names.extend(code_spans(first_cell(line)));
-        }
-    }
-    names
-}
-
 /// The families a scrape shows (its `# TYPE` lines).
 fn scraped_families(scrape: &str) -> BTreeSet<String> {
     scrape
@@ -657,7 +648,7 @@ fn scraped_families(scrape: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn every_metric_is_documented_and_every_documented_metric_exists() {
     let registered: BTreeSet<String> = Metrics::new().names().iter().cloned().collect();
-    let documented = documented_metrics();
+    let documented = first_column_under("docs/src/operations.md", "## Metrics");
     assert!(
         !documented.is_empty(),
         "docs/src/operations.md has no `## Metrics` table"

@@ -5,7 +5,7 @@ use serde_json::json;
 use trustpub::store::now;
 use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
 
-use crate::admin::{OPS, admin_section};
+use crate::admin::{OPS, spawn_with_admin};
 use crate::helpers::{TestApp, json_ok, problem, spawn_app};
 
 /// The value of the sample of `family` with these labels (among others),
@@ -51,12 +51,7 @@ async fn mint(app: &TestApp, token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn metrics_count_requests_mints_refusals_key_fetches_and_live_credentials() {
     let issuer = TestIssuer::start().await;
-    let config = format!(
-        "{}{}",
-        admin_section("listen = \"127.0.0.1:0\""),
-        acme_registry(issuer.url())
-    );
-    let app = spawn_app(&config).await;
+    let app = spawn_with_admin("listen = \"127.0.0.1:0\"", &issuer).await;
     let token = issuer.sign(&TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build());
     let credential = json_ok(mint(&app, &token).await).await["token"]
         .as_str()
@@ -166,12 +161,7 @@ async fn metrics_count_requests_mints_refusals_key_fetches_and_live_credentials(
 #[tokio::test]
 async fn on_the_main_listener_metrics_want_an_admin_token_when_the_admin_api_is_there() {
     let issuer = TestIssuer::start().await;
-    let enabled = format!(
-        "{}{}",
-        admin_section("enabled = true"),
-        acme_registry(issuer.url())
-    );
-    let app = spawn_app(&enabled).await;
+    let app = spawn_with_admin("enabled = true", &issuer).await;
     problem(
         app.get("/metrics").send().await.unwrap(),
         401,

@@ -147,26 +147,23 @@ async fn failed_checks_are_limited_per_address_and_valid_ones_are_not_counted() 
     assert_eq!(answer["active"], true);
 
     // Forward-auth shares the bucket: the flooding address is still limited.
-    let forward = app
-        .get("/_/trustpub/auth")
-        .header("X-Forwarded-For", FLOODER)
+    limited(forward_from(&app, FLOODER, &credential).await).await;
+    assert_eq!(
+        forward_from(&app, NEIGHBOUR, &credential).await.status(),
+        200
+    );
+}
+
+/// A forward-auth check of a read from acme by `client`.
+async fn forward_from(app: &TestApp, client: &str, credential: &str) -> Response {
+    app.get("/_/trustpub/auth")
+        .header("X-Forwarded-For", client)
         .header("X-Trustpub-Registry", "acme")
         .header("X-Forwarded-Method", "GET")
-        .bearer_auth(&credential)
+        .bearer_auth(credential)
         .send()
         .await
-        .unwrap();
-    limited(forward).await;
-    let forward = app
-        .get("/_/trustpub/auth")
-        .header("X-Forwarded-For", NEIGHBOUR)
-        .header("X-Trustpub-Registry", "acme")
-        .header("X-Forwarded-Method", "GET")
-        .bearer_auth(&credential)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forward.status(), 200);
+        .unwrap()
 }
 
 #[tokio::test]
