@@ -184,6 +184,19 @@ async fn refused_unauthenticated_requests_have_a_ceiling_for_the_whole_server() 
         refusals(&app, "acme", "check", "unknown-credential").await,
         0
     );
+    // A burn answers alike whatever it was given (no oracle), and is then
+    // not counted.
+    let burnt = app
+        .request(Method::POST, "/_/trustpub/acme/burn-token")
+        .json(&json!({ "token": "acme_junk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(burnt.status(), 202);
+    assert_eq!(
+        refusals(&app, "acme", "revoke", "unknown-credential").await,
+        0
+    );
     // A request that proves who it is is no refusal: it goes on.
     json_ok(mint_from(&app, "192.0.2.5", &valid_token(&issuer)).await).await;
 }
