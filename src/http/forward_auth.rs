@@ -55,7 +55,7 @@ async fn checked(
         Ok(package) => package,
         Err(error) => {
             // The credential is not checked yet: counted, not kept.
-            count_check(&state, &registry, Outcome::Refused, error.code()).await?;
+            count_check(state, registry, Outcome::Refused, error.code()).await?;
             return Err(error);
         }
     };
