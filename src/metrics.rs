@@ -126,7 +126,7 @@ impl Metrics {
         .expect("valid metric");
         let store_errors = counter(
             "trustpub_store_errors_total",
-            "Database failures: requests answered with one, and failed purges.",
+            "Database failures: requests answered with one, failed purges, scrapes without live-credential counts.",
             &["source"],
         );
         let rate_limited = counter(
@@ -201,7 +201,7 @@ impl Metrics {
         self.0.batch_size.observe(mints as f64);
     }
 
-    /// A database failure; `source` is `request` or `purge`.
+    /// A database failure; `source` is `request`, `purge` or `scrape`.
     pub fn store_error(&self, source: &str) {
         self.0.store_errors.with_label_values(&[source]).inc();
     }

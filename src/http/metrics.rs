@@ -29,8 +29,15 @@ async fn scrape(
     if token_required {
         super::admin::operator(&http, &state)?;
     }
-    let counts = state.store.live_credential_counts(now()).await?;
-    state.metrics.set_live_credentials(&counts);
+    // Without the store, the rest still tells what happened: the gauges keep
+    // their last values.
+    match state.store.live_credential_counts(now()).await {
+        Ok(counts) => state.metrics.set_live_credentials(&counts),
+        Err(error) => {
+            tracing::warn!(%error, "counting live credentials for /metrics failed");
+            state.metrics.store_error("scrape");
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(state.metrics.render()))

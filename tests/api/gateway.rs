@@ -16,6 +16,7 @@ use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widge
 
 use crate::fixtures::mint;
 use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
+use crate::metrics::{sample, scrape};
 
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
 
@@ -276,6 +277,29 @@ async fn an_upload_in_scope_reaches_the_registry_with_the_registrys_credential()
     let response = setup.upload(Some(&credential), "widget", b"x").await;
     assert_eq!(response.status(), 200);
     assert_eq!(setup.python.received().len(), 2);
+
+    // Each counted as a forwarded upload after a passing check, under no
+    // route: the gateway's paths are no routes of trustpub's.
+    let text = scrape(&setup.app, &setup.app.address).await;
+    let acme = ("registry", "acme");
+    for (family, outcome) in [
+        ("trustpub_uploads_total", "forwarded"),
+        ("trustpub_checks_total", "active"),
+    ] {
+        assert_eq!(
+            sample(&text, family, &[acme, ("outcome", outcome), ("code", "ok")]),
+            Some(2.0),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_http_requests_total",
+            &[("route", "(none)"), ("status", "200")]
+        ),
+        Some(2.0)
+    );
 }
 
 #[tokio::test]

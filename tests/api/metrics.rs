@@ -25,7 +25,8 @@ pub fn sample(scrape: &str, family: &str, labels: &[(&str, &str)]) -> Option<f64
         .and_then(|value| value.parse().ok())
 }
 
-async fn scrape(app: &TestApp, base: &str) -> String {
+/// `GET {base}/metrics`, asserting a 200 in the text format.
+pub async fn scrape(app: &TestApp, base: &str) -> String {
     let response = app
         .client
         .get(format!("{base}/metrics"))
