@@ -830,6 +830,19 @@ async fn uploads_without_a_credential_of_the_registry_pass_through_when_enabled(
         refusals(&setup.app, "acme", "upload", "passed-through").await,
         2
     );
+    let text = scrape(&setup.app, &setup.app.address).await;
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_uploads_total",
+            &[
+                ("registry", "acme"),
+                ("outcome", "forwarded"),
+                ("code", "passed-through")
+            ]
+        ),
+        Some(2.0)
+    );
 
     // A credential with this registry's prefix is never passed through:
     // it is checked, and refused when it is not live.
@@ -911,6 +924,20 @@ async fn forward_auth_hands_the_registrys_read_credential_to_the_proxy() {
         events_before
     );
     assert_eq!(refusals(&setup.app, "acme", "check", "read").await, 3);
+    // Each is in the metrics as it happens.
+    let text = scrape(&setup.app, &setup.app.address).await;
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_checks_total",
+            &[
+                ("registry", "acme"),
+                ("outcome", "active"),
+                ("code", "read")
+            ]
+        ),
+        Some(3.0)
+    );
     // Not a live credential: refused, and the read credential not told.
     let response = read("acme_not-live").await.unwrap();
     assert!(
