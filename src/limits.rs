@@ -46,7 +46,8 @@ impl Limit {
 }
 
 /// Above this many buckets, the full ones are forgotten: a full bucket is
-/// the same as none.
+/// the same as none. The next pruning waits until the buckets left have
+/// doubled, so that pruning costs O(1) a request however many are kept.
 const PRUNE_ABOVE: usize = 10_000;
 
 #[derive(Debug)]
@@ -74,14 +75,24 @@ impl Bucket {
 #[derive(Debug)]
 pub struct Buckets<K> {
     what: &'static str,
-    entries: Mutex<HashMap<K, Bucket>>,
+    entries: Mutex<Entries<K>>,
+}
+
+#[derive(Debug)]
+struct Entries<K> {
+    buckets: HashMap<K, Bucket>,
+    /// How many buckets trigger the next pruning.
+    prune_above: usize,
 }
 
 impl<K: Hash + Eq> Buckets<K> {
     pub fn new(what: &'static str) -> Self {
         Buckets {
             what,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                buckets: HashMap::new(),
+                prune_above: PRUNE_ABOVE,
+            }),
         }
     }
 
@@ -106,13 +117,14 @@ impl<K: Hash + Eq> Buckets<K> {
         }
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > PRUNE_ABOVE {
-            entries.retain(|_, bucket| {
+        if entries.buckets.len() > entries.prune_above {
+            entries.buckets.retain(|_, bucket| {
                 bucket.refill(limit, now);
                 bucket.tokens < f64::from(limit.burst)
             });
+            entries.prune_above = PRUNE_ABOVE.max(2 * entries.buckets.len());
         }
-        let bucket = entries.entry(key).or_insert(Bucket {
+        let bucket = entries.buckets.entry(key).or_insert(Bucket {
             tokens: f64::from(limit.burst),
             at: now,
         });
@@ -184,6 +196,23 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn pruning_waits_until_the_buckets_it_kept_have_doubled() {
+        let buckets = Buckets::new("tests");
+        let one = Limit {
+            per_minute: 60,
+            burst: 1,
+        };
+        // Emptied buckets are kept; the first pruning keeps them all.
+        for key in 0..=PRUNE_ABOVE {
+            buckets.take(key, one).unwrap();
+        }
+        buckets.take(PRUNE_ABOVE + 1, one).unwrap();
+        let entries = buckets.entries.lock().unwrap();
+        assert_eq!(entries.buckets.len(), PRUNE_ABOVE + 2);
+        assert_eq!(entries.prune_above, 2 * (PRUNE_ABOVE + 1));
     }
 
     #[test]
