@@ -13,11 +13,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Issuer, SecretDigest};
+use crate::limits::Limit;
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
 /// The `TRUSTPUB_*` variables read as configuration: `TRUSTPUB_<SECTION>__<KEY>`.
-const ENV_SECTIONS: [&str; 5] = ["server__", "database__", "log__", "events__", "admin__"];
+const ENV_SECTIONS: [&str; 6] = [
+    "server__",
+    "database__",
+    "log__",
+    "events__",
+    "admin__",
+    "rate_limits__",
+];
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "trustpub.toml";
@@ -33,7 +41,43 @@ pub struct Settings {
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
+    pub rate_limits: RateLimitSettings,
+    #[serde(default)]
     pub registries: Vec<Registry>,
+}
+
+/// `[rate_limits]`: token buckets, in memory, per instance. A registry's
+/// `[registries.rate_limits]` can set its own `mints` and `failed_checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Mint requests per client address and registry, whatever their outcome.
+    pub mints: Limit,
+    /// Failed introspection and forward-auth checks per client address and
+    /// registry.
+    pub failed_checks: Limit,
+    /// Refusals of requests that proved no identity, for the whole server.
+    pub refused_unauthenticated: Limit,
+}
+
+impl Default for RateLimitSettings {
+    /// Far above what a CI fleet does: see docs/src/configuration.md.
+    fn default() -> Self {
+        RateLimitSettings {
+            mints: Limit {
+                per_minute: 600,
+                burst: 600,
+            },
+            failed_checks: Limit {
+                per_minute: 300,
+                burst: 300,
+            },
+            refused_unauthenticated: Limit {
+                per_minute: 6000,
+                burst: 3000,
+            },
+        }
+    }
 }
 
 /// `[admin]`: the admin API. Off unless it has a listener of its own or is
@@ -130,6 +174,10 @@ pub struct ServerSettings {
     /// deployments behind a proxy that terminates TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// Peers whose `X-Forwarded-For` names the client (for rate limits);
+    /// any other peer is the client itself.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[server.tls]`: the certificate chain and private key, PEM files.
@@ -283,6 +331,7 @@ impl Default for Settings {
                 max_body_bytes: 64 * 1024,
                 shutdown_timeout: 30,
                 tls: None,
+                trusted_proxies: Vec::new(),
             },
             database: DatabaseSettings {
                 url: DatabaseUrl::new("sqlite://data/trustpub.db"),
@@ -296,6 +345,7 @@ impl Default for Settings {
             },
             events: EventSettings::default(),
             admin: AdminSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             registries: Vec::new(),
         }
     }
@@ -389,6 +439,16 @@ impl Settings {
             return Err(Error::config("events.retention_days", "must be at least 1"));
         }
         self.validate_admin()?;
+        let limits = &self.rate_limits;
+        for (key, limit) in [
+            ("mints", limits.mints),
+            ("failed_checks", limits.failed_checks),
+            ("refused_unauthenticated", limits.refused_unauthenticated),
+        ] {
+            limit
+                .validate()
+                .map_err(|reason| Error::config(format!("rate_limits.{key}"), reason))?;
+        }
         validate_registries(&self.registries, |i| format!("registries.{i}"))
     }
 
@@ -533,6 +593,9 @@ pub fn validate_registries(
                 ));
             }
         }
+        registry.rate_limits.validate().map_err(|(field, reason)| {
+            Error::config(key(&format!("rate_limits.{field}")), reason)
+        })?;
         if let Some(gateway) = &registry.gateway {
             gateway
                 .validate(registry.ecosystem)

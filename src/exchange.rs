@@ -99,10 +99,15 @@ async fn refused(
             claims,
         })
         .await;
-    if let Err(failure) = recorded {
-        tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
+    match recorded {
+        Ok(()) => error,
+        // Over the ceiling of refusals: the client is told to slow down.
+        Err(limited @ Error::RateLimited { .. }) => limited,
+        Err(failure) => {
+            tracing::error!(registry = %registry.name, %failure, "recording a refused mint failed");
+            error
+        }
     }
-    error
 }
 
 /// Mints for a verified token: the publishers it matches, the scope they

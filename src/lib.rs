@@ -5,6 +5,8 @@ pub mod domain;
 pub mod exchange;
 pub mod gateway;
 pub mod http;
+pub mod limits;
+pub mod metrics;
 pub mod oidc;
 pub mod problem;
 pub mod publishers;

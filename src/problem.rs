@@ -138,6 +138,15 @@ pub enum Error {
     #[error("the registry has no credential with the id {0:?}")]
     UnknownCredential(String),
 
+    // Rate limits.
+    /// A token bucket is empty: which limit (its key in `[rate_limits]`),
+    /// and whole seconds until it holds a token again (`Retry-After`).
+    #[error("over the rate limit rate_limits.{limit}; retry in {retry_after} s")]
+    RateLimited {
+        limit: &'static str,
+        retry_after: u64,
+    },
+
     // The service itself.
     #[error("the store is not reachable")]
     StoreUnavailable(#[source] sqlx::Error),
@@ -241,6 +250,7 @@ impl Error {
         "live-credentials",
         "unknown-publisher",
         "unknown-credential",
+        "rate-limited",
         "issuer-unavailable",
         "store-unavailable",
         "http-error",
@@ -375,6 +385,9 @@ impl Error {
             Error::UnknownCredential(_) => {
                 (S::NOT_FOUND, "unknown-credential", "Unknown credential")
             }
+            Error::RateLimited { .. } => {
+                (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+            }
             Error::StoreUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "store-unavailable",
@@ -421,7 +434,7 @@ mod tests {
     /// new variant does not compile until it has a number there: give it the
     /// number `VARIANTS` had, add one to `VARIANTS`, and the test fails until
     /// `one_of_each` has an example of it.
-    const VARIANTS: usize = 48;
+    const VARIANTS: usize = 49;
 
     fn one_of_each() -> Vec<Error> {
         let text = String::new;
@@ -489,6 +502,10 @@ mod tests {
             },
             Error::UnknownPublisher(text()),
             Error::UnknownCredential(text()),
+            Error::RateLimited {
+                limit: "mints",
+                retry_after: 1,
+            },
         ]
     }
 
@@ -542,6 +559,7 @@ mod tests {
             Error::LiveCredentials { .. } => 45,
             Error::UnknownPublisher(_) => 46,
             Error::UnknownCredential(_) => 47,
+            Error::RateLimited { .. } => 48,
         }
     }
 

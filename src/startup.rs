@@ -4,12 +4,14 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::Admin;
 use crate::config::{AdminPlacement, Settings, TlsSettings};
-use crate::http::{self, AppState, Listener};
+use crate::http::{self, AppState, Listener, RateLimits};
+use crate::metrics::Metrics;
 use crate::oidc::{KeyStore, MAX_KEY_AGE, REFETCH_COOL_DOWN};
 use crate::problem::{Error, Result};
 use crate::store::{Store, SyncReport, now};
@@ -21,6 +23,7 @@ pub struct Application {
     /// The admin API's own listener, when it has one: its port and server.
     admin: Option<(u16, Server)>,
     store: Store,
+    metrics: Metrics,
     /// `events.retention_days`, in seconds.
     event_retention: i64,
 }
@@ -37,7 +40,10 @@ impl Application {
     /// registries and prepares the server on an already bound listener.
     pub async fn build_with_listener(settings: &Settings, listener: TcpListener) -> Result<Self> {
         tracing::info!(url = %settings.database.url.redacted(), "connecting to the database");
-        let store = Store::connect(&settings.database).await?;
+        let metrics = Metrics::new();
+        let store = Store::connect(&settings.database, metrics.clone())
+            .await?
+            .limit_refusals(settings.rate_limits.refused_unauthenticated);
         store.migrate().await?;
         let report = store.sync_registries(&settings.registries).await?;
         log_sync(&report, settings);
@@ -48,7 +54,7 @@ impl Application {
         let port = address.port();
         let state = web::Data::new(AppState {
             store: store.clone(),
-            keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE)?,
+            keys: KeyStore::new(REFETCH_COOL_DOWN, MAX_KEY_AGE, metrics.clone())?,
             max_body_bytes: settings.server.max_body_bytes,
             upstream: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -60,6 +66,8 @@ impl Application {
                 .build()
                 .map_err(|e| Error::io("building the upstream client", std::io::Error::other(e)))?,
             admin: Admin::new(&settings.admin),
+            metrics: metrics.clone(),
+            limits: RateLimits::new(settings),
         });
         let placement = settings.admin.placement();
         let admin = match placement {
@@ -79,6 +87,7 @@ impl Application {
         };
         let listener_serves = Listener::Public {
             admin: placement == AdminPlacement::Main,
+            metrics: admin.is_none(),
         };
         let tls = settings.server.tls.as_ref().map(load_tls).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -90,6 +99,7 @@ impl Application {
             server,
             admin,
             store,
+            metrics,
             event_retention: settings.events.retention_seconds(),
         })
     }
@@ -111,7 +121,11 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish
     /// (up to `server.shutdown_timeout`) and closes the store.
     pub async fn run_until_stopped(self) -> Result<()> {
-        let purge = tokio::spawn(purge_periodically(self.store.clone(), self.event_retention));
+        let purge = tokio::spawn(purge_periodically(
+            self.store.clone(),
+            self.metrics,
+            self.event_retention,
+        ));
         let handle = self.server.handle();
         let admin = self.admin.map(|(_, server)| server);
         let admin_handle = admin.as_ref().map(Server::handle);
@@ -154,6 +168,7 @@ fn serve(
         App::new()
             .wrap(http::problem_safety_net())
             .wrap(TracingLogger::<http::RequestSpan>::new())
+            .wrap(from_fn(http::observe))
             .app_data(state.clone())
             .configure(|cfg| http::configure(cfg, max_body_bytes, serves))
     })
@@ -234,8 +249,8 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Deletes used `jti`s once their tokens can no longer be accepted anyway,
 /// credentials once they have expired, and events (and refusal counts)
-/// older than `retention` seconds.
-async fn purge_periodically(store: Store, retention: i64) {
+/// older than `retention` seconds; a failure is counted in `metrics`.
+async fn purge_periodically(store: Store, metrics: Metrics, retention: i64) {
     // The first purge comes one interval after start: what it deletes is
     // no longer valid anyway, so there is no hurry.
     let mut interval =
@@ -259,6 +274,7 @@ async fn purge_periodically(store: Store, retention: i64) {
                 )
             }
             (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                metrics.store_error("purge");
                 tracing::warn!(%error, "purging expired jtis, credentials and events failed")
             }
         }

@@ -62,7 +62,8 @@ impl Cli {
                 let (settings, file) = load(&arg)?;
                 telemetry::init(&settings.log);
                 log_config_file(file.as_deref());
-                let store = Store::connect(&settings.database).await?;
+                let store =
+                    Store::connect(&settings.database, crate::metrics::Metrics::new()).await?;
                 store.migrate().await?;
                 println!("migrations applied ({:?})", store.backend());
                 Ok(())

@@ -71,8 +71,11 @@ where
 {
     let mut progress = Progress::default();
     let result = forward(store, client, registry, upload, body, &mut progress).await;
-    record(store, registry, &result, progress).await;
-    result
+    match record(store, registry, &result, progress).await {
+        // Over the ceiling of refusals: the client is told to slow down.
+        Err(limited @ Error::RateLimited { .. }) => Err(limited),
+        _ => result,
+    }
 }
 
 async fn record(
@@ -80,7 +83,7 @@ async fn record(
     registry: &Registry,
     result: &Result<reqwest::Response>,
     progress: Progress,
-) {
+) -> Result<()> {
     let package = progress.package.as_ref();
     let detail = format!(
         "package: {}; version: {}; upstream status: {}",
@@ -110,9 +113,12 @@ async fn record(
             claims: progress.active.map(|a| a.publisher),
         })
         .await;
-    if let Err(failure) = recorded {
+    if let Err(failure) = &recorded
+        && !matches!(failure, Error::RateLimited { .. })
+    {
         tracing::error!(registry = %registry.name, %failure, "recording a gateway upload failed");
     }
+    recorded
 }
 
 async fn forward<B, E>(

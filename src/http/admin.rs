@@ -64,7 +64,7 @@ pub fn absent() -> actix_web::Scope {
 }
 
 /// The caller, by its bearer token.
-fn operator<'s>(http: &HttpRequest, state: &'s AppState) -> Result<Operator<'s>> {
+pub(super) fn operator<'s>(http: &HttpRequest, state: &'s AppState) -> Result<Operator<'s>> {
     state
         .admin
         .authenticate(scheme_value(http, AUTHORIZATION, "bearer"))

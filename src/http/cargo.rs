@@ -10,8 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::exchange::limited_mint;
 use super::{AppState, endpoint, resolve, scheme_value};
-use crate::exchange::{self, MintRequest};
+use crate::exchange::MintRequest;
 use crate::problem::{Error, Result};
 use crate::store::now;
 use crate::tokens::{self, Secret};
@@ -48,7 +49,7 @@ async fn mint(
         features: None,
         packages: None,
     };
-    let minted = exchange::mint(&state.store, &state.keys, &registry, &mint_request, now()).await?;
+    let minted = limited_mint(&request, &state, &registry, &mint_request).await?;
     Ok(HttpResponse::Ok().json(json!({ "token": minted.token, "expires": minted.expires })))
 }
 

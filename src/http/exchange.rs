@@ -1,13 +1,14 @@
 //! PEP 807 token minting, `POST /_/trustpub/{registry}/mint-token`, and its
 //! counterpart, `POST /_/trustpub/{registry}/burn-token`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{AppState, endpoint, resolve};
 use crate::domain::RegistryName;
-use crate::exchange::{self, MintRequest};
+use crate::exchange::{self, MintRequest, Minted};
 use crate::problem::Result;
+use crate::registry::Registry;
 use crate::store::now;
 use crate::tokens::{self, Secret};
 
@@ -21,13 +22,26 @@ pub fn burn_resource() -> actix_web::Resource {
 
 #[tracing::instrument(skip_all, fields(registry = %name))]
 async fn mint(
+    http: HttpRequest,
     name: web::Path<RegistryName>,
     request: web::Json<MintRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let registry = resolve::by_name(&state, &name).await?;
-    let minted = exchange::mint(&state.store, &state.keys, &registry, &request, now()).await?;
+    let minted = limited_mint(&http, &state, &registry, &request).await?;
     Ok(HttpResponse::Ok().json(minted))
+}
+
+/// Mints for the client of `http`, once its mint bucket for the registry
+/// has a token; every mint path goes through here.
+pub(super) async fn limited_mint(
+    http: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+    request: &MintRequest,
+) -> Result<Minted> {
+    state.limits.mint(http, registry)?;
+    exchange::mint(&state.store, &state.keys, registry, request, now()).await
 }
 
 /// A burn request: the upload credential to revoke. PyPI's

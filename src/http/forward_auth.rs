@@ -24,9 +24,19 @@ pub fn resource() -> actix_web::Resource {
 #[tracing::instrument(skip_all)]
 async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let registry = resolve::by_forwarded_headers(&http, &state).await?;
-    let credential = presented_credential(&http)?;
-    let method = header_str(&http, "x-forwarded-method")
-        .or_else(|| header_str(&http, "x-original-method"))
+    let checked = async { checked(&http, &state, &registry).await.map(|r| (r, true)) };
+    state.limits.check(&http, &registry, checked).await
+}
+
+/// The answer for a registry; any refusal is an error.
+async fn checked(
+    http: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+) -> Result<HttpResponse> {
+    let credential = presented_credential(http)?;
+    let method = header_str(http, "x-forwarded-method")
+        .or_else(|| header_str(http, "x-original-method"))
         .map(|m| m.to_ascii_uppercase())
         .unwrap_or_else(|| http.method().as_str().to_owned());
     // Everything but reads is a write: it consumes a single-use credential.
@@ -39,19 +49,19 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
             .as_ref()
             .and_then(|g| g.read_credential.as_ref())
     {
-        return read_with_registry_credential(&state, &registry, &credential, read).await;
+        return read_with_registry_credential(state, registry, &credential, read).await;
     }
-    let package = match checked_package(&http, &registry, is_upload) {
+    let package = match checked_package(http, registry, is_upload) {
         Ok(package) => package,
         Err(error) => {
             // The credential is not checked yet: counted, not kept.
-            count_check(&state, &registry, Outcome::Refused, error.code()).await?;
+            count_check(state, registry, Outcome::Refused, error.code()).await?;
             return Err(error);
         }
     };
     let outcome = tokens::check(
         &state.store,
-        &registry,
+        registry,
         &credential,
         CheckRequest {
             package: package.as_deref(),

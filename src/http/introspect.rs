@@ -9,6 +9,7 @@ use serde_json::json;
 use super::{AppState, endpoint, resolve, scheme_value};
 use crate::domain::RegistryName;
 use crate::problem::{Error, Result};
+use crate::registry::Registry;
 use crate::store::now;
 use crate::tokens::{self, CheckRequest, Secret};
 
@@ -34,6 +35,19 @@ async fn introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let registry = resolve::by_name(&state, &name).await?;
+    state
+        .limits
+        .check(&http, &registry, answer(&http, body, &state, &registry))
+        .await
+}
+
+/// The answer, and whether the credential was active.
+async fn answer(
+    http: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    registry: &Registry,
+) -> Result<(HttpResponse, bool)> {
     let digest =
         registry
             .introspect_secret_sha256
@@ -41,7 +55,7 @@ async fn introspect(
             .ok_or(Error::IntrospectionUnauthorized(
                 "introspection is not enabled for this registry",
             ))?;
-    let secret = scheme_value(&http, AUTHORIZATION, "bearer").ok_or(
+    let secret = scheme_value(http, AUTHORIZATION, "bearer").ok_or(
         Error::IntrospectionUnauthorized("send the registry's secret as `Authorization: Bearer`"),
     )?;
     if !digest.matches(secret) {
@@ -56,10 +70,10 @@ async fn introspect(
         .await
         .map_err(|_| Error::PayloadTooLarge { limit })?
         .map_err(|e| super::rejections::unreadable(e.as_error(), limit))?;
-    let request = parse(&http, &body)?;
+    let request = parse(http, &body)?;
     let outcome = tokens::check(
         &state.store,
-        &registry,
+        registry,
         request.token.expose(),
         CheckRequest {
             package: request.package.as_deref(),
@@ -69,7 +83,8 @@ async fn introspect(
         now(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(match outcome {
+    let active = outcome.is_ok();
+    let response = HttpResponse::Ok().json(match outcome {
         Ok(active) => json!({
             "active": true,
             "registry": active.registry,
@@ -79,7 +94,8 @@ async fn introspect(
             "publisher": active.publisher,
         }),
         Err(_) => json!({ "active": false }),
-    }))
+    });
+    Ok((response, active))
 }
 
 /// The body as JSON, or form-encoded as RFC 7662 sends it.

@@ -10,6 +10,8 @@ mod exchange;
 mod forward_auth;
 mod gateway;
 mod introspect;
+mod limits;
+mod metrics;
 mod negotiation;
 mod ops;
 mod problem;
@@ -29,6 +31,8 @@ use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
 
+pub use limits::RateLimits;
+pub use metrics::observe;
 pub use request_span::RequestSpan;
 
 /// What every handler can reach.
@@ -41,14 +45,19 @@ pub struct AppState {
     pub upstream: reqwest::Client,
     /// The admin API's tokens.
     pub admin: Admin,
+    /// What `/metrics` shows; the store and the key store count in it too.
+    pub metrics: crate::metrics::Metrics,
+    /// The buckets of the rate limits per client address.
+    pub limits: RateLimits,
 }
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
-    /// The public endpoints, with the admin API when `admin`.
-    Public { admin: bool },
-    /// The admin API's own listener.
+    /// The public endpoints, with the admin API when `admin`, and
+    /// `/metrics` when `metrics` (behind an admin token when `admin`).
+    Public { admin: bool, metrics: bool },
+    /// The admin API's own listener, with `/metrics`.
     Admin,
 }
 
@@ -63,15 +72,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, listener: 
         .service(ops::readyz());
     match listener {
         Listener::Admin => {
-            cfg.service(admin::scope().wrap(from_fn(negotiation::negotiate)))
+            cfg.service(metrics::resource(false))
+                .service(admin::scope().wrap(from_fn(negotiation::negotiate)))
                 .default_service(web::to(not_found));
         }
-        Listener::Public { admin: true } => {
-            cfg.service(admin::scope().wrap(from_fn(negotiation::negotiate)));
-            public(cfg, max_body_bytes);
-        }
-        Listener::Public { admin: false } => {
-            cfg.service(admin::absent());
+        Listener::Public { admin, metrics } => {
+            if metrics {
+                cfg.service(metrics::resource(admin));
+            }
+            if admin {
+                cfg.service(admin::scope().wrap(from_fn(negotiation::negotiate)));
+            } else {
+                cfg.service(admin::absent());
+            }
             public(cfg, max_body_bytes);
         }
     }

@@ -1,9 +1,10 @@
 //! The one error type rendered for HTTP: an RFC 9457 problem document with
 //! trustpub's `code` and the legacy members today's clients read, and the
-//! headers some statuses call for (`Allow`, `WWW-Authenticate`).
+//! headers some statuses call for (`Allow`, `WWW-Authenticate`,
+//! `Retry-After`).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use problem_details::ProblemDetails;
 use serde::Serialize;
@@ -71,6 +72,11 @@ impl ResponseError for Error {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"trustpub\""),
                 );
+            }
+            Error::RateLimited { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
         }

@@ -10,9 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 
-use super::exchange::BurnRequest;
+use super::exchange::{BurnRequest, limited_mint};
 use super::{AppState, endpoint, resolve};
-use crate::exchange::{self, MintRequest, Minted};
+use crate::exchange::{MintRequest, Minted};
 use crate::problem::Result;
 use crate::store::now;
 use crate::tokens;
@@ -51,7 +51,7 @@ async fn mint(
 ) -> Result<HttpResponse> {
     let registry = resolve::by_pypi_host(&request, &state).await?;
     tracing::Span::current().record("registry", registry.name.as_str());
-    let minted = exchange::mint(&state.store, &state.keys, &registry, &body, now()).await?;
+    let minted = limited_mint(&request, &state, &registry, &body).await?;
     Ok(HttpResponse::Ok().json(PypiMinted {
         success: true,
         minted,

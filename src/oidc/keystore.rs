@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::jwk::Jwk;
 use crate::domain::IssuerUrl;
+use crate::metrics::Metrics;
 use crate::problem::{Error, Result};
 
 /// The shortest time between two refetches of one issuer's keys.
@@ -51,6 +52,7 @@ pub struct KeyStore {
     /// One lock per issuer, so that fetching one issuer's keys (a slow one,
     /// even) never delays a request for another's.
     refetch: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    metrics: Metrics,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +65,8 @@ impl KeyStore {
     /// A key store refetching at most once per `cool_down`, and refreshing
     /// keys older than `max_age` ([`REFETCH_COOL_DOWN`] and [`MAX_KEY_AGE`]
     /// in production).
-    pub fn new(cool_down: Duration, max_age: Duration) -> Result<Self> {
+    /// Every fetch is counted in `metrics`.
+    pub fn new(cool_down: Duration, max_age: Duration, metrics: Metrics) -> Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -90,6 +93,7 @@ impl KeyStore {
             max_age,
             cache: RwLock::new(HashMap::new()),
             refetch: std::sync::Mutex::new(HashMap::new()),
+            metrics,
         })
     }
 
@@ -131,6 +135,7 @@ impl KeyStore {
         if !cooling {
             let known = self.cache.read().await.contains_key(issuer.as_str());
             let fetched = self.fetch(issuer).await;
+            self.metrics.key_fetch(issuer.as_str(), fetched.is_ok());
             let mut cache = self.cache.write().await;
             let entry = cache.entry(issuer.as_str().to_owned()).or_default();
             // The first successful fetch starts no cool-down; refetches and

@@ -7,6 +7,7 @@ use crate::domain::{
     Audience, Ecosystem, Feature, ForwardAuth, Issuer, RegistryName, SecretDigest, TokenLifetime,
     TokenPrefix, UploadUrl,
 };
+use crate::limits::Limit;
 use crate::publishers::Publisher;
 
 mod gateway;
@@ -52,6 +53,36 @@ pub struct Registry {
     /// Forward uploads to the registry itself (`[registries.gateway]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Gateway>,
+    /// This registry's own rate limits, instead of `[rate_limits]`'s.
+    #[serde(default, skip_serializing_if = "RegistryRateLimits::is_empty")]
+    pub rate_limits: RegistryRateLimits,
+}
+
+/// `[registries.rate_limits]`: the limits per client address that a
+/// registry sets for itself; those it leaves out are `[rate_limits]`'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryRateLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mints: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_checks: Option<Limit>,
+}
+
+impl RegistryRateLimits {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Each limit set is one that lets requests through.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (field, limit) in [("mints", self.mints), ("failed_checks", self.failed_checks)] {
+            if let Some(limit) = limit {
+                limit.validate().map_err(|reason| (field, reason))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Registry {

@@ -6,6 +6,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::Store;
 use super::rows::{Insert, table_row};
+use crate::metrics::Outcomes;
 use crate::problem::Result;
 use crate::publishers::Audit;
 
@@ -224,7 +225,17 @@ pub struct RefusalCount {
 impl Store {
     /// Records what became of a request: an event when its caller is
     /// identified, a count otherwise.
+    ///
+    /// Refusals of anonymous callers beyond `rate_limits.refused_unauthenticated`
+    /// are neither counted nor recorded: the error says when to retry, and
+    /// the caller answers with it instead.
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
+        if event.caller == Caller::Anonymous
+            && matches!(event.outcome, Outcome::Refused | Outcome::Inactive)
+        {
+            self.refusals.take((), self.refusal_ceiling)?;
+        }
+        self.count(&event);
         if event.caller == Caller::Anonymous {
             return self
                 .count_refusal(event.registry, event.kind, event.code, event.at)
@@ -233,6 +244,19 @@ impl Store {
         Insert::rows([&event.to_row()])?
             .execute(self.writer())
             .await
+    }
+
+    /// Counts an event in its metric, if its kind has one.
+    pub(super) fn count(&self, event: &NewEvent<'_>) {
+        let family = match event.kind {
+            EventKind::Mint => Outcomes::Mints,
+            EventKind::Check => Outcomes::Checks,
+            EventKind::Upload => Outcomes::Uploads,
+            EventKind::Revoke => Outcomes::Revocations,
+            EventKind::Admin => return,
+        };
+        self.metrics
+            .outcome(family, event.registry, event.outcome.as_str(), event.code);
     }
 
     /// Counts an anonymous request's outcome: one row per registry, kind,

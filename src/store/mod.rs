@@ -10,11 +10,14 @@ mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{Backend, DatabaseSettings};
+use crate::limits::{Buckets, Limit};
+use crate::metrics::Metrics;
 use crate::problem::{Error, Result};
 
 pub use events::{
@@ -38,12 +41,20 @@ pub struct Store {
     /// Every registry, as recently read (`database.registry_cache_ttl`).
     registries: registries::Cache,
     backend: Backend,
+    metrics: Metrics,
+    /// `rate_limits.refused_unauthenticated`, and its one bucket.
+    refusal_ceiling: Limit,
+    refusals: Arc<Buckets<()>>,
 }
 
 impl Store {
     /// Connects to the configured database. For SQLite the file and its
     /// folder are created when missing, and the journal is put in WAL mode.
-    pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
+    ///
+    /// Mints, checks, uploads, revocations and the group commit are counted
+    /// in `metrics`. Anonymous refusals are not limited until
+    /// [`Store::limit_refusals`].
+    pub async fn connect(settings: &DatabaseSettings, metrics: Metrics) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let url = settings.url.expose();
         let backend = settings.url.backend()?;
@@ -93,13 +104,24 @@ impl Store {
         };
         Ok(Store {
             pool,
-            minter: tokens::start_writer(writer.clone()),
+            minter: tokens::start_writer(writer.clone(), metrics.clone()),
             registries: registries::Cache::new(std::time::Duration::from_secs(
                 settings.registry_cache_ttl,
             )),
             writer,
             backend,
+            metrics,
+            refusal_ceiling: Limit::OFF,
+            refusals: Arc::new(Buckets::new("refused_unauthenticated")),
         })
+    }
+
+    /// Records refusals of anonymous callers (counted per hour, never kept
+    /// as events) at most as fast as `ceiling` allows, for the whole server;
+    /// beyond it they are answered `rate-limited` and not written.
+    pub fn limit_refusals(mut self, ceiling: Limit) -> Self {
+        self.refusal_ceiling = ceiling;
+        self
     }
 
     pub fn backend(&self) -> Backend {

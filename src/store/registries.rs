@@ -39,6 +39,7 @@ table_row! {
         introspect_secret_sha256: Option<String>,
         forward_auth: String,
         gateway: Option<String>,
+        rate_limits: String,
         source: String,
         created_at: i64,
         updated_at: i64,
@@ -65,6 +66,7 @@ impl RegistryRow {
             introspect_secret_sha256: registry.introspect_secret_sha256.clone().map(String::from),
             forward_auth: to_json(&registry.forward_auth),
             gateway: registry.gateway.as_ref().map(to_json),
+            rate_limits: to_json(&registry.rate_limits),
             source: source.as_str().to_owned(),
             created_at: now,
             updated_at: now,
@@ -92,6 +94,7 @@ impl RegistryRow {
                 .map_err(corrupt)?,
             forward_auth: from_json(&self.forward_auth)?,
             gateway: self.gateway.map(|json| from_json(&json)).transpose()?,
+            rate_limits: from_json(&self.rate_limits)?,
         })
     }
 }
@@ -468,7 +471,7 @@ impl Store {
         let mut tx = self.writer().begin().await?;
         let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
-            super::tokens::LIVE
+            super::tokens::live_at("$2")
         )))
         .bind(name)
         .bind(event.at)

@@ -6,8 +6,9 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
-use super::events::{EventRow, NewEvent};
+use super::events::{EventRow, NewEvent, Outcome};
 use super::rows::{Insert, TableRow, table_row};
+use crate::metrics::{Metrics, Outcomes};
 use crate::problem::{Error, Result};
 
 /// A credential to store, by hash.
@@ -71,10 +72,11 @@ impl TryFrom<UploadTokenRow> for StoredUploadToken {
     }
 }
 
-/// The condition (`$2` now) a live credential meets: not revoked, not
-/// expired, not used up.
-pub(super) const LIVE: &str =
-    "revoked_at IS NULL AND expires_at > $2 AND (single_use = 0 OR used_at IS NULL)";
+/// The condition a live credential meets at `now` (a parameter such as
+/// `$2`): not revoked, not expired, not used up.
+pub(super) fn live_at(now: &str) -> String {
+    format!("revoked_at IS NULL AND expires_at > {now} AND (single_use = 0 OR used_at IS NULL)")
+}
 
 /// A live credential as the admin API lists it: never the credential, its
 /// id is the SHA-256 it is stored under.
@@ -130,7 +132,7 @@ pub(super) type MintQueue = mpsc::Sender<PendingMint>;
 /// Starts the task that writes mints in batches (group commit): every mint
 /// waiting when a transaction starts goes into it, so the round trips of a
 /// transaction are paid per batch, not per mint.
-pub(super) fn start_writer(writer: AnyPool) -> MintQueue {
+pub(super) fn start_writer(writer: AnyPool, metrics: Metrics) -> MintQueue {
     let (queue, mut pending) = mpsc::channel::<PendingMint>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = pending.recv().await {
@@ -141,6 +143,7 @@ pub(super) fn start_writer(writer: AnyPool) -> MintQueue {
                     Err(_) => break,
                 }
             }
+            metrics.mint_batch(batch.len());
             match write_batch(&writer, &batch).await {
                 Ok(accepted) => {
                     for (mint, accepted) in batch.into_iter().zip(accepted) {
@@ -251,6 +254,7 @@ impl Store {
             event: event.to_row(),
             reply,
         };
+        let registry = mint.token.registry.clone();
         let stopped = || {
             Error::io(
                 "recording a mint",
@@ -258,7 +262,21 @@ impl Store {
             )
         };
         self.minter.send(mint).await.map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        outcome.await.map_err(|_| stopped())??;
+        self.metrics
+            .outcome(Outcomes::Mints, &registry, Outcome::Minted.as_str(), "ok");
+        Ok(())
+    }
+
+    /// The number of live credentials of each registry that has any, at `now`.
+    pub async fn live_credential_counts(&self, now: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT registry, COUNT(*) FROM upload_tokens WHERE {} GROUP BY registry",
+            live_at("$1")
+        )))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
@@ -336,8 +354,9 @@ impl Store {
     /// A registry's live credentials at `now`, newest first.
     pub async fn live_credentials(&self, registry: &str, now: i64) -> Result<Vec<LiveCredential>> {
         let rows: Vec<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{} WHERE registry = $1 AND {LIVE} ORDER BY created_at DESC, hash",
-            UploadTokenRow::SELECT
+            "{} WHERE registry = $1 AND {} ORDER BY created_at DESC, hash",
+            UploadTokenRow::SELECT,
+            live_at("$2")
         )))
         .bind(registry)
         .bind(now)
@@ -382,6 +401,9 @@ impl Store {
             Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        for _ in 0..done.rows_affected() {
+            self.count(&event);
+        }
         Ok(done.rows_affected())
     }
 

@@ -11,7 +11,7 @@ use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
 
 use crate::helpers::{TestApp, json_ok, problem, settings, spawn_app, spawn_app_on};
 
-const OPS: &str = "ops-token-0123456789";
+pub(crate) const OPS: &str = "ops-token-0123456789";
 const VIEWER: &str = "viewer-token-0123456789";
 const ACME_ONLY: &str = "acme-token-0123456789";
 
@@ -166,15 +166,21 @@ async fn the_admin_api_answers_only_on_its_own_listener() {
     problem(audience, 404, "not-found").await;
 }
 
+/// trustpub serving acme (trusting `issuer`) with the admin API placed by
+/// `placement` (a line of `[admin]`).
+pub(crate) async fn spawn_with_admin(placement: &str, issuer: &TestIssuer) -> TestApp {
+    spawn_app(&format!(
+        "{}{}",
+        admin_section(placement),
+        acme_registry(issuer.url())
+    ))
+    .await
+}
+
 #[tokio::test]
 async fn on_the_main_listener_when_enabled_and_nowhere_when_off() {
     let issuer = TestIssuer::start().await;
-    let enabled = format!(
-        "{}{}",
-        admin_section("enabled = true"),
-        acme_registry(issuer.url())
-    );
-    let app = spawn_app(&enabled).await;
+    let app = spawn_with_admin("enabled = true", &issuer).await;
     assert!(app.admin_address.is_none());
     json_ok(call(&app, OPS, Method::GET, "/registries/acme", None).await).await;
 

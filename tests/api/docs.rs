@@ -9,16 +9,19 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use trustpub::config::{
-    DatabaseSettings, EventSettings, LogSettings, ServerSettings, Settings, TlsSettings,
+    DatabaseSettings, EventSettings, LogSettings, RateLimitSettings, ServerSettings, Settings,
+    TlsSettings,
 };
 use trustpub::domain::{ForwardAuth, Issuer, Provider};
+use trustpub::limits::Limit;
+use trustpub::metrics::Metrics;
 use trustpub::problem::Error;
 use trustpub::publishers::{
     BuildkitePublisher, CircleciPublisher, ForgejoPublisher, GenericPublisher, GithubPublisher,
     GitlabPublisher, GooglePublisher,
 };
 use trustpub::registry::Registry;
-use trustpub::registry::{Gateway, UpstreamCredential};
+use trustpub::registry::{Gateway, RegistryRateLimits, UpstreamCredential};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,19 +80,25 @@ fn openapi_problem_codes() -> BTreeSet<String> {
         .collect()
 }
 
-/// The first column of the table under `## Codes` in docs/src/errors.md.
-fn documented_problem_codes() -> BTreeSet<String> {
-    let text = read("docs/src/errors.md");
+/// The code spans of the first column of the tables under `heading` in
+/// the file `relative`.
+fn first_column_under(relative: &str, heading: &str) -> BTreeSet<String> {
+    let text = read(relative);
     let mut in_section = false;
-    let mut codes = BTreeSet::new();
+    let mut values = BTreeSet::new();
     for line in prose_lines(&text) {
         if line.starts_with('#') {
-            in_section = line.trim() == "## Codes";
+            in_section = line.trim() == heading;
         } else if in_section && line.starts_with("| `") {
-            codes.extend(code_spans(first_cell(line)));
+            values.extend(code_spans(first_cell(line)));
         }
     }
-    codes
+    values
+}
+
+/// The first column of the table under `## Codes` in docs/src/errors.md.
+fn documented_problem_codes() -> BTreeSet<String> {
+    first_column_under("docs/src/errors.md", "## Codes")
 }
 
 #[test]
@@ -129,6 +138,7 @@ const EVERY_KEY: &str = r#"
 listen = "127.0.0.1:8080"
 max_body_bytes = 65536
 shutdown_timeout = 30
+trusted_proxies = ["10.0.0.0/8", "::1/128"]
 
 [server.tls]
 cert = "tls/fullchain.pem"
@@ -151,6 +161,11 @@ retention_days = 90
 listen = "127.0.0.1:8081"
 enabled = false
 
+[rate_limits]
+mints = { per_minute = 600, burst = 600 }
+failed_checks = { per_minute = 300, burst = 300 }
+refused_unauthenticated = { per_minute = 6000, burst = 3000 }
+
   [[admin.tokens]]
   name = "ops"
   sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
@@ -168,6 +183,7 @@ token_prefix = "acme_"
 features = ["multi-use-token", "single-use-token"]
 default_features = ["multi-use-token"]
 introspect_secret_sha256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+rate_limits = { mints = { per_minute = 60, burst = 20 }, failed_checks = { per_minute = 30, burst = 10 } }
 
   [registries.forward_auth]
   package_path = "/packages/{package}/"
@@ -468,13 +484,20 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
     given.retain(|key| !key.starts_with(FREE_FORM_KEYS));
 
     // The fixture sets every field of every settings type...
-    let types: [(&str, Vec<String>); 12] = [
+    let types: [(&str, Vec<String>); 19] = [
         ("", fields_of::<Settings>()),
         ("server", fields_of::<ServerSettings>()),
         ("server.tls", fields_of::<TlsSettings>()),
         ("database", fields_of::<DatabaseSettings>()),
         ("log", fields_of::<LogSettings>()),
         ("events", fields_of::<EventSettings>()),
+        ("rate_limits", fields_of::<RateLimitSettings>()),
+        ("rate_limits.mints", fields_of::<Limit>()),
+        ("rate_limits.failed_checks", fields_of::<Limit>()),
+        ("rate_limits.refused_unauthenticated", fields_of::<Limit>()),
+        ("registries.rate_limits", fields_of::<RegistryRateLimits>()),
+        ("registries.rate_limits.mints", fields_of::<Limit>()),
+        ("registries.rate_limits.failed_checks", fields_of::<Limit>()),
         ("registries", fields_of::<Registry>()),
         ("registries.issuers", fields_of::<Issuer>()),
         ("registries.forward_auth", fields_of::<ForwardAuth>()),
@@ -608,6 +631,58 @@ fn the_configuration_reference_lists_exactly_the_keys_the_settings_accept() {
              that {name} publishers do not accept"
         );
     }
+}
+
+// ---- metrics ---------------------------------------------------------------
+
+/// The families a scrape shows (its `# TYPE` lines).
+fn scraped_families(scrape: &str) -> BTreeSet<String> {
+    scrape
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_metric_is_documented_and_every_documented_metric_exists() {
+    let registered: BTreeSet<String> = Metrics::new().names().iter().cloned().collect();
+    let documented = first_column_under("docs/src/operations.md", "## Metrics");
+    assert!(
+        !documented.is_empty(),
+        "docs/src/operations.md has no `## Metrics` table"
+    );
+    assert_eq!(
+        differences(&registered, &documented),
+        Vec::<String>::new(),
+        "metrics the server registers that the `## Metrics` table of \
+         docs/src/operations.md does not list"
+    );
+    assert_eq!(
+        differences(&documented, &registered),
+        Vec::<String>::new(),
+        "metrics the `## Metrics` table of docs/src/operations.md lists that \
+         the server does not register (src/metrics.rs)"
+    );
+    // What a running server exposes is among what it registers.
+    let issuer = trustpub::testing::TestIssuer::start().await;
+    let app = crate::helpers::spawn_app(&trustpub::testing::acme_registry(issuer.url())).await;
+    let mint = app
+        .request(reqwest::Method::POST, "/_/trustpub/acme/mint-token")
+        .json(&serde_json::json!({ "token": "junk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mint.status(), 401);
+    let scrape = app.get("/metrics").send().await.unwrap();
+    let exposed = scraped_families(&scrape.text().await.unwrap());
+    assert!(exposed.contains("trustpub_mints_total"), "{exposed:?}");
+    assert_eq!(
+        differences(&exposed, &registered),
+        Vec::<String>::new(),
+        "metrics a scrape shows that Metrics::names does not list"
+    );
 }
 
 // ---- links -----------------------------------------------------------------

@@ -16,6 +16,7 @@ use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widge
 
 use crate::fixtures::mint;
 use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
+use crate::metrics::{sample, scrape};
 
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
 
@@ -276,6 +277,29 @@ async fn an_upload_in_scope_reaches_the_registry_with_the_registrys_credential()
     let response = setup.upload(Some(&credential), "widget", b"x").await;
     assert_eq!(response.status(), 200);
     assert_eq!(setup.python.received().len(), 2);
+
+    // Each counted as a forwarded upload after a passing check, under no
+    // route: the gateway's paths are no routes of trustpub's.
+    let text = scrape(&setup.app, &setup.app.address).await;
+    let acme = ("registry", "acme");
+    for (family, outcome) in [
+        ("trustpub_uploads_total", "forwarded"),
+        ("trustpub_checks_total", "active"),
+    ] {
+        assert_eq!(
+            sample(&text, family, &[acme, ("outcome", outcome), ("code", "ok")]),
+            Some(2.0),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_http_requests_total",
+            &[("route", "(none)"), ("status", "200")]
+        ),
+        Some(2.0)
+    );
 }
 
 #[tokio::test]
@@ -806,6 +830,19 @@ async fn uploads_without_a_credential_of_the_registry_pass_through_when_enabled(
         refusals(&setup.app, "acme", "upload", "passed-through").await,
         2
     );
+    let text = scrape(&setup.app, &setup.app.address).await;
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_uploads_total",
+            &[
+                ("registry", "acme"),
+                ("outcome", "forwarded"),
+                ("code", "passed-through")
+            ]
+        ),
+        Some(2.0)
+    );
 
     // A credential with this registry's prefix is never passed through:
     // it is checked, and refused when it is not live.
@@ -887,6 +924,20 @@ async fn forward_auth_hands_the_registrys_read_credential_to_the_proxy() {
         events_before
     );
     assert_eq!(refusals(&setup.app, "acme", "check", "read").await, 3);
+    // Each is in the metrics as it happens.
+    let text = scrape(&setup.app, &setup.app.address).await;
+    assert_eq!(
+        sample(
+            &text,
+            "trustpub_checks_total",
+            &[
+                ("registry", "acme"),
+                ("outcome", "active"),
+                ("code", "read")
+            ]
+        ),
+        Some(3.0)
+    );
     // Not a live credential: refused, and the read credential not told.
     let response = read("acme_not-live").await.unwrap();
     assert!(

@@ -128,7 +128,12 @@ async fn keys_past_their_maximum_age_are_refreshed_so_withdrawn_keys_stop_verify
 
     let issuer = TestIssuer::start().await;
     let url = IssuerUrl::parse(issuer.url().to_owned()).unwrap();
-    let keys = KeyStore::new(Duration::ZERO, Duration::from_millis(100)).unwrap();
+    let keys = KeyStore::new(
+        Duration::ZERO,
+        Duration::from_millis(100),
+        trustpub::metrics::Metrics::new(),
+    )
+    .unwrap();
     assert_eq!(keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(), 1);
     assert_eq!(keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(), 1);
     assert_eq!(issuer.jwks_fetches(), 1);
