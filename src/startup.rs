@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -150,8 +151,12 @@ fn serve(
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
     let max_body_bytes = settings.server.max_body_bytes;
+    let head_limits = settings.server.head_limits();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(move |request, next| {
+                http::check_head(head_limits, request, next)
+            }))
             .wrap(http::problem_safety_net())
             .wrap(TracingLogger::<http::RequestSpan>::new())
             .app_data(state.clone())

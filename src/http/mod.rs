@@ -10,6 +10,7 @@ mod exchange;
 mod forward_auth;
 mod gateway;
 mod introspect;
+mod limits;
 mod negotiation;
 mod ops;
 mod problem;
@@ -29,6 +30,7 @@ use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
 
+pub use limits::check_head;
 pub use request_span::RequestSpan;
 
 /// What every handler can reach.
