@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use super::{Found, METADATA_LIMIT, PartCounter, Read, UploadedPackage, package_in_body};
 use crate::domain::Ecosystem;
 use crate::problem::{Error, Result};
-use crate::registry::Registry;
+use crate::registry::{Gateway, Registry};
 use crate::store::{Caller, EventKind, NewEvent, Outcome, Store, bounded, now};
 use crate::tokens::{self, Active, CheckRequest};
 
@@ -33,6 +33,13 @@ pub struct Upload<'a> {
     /// The client's end-to-end headers but `Host` and `Content-Length`, as
     /// it sent them: forwarded only when the upload passes through.
     pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl Upload<'_> {
+    fn method(&self) -> Result<reqwest::Method> {
+        reqwest::Method::from_bytes(self.method.as_bytes())
+            .map_err(|e| Error::InvalidUpload(e.to_string()))
+    }
 }
 
 /// What became of an upload so far, for its record.
@@ -131,8 +138,9 @@ where
     let ours = matches!(&upload.credential, Ok(c) if c.starts_with(registry.token_prefix.as_str()));
     if !ours && gateway.pass_through_foreign_credentials {
         progress.passed_through = true;
-        return pass_through(client, registry, upload, body, progress).await;
+        return pass_through(client, gateway, registry, upload, body, progress).await;
     }
+    let method = upload.method()?;
     // Before a byte of the body is read: a live credential of this registry.
     let credential = upload.credential?;
     if !tokens::is_live(store, registry, &credential, now()).await? {
@@ -202,8 +210,6 @@ where
     let rest = (!complete).then(|| pump(body, read, limit, found.counter, cut.clone()));
     let stream = futures_util::stream::iter(prefix.into_iter().map(Ok::<_, std::io::Error>))
         .chain(futures_util::stream::iter(rest).flatten());
-    let method = reqwest::Method::from_bytes(upload.method.as_bytes())
-        .map_err(|e| Error::InvalidUpload(e.to_string()))?;
     let mut request = client
         .request(method, url)
         .body(reqwest::Body::wrap_stream(stream));
@@ -253,6 +259,7 @@ async fn send(
 /// still apply.
 async fn pass_through<B, E>(
     client: &reqwest::Client,
+    gateway: &Gateway,
     registry: &Registry,
     upload: Upload<'_>,
     body: B,
@@ -262,13 +269,8 @@ where
     B: Stream<Item = std::result::Result<Bytes, E>> + Unpin + 'static,
     E: std::fmt::Display,
 {
-    let gateway = registry
-        .gateway
-        .as_ref()
-        .ok_or_else(|| Error::NoRegistryForRequest(registry.name.to_string()))?;
     let url = gateway.upstream_url(&registry.upload_url, upload.path, upload.query)?;
-    let method = reqwest::Method::from_bytes(upload.method.as_bytes())
-        .map_err(|e| Error::InvalidUpload(e.to_string()))?;
+    let method = upload.method()?;
     let cut = Arc::new(Mutex::new(None));
     let body = pump(body, 0, gateway.max_upload_bytes, None, cut.clone());
     let mut request = client

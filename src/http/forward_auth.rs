@@ -45,20 +45,7 @@ async fn forward_auth(http: HttpRequest, state: web::Data<AppState>) -> Result<H
         Ok(package) => package,
         Err(error) => {
             // The credential is not checked yet: counted, not kept.
-            state
-                .store
-                .record_event(NewEvent {
-                    at: now(),
-                    registry: registry.name.as_str(),
-                    caller: Caller::Anonymous,
-                    kind: EventKind::Check,
-                    outcome: Outcome::Refused,
-                    code: error.code(),
-                    publishers: None,
-                    detail: String::new(),
-                    claims: None,
-                })
-                .await?;
+            count_check(&state, &registry, Outcome::Refused, error.code()).await?;
             return Err(error);
         }
     };
@@ -124,6 +111,23 @@ async fn read_with_registry_credential(
     } else {
         Err(Error::InvalidCredential)
     };
+    let code = outcome.as_ref().map_or_else(|e| e.code(), |_| "read");
+    let counted = if live {
+        Outcome::Active
+    } else {
+        Outcome::Refused
+    };
+    count_check(state, registry, counted, code).await?;
+    outcome
+}
+
+/// Counts a check per hour, without keeping it as an event.
+async fn count_check(
+    state: &AppState,
+    registry: &Registry,
+    outcome: Outcome,
+    code: &'static str,
+) -> Result<()> {
     state
         .store
         .record_event(NewEvent {
@@ -131,18 +135,13 @@ async fn read_with_registry_credential(
             registry: registry.name.as_str(),
             caller: Caller::Anonymous,
             kind: EventKind::Check,
-            outcome: if live {
-                Outcome::Active
-            } else {
-                Outcome::Refused
-            },
-            code: outcome.as_ref().map_or_else(|e| e.code(), |_| "read"),
+            outcome,
+            code,
             publishers: None,
             detail: String::new(),
             claims: None,
         })
-        .await?;
-    outcome
+        .await
 }
 
 /// The package the checked request is for. With a `package_path`, the

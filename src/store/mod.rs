@@ -35,7 +35,7 @@ pub struct Store {
     writer: AnyPool,
     /// Mints queued for the task that writes them in batches.
     minter: tokens::MintQueue,
-    /// Registries recently read by name (`database.registry_cache_ttl`).
+    /// Every registry, as recently read (`database.registry_cache_ttl`).
     registries: registries::Cache,
     backend: Backend,
 }

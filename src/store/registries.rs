@@ -96,51 +96,61 @@ impl RegistryRow {
     }
 }
 
+/// An issuer as `registry_issuers` keeps it.
+fn issuer(url: String, provider: &str, max_token_lifetime: i64) -> Result<Issuer> {
+    Ok(Issuer {
+        url: IssuerUrl::parse(url).map_err(corrupt)?,
+        provider: Provider::parse(provider).map_err(corrupt)?,
+        max_token_lifetime: u32::try_from(max_token_lifetime).map_err(|e| corrupt(e.to_string()))?,
+    })
+}
+
 /// The registries a query selects: `SELECT` of every column, then `tail`.
 fn select_registries(tail: &str) -> AssertSqlSafe<String> {
     AssertSqlSafe(format!("{} {tail}", RegistryRow::SELECT))
 }
 
-/// Registries by name, with the time they were read, each used for `ttl`.
-/// A configuration sync or an admin API change clears this instance's
-/// cache; another instance sharing the database sees it `ttl` later at most.
+/// Every registry, as read at one moment, used for `ttl`: discovery, the
+/// token exchange and the registry side find their registry in memory
+/// instead of asking the store on every request. A configuration sync or an
+/// admin API change clears this instance's copy; another instance sharing
+/// the database sees it `ttl` later at most. With a `ttl` of zero, every
+/// lookup reads the store.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
-    entries: Arc<RwLock<HashMap<String, Cached>>>,
+    snapshot: Arc<RwLock<Option<Snapshot>>>,
 }
 
-/// A registry (or its absence) and when it was read.
-type Cached = (Instant, Option<Registry>);
+/// Every registry, and when they were read.
+type Snapshot = (Instant, Arc<Vec<Registry>>);
 
 impl Cache {
     pub(super) fn new(ttl: Duration) -> Self {
         Cache {
             ttl,
-            entries: Arc::default(),
+            snapshot: Arc::default(),
         }
     }
 
-    fn get(&self, name: &str) -> Option<Option<Registry>> {
-        let entries = self.entries.read().ok()?;
-        let (read_at, registry) = entries.get(name)?;
-        (read_at.elapsed() < self.ttl).then(|| registry.clone())
+    fn get(&self) -> Option<Arc<Vec<Registry>>> {
+        let snapshot = self.snapshot.read().ok()?;
+        let (read_at, registries) = snapshot.as_ref()?;
+        (read_at.elapsed() < self.ttl).then(|| registries.clone())
     }
 
-    fn put(&self, name: &str, registry: Option<Registry>) {
+    fn put(&self, registries: Arc<Vec<Registry>>) {
         if self.ttl.is_zero() {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
-            // Names that are not registries must not grow it without end.
-            entries.retain(|_, (read_at, _)| read_at.elapsed() < self.ttl);
-            entries.insert(name.to_owned(), (Instant::now(), registry));
+        if let Ok(mut snapshot) = self.snapshot.write() {
+            *snapshot = Some((Instant::now(), registries));
         }
     }
 
     fn clear(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.clear();
+        if let Ok(mut snapshot) = self.snapshot.write() {
+            *snapshot = None;
         }
     }
 }
@@ -245,65 +255,97 @@ impl Store {
         Ok(report)
     }
 
-    /// The registry with this name, with its issuers and publishers. Read
-    /// from the store at most once per `database.registry_cache_ttl` and
-    /// name: a token exchange needs the registry for every request, and
-    /// three queries each time cost more than the signature check.
-    pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
-        if let Some(cached) = self.registries.get(name) {
+    /// Every registry, with its issuers and publishers, ordered by name:
+    /// read from the store at most once per `database.registry_cache_ttl`
+    /// (three queries, whatever the number of registries).
+    async fn registries(&self) -> Result<Arc<Vec<Registry>>> {
+        if let Some(cached) = self.registries.get() {
             return Ok(cached);
         }
-        let registry = self.first_where("WHERE name = $1", &[name]).await?;
-        self.registries.put(name, registry.clone());
-        Ok(registry)
+        let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
+        let rows = sqlx::query_as::<_, (String, String, String, i64)>(
+            "SELECT registry, url, provider, max_token_lifetime FROM registry_issuers \
+             ORDER BY registry, url",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for (registry, url, provider, max_token_lifetime) in rows {
+            issuers
+                .entry(registry)
+                .or_default()
+                .push(issuer(url, &provider, max_token_lifetime)?);
+        }
+        let mut publishers: HashMap<String, Vec<Publisher>> = HashMap::new();
+        let rows = sqlx::query_as::<_, (String, String)>(
+            "SELECT registry, spec FROM publishers ORDER BY registry, created_at, key",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for (registry, spec) in rows {
+            publishers.entry(registry).or_default().push(from_json(&spec)?);
+        }
+        let mut registries = Vec::new();
+        for row in self.rows_where("ORDER BY name", &[]).await? {
+            let issuers = issuers.remove(&row.name).unwrap_or_default();
+            let publishers = publishers.remove(&row.name).unwrap_or_default();
+            registries.push(row.into_registry(issuers, publishers)?);
+        }
+        let registries = Arc::new(registries);
+        self.registries.put(registries.clone());
+        Ok(registries)
+    }
+
+    /// The registry with this name, with its issuers and publishers.
+    pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
+        let registries = self.registries().await?;
+        Ok(registries.iter().find(|r| r.name.as_str() == name).cloned())
     }
 
     /// The registries whose upload URL has this path (compared as
     /// [`crate::domain::discovery_path`] does), each with the authority
     /// (lower-case `host[:port]`) of its upload URL.
     pub async fn registries_by_upload_path(&self, path: &str) -> Result<Vec<(String, Registry)>> {
-        let rows = self
-            .rows_where("WHERE upload_path = $1 ORDER BY name", &[path])
-            .await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in rows {
-            found.push((row.upload_authority.clone(), self.complete(row).await?));
-        }
-        Ok(found)
+        let registries = self.registries().await?;
+        Ok(registries
+            .iter()
+            .filter(|r| r.upload_url.discovery_path() == path)
+            .map(|r| (r.upload_url.authority().to_ascii_lowercase(), r.clone()))
+            .collect())
     }
 
     /// The registry that serves PyPI's implicit paths on this host
     /// (lower-case `host[:port]`), if any.
     pub async fn registry_for_pypi_host(&self, authority: &str) -> Result<Option<Registry>> {
-        self.first_where(
-            "WHERE upload_authority = $1 AND pypi_paths = 1 ORDER BY name",
-            &[authority],
-        )
-        .await
+        let registries = self.registries().await?;
+        Ok(registries
+            .iter()
+            .find(|r| r.pypi_paths && r.upload_url.authority().eq_ignore_ascii_case(authority))
+            .cloned())
     }
 
     /// The cargo registry whose URL has this host (lower-case `host[:port]`)
     /// and path (compared as [`crate::domain::discovery_path`] does).
     pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
-        self.first_where(
-            "WHERE upload_authority = $1 AND upload_path = $2 AND ecosystem = 'cargo' \
-             ORDER BY name",
-            &[authority, path],
-        )
-        .await
+        let registries = self.registries().await?;
+        Ok(registries
+            .iter()
+            .find(|r| {
+                r.ecosystem == Ecosystem::Cargo
+                    && r.upload_url.authority().eq_ignore_ascii_case(authority)
+                    && r.upload_url.discovery_path() == path
+            })
+            .cloned())
     }
 
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
-        let rows = self
-            .rows_where("WHERE upload_host = $1 ORDER BY name", &[host])
-            .await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in rows {
-            found.push(self.complete(row).await?);
-        }
-        Ok(found)
+        let registries = self.registries().await?;
+        Ok(registries
+            .iter()
+            .filter(|r| r.upload_url.host().eq_ignore_ascii_case(host))
+            .cloned()
+            .collect())
     }
 
     /// The rows of the registries `tail` (`WHERE …`) selects, given its
@@ -316,21 +358,8 @@ impl Store {
         Ok(query.fetch_all(self.pool()).await?)
     }
 
-    /// The first registry `tail` (`WHERE …`) selects, given its parameters.
-    async fn first_where(&self, tail: &str, parameters: &[&str]) -> Result<Option<Registry>> {
-        match self.rows_where(tail, parameters).await?.into_iter().next() {
-            Some(row) => Ok(Some(self.complete(row).await?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Builds a registry from its row and loads its issuers and publishers.
-    async fn complete(&self, row: RegistryRow) -> Result<Registry> {
-        Ok(self.complete_managed(row).await?.registry)
-    }
-
-    /// [`Store::complete`], keeping who manages the registry and each
-    /// publisher.
+    /// Builds a registry from its row and loads its issuers and publishers,
+    /// keeping who manages the registry and each publisher.
     async fn complete_managed(&self, row: RegistryRow) -> Result<ManagedRegistry> {
         let issuers = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT url, provider, max_token_lifetime FROM registry_issuers \
@@ -340,14 +369,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .into_iter()
-        .map(|(url, provider, max_token_lifetime)| {
-            Ok(Issuer {
-                url: IssuerUrl::parse(url).map_err(corrupt)?,
-                provider: Provider::parse(&provider).map_err(corrupt)?,
-                max_token_lifetime: u32::try_from(max_token_lifetime)
-                    .map_err(|e| corrupt(e.to_string()))?,
-            })
-        })
+        .map(|(url, provider, max_token_lifetime)| issuer(url, &provider, max_token_lifetime))
         .collect::<Result<Vec<_>>>()?;
         let publishers = sqlx::query_as::<_, (String, String, String)>(
             "SELECT key, source, spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",

@@ -6,12 +6,14 @@
 //! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
 //! the upload gateway (`parsers.rs`); the conformance kit's upload probe
 //! through the gateway to pypiserver (`kit.rs`); devpi-server, with users
-//! and upload ACLs, behind the gateway (`devpi.rs`).
+//! and upload ACLs, behind the gateway (`devpi.rs`); Kellnr behind nginx
+//! and the gateway, when `.ci/setup-kellnr` has built it (`kellnr.rs`).
 //!
 //! `.ci/setup` installs all of them, and `.ci/test` runs it first. This
 //! target is built only with the `e2e` feature (`cargo test --features e2e`),
 //! so that plain `cargo test` needs none of them. A test whose program is
-//! missing fails, saying how to install it; none is skipped.
+//! missing fails, saying how to install it, except Kellnr's, a 20-minute
+//! build that `.ci/test` does not make: without it, its test prints NOTE.
 
 // Shared with tests/api; not every helper is used here.
 #[allow(dead_code)]
@@ -22,6 +24,7 @@ mod fixtures;
 mod helpers;
 
 mod devpi;
+mod kellnr;
 mod kit;
 mod nginx;
 mod parsers;

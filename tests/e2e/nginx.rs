@@ -24,9 +24,9 @@ use crate::helpers::{TestApp, json_ok, raw_request, serve, terminate};
 const WIDGET: &str = "/legacy/packages/widget/1.0/";
 
 /// nginx in the foreground with its own prefix; stopped on drop.
-struct Nginx {
+pub struct Nginx {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -60,38 +60,55 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The forward-auth configuration of `docs/src/registry-side.md`, as it is
-/// written there, with the test's ports, plain http and a private prefix.
-fn nginx_config(dir: &Path, port: u16, trustpub: &str, upstream: u16) -> String {
-    let docs = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/src/registry-side.md"
-    ))
+/// The first `nginx` block of `docs/src/<page>` that starts with `start`,
+/// as it is written there, each of `replacements` made (and required).
+pub fn documented_nginx(page: &str, start: &str, replacements: &[(&str, String)]) -> String {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/src")
+            .join(page),
+    )
     .unwrap();
-    let start = docs
-        .find("```nginx\nserver {")
-        .expect("the documented server block")
+    let fence = format!("```nginx\n{start}");
+    let begin = docs
+        .find(&fence)
+        .unwrap_or_else(|| panic!("{page} has a block {start:?}"))
         + 9;
-    let end = start + docs[start..].find("```").unwrap();
-    let mut server = docs[start..end].to_owned();
-    for (documented, here) in [
-        ("listen 443 ssl;", format!("listen 127.0.0.1:{port};")),
-        (
-            "    # ssl_certificate …; ssl_certificate_key …;\n",
-            String::new(),
-        ),
-        ("http://127.0.0.1:8080", trustpub.to_owned()),
-        (
-            "http://127.0.0.1:3141",
-            format!("http://127.0.0.1:{upstream}"),
-        ),
-    ] {
+    let end = begin + docs[begin..].find("```").unwrap();
+    let mut block = docs[begin..end].to_owned();
+    for (documented, here) in replacements {
         assert!(
-            server.contains(documented),
+            block.contains(documented),
             "the documented block has {documented:?}"
         );
-        server = server.replace(documented, &here);
+        block = block.replace(documented, here);
     }
+    block
+}
+
+/// The forward-auth configuration of `docs/src/registry-side.md`, as it is
+/// written there, with the test's ports and plain http.
+fn forward_auth_server(port: u16, trustpub: &str, upstream: u16) -> String {
+    documented_nginx(
+        "registry-side.md",
+        "server {",
+        &[
+            ("listen 443 ssl;", format!("listen 127.0.0.1:{port};")),
+            (
+                "    # ssl_certificate …; ssl_certificate_key …;\n",
+                String::new(),
+            ),
+            ("http://127.0.0.1:8080", trustpub.to_owned()),
+            (
+                "http://127.0.0.1:3141",
+                format!("http://127.0.0.1:{upstream}"),
+            ),
+        ],
+    )
+}
+
+/// A whole configuration around `server`, with a private prefix in `dir`.
+fn nginx_config(dir: &Path, server: &str) -> String {
     let dir = dir.display();
     let user = if is_root() { "user root;" } else { "" };
     format!(
@@ -113,15 +130,25 @@ http {{
     )
 }
 
-async fn start_nginx(trustpub: &str, upstream: u16) -> Nginx {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A free loopback port, for nginx to listen on.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+async fn start_nginx(trustpub: &str, upstream: u16) -> Nginx {
+    let port = free_port();
+    start_nginx_server(port, &forward_auth_server(port, trustpub, upstream)).await
+}
+
+/// nginx listening on `port` with this `server` block.
+pub async fn start_nginx_server(port: u16, server: &str) -> Nginx {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let config = dir.path().join("nginx.conf");
-    std::fs::write(&config, nginx_config(dir.path(), port, trustpub, upstream)).unwrap();
+    std::fs::write(&config, nginx_config(dir.path(), server)).unwrap();
     let child = Command::new(nginx_binary())
         .arg("-p")
         .arg(dir.path())
