@@ -101,7 +101,8 @@ fn issuer(url: String, provider: &str, max_token_lifetime: i64) -> Result<Issuer
     Ok(Issuer {
         url: IssuerUrl::parse(url).map_err(corrupt)?,
         provider: Provider::parse(provider).map_err(corrupt)?,
-        max_token_lifetime: u32::try_from(max_token_lifetime).map_err(|e| corrupt(e.to_string()))?,
+        max_token_lifetime: u32::try_from(max_token_lifetime)
+            .map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -282,7 +283,10 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for (registry, spec) in rows {
-            publishers.entry(registry).or_default().push(from_json(&spec)?);
+            publishers
+                .entry(registry)
+                .or_default()
+                .push(from_json(&spec)?);
         }
         let mut registries = Vec::new();
         for row in self.rows_where("ORDER BY name", &[]).await? {

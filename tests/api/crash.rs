@@ -2,10 +2,9 @@
 //! again on the same database: a credential is answered only once its row
 //! is committed, and so is the `jti` of its identity token.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
@@ -13,57 +12,15 @@ use trustpub::store::now;
 use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer};
 
 use crate::fixtures::{ACME_SECRET, config};
-use crate::helpers::{TestDatabase, json_ok, problem};
-
-/// The real binary, with the configuration in `dir`.
-fn start(dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_trustpub"))
-        .args(["serve", "--config"])
-        .arg(dir.join("trustpub.toml"))
-        .env_remove("TRUSTPUB_DATABASE__URL")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_ready(client: &reqwest::Client, address: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{address}/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "trustpub did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::helpers::{ServedBinary, TestDatabase, json_ok, problem};
 
 #[tokio::test]
 async fn a_kill_during_a_mint_flood_loses_no_answered_credential_and_replays_no_jti() {
     let db = TestDatabase::new().await;
     let issuer = Arc::new(TestIssuer::start().await);
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("trustpub.toml"),
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n{}",
-            db.url,
-            config(issuer.url())
-        ),
-    )
-    .unwrap();
-    let address = format!("http://127.0.0.1:{port}");
+    let mut server = ServedBinary::start(&db.url, &config(issuer.url())).await;
+    let address = server.address.clone();
     let client = reqwest::Client::new();
-    let mut server = start(dir.path());
-    wait_until_ready(&client, &address).await;
 
     // The flood: each task mints until a request fails (the kill), keeping
     // the identity token and credential of every 200.
@@ -102,9 +59,7 @@ async fn a_kill_during_a_mint_flood_loses_no_answered_credential_and_replays_no_
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     killed.store(true, Ordering::SeqCst);
-    let pid = rustix::process::Pid::from_child(&server);
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    server.wait().unwrap();
+    server.kill();
     let mut answered = Vec::new();
     for task in flood {
         answered.extend(task.await.unwrap());
@@ -114,8 +69,7 @@ async fn a_kill_during_a_mint_flood_loses_no_answered_credential_and_replays_no_
         "some mints were answered before the kill"
     );
 
-    let mut server = start(dir.path());
-    wait_until_ready(&client, &address).await;
+    server.restart().await;
     for (identity, credential) in &answered {
         let introspected = client
             .post(format!("{address}/_/trustpub/acme/introspect"))
@@ -136,6 +90,4 @@ async fn a_kill_during_a_mint_flood_loses_no_answered_credential_and_replays_no_
             .unwrap();
         problem(replayed, 401, "token-reused").await;
     }
-    crate::helpers::terminate(&server);
-    server.wait().unwrap();
 }

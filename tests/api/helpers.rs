@@ -440,3 +440,84 @@ pub async fn raw_exchange(authority: &str, request: &str) -> (u16, String) {
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
     (status, answer)
 }
+
+/// The real `trustpub serve` in a process of its own, configured by a file
+/// in a temporary directory: `config` (TOML with registries) with a free
+/// port and `database_url` in front. Stopped with SIGTERM on drop.
+pub struct ServedBinary {
+    pub address: String,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl ServedBinary {
+    pub async fn start(database_url: &str, config: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("trustpub.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{database_url}\"\n{config}"
+            ),
+        )
+        .unwrap();
+        let mut served = ServedBinary {
+            address: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: None,
+        };
+        served.restart().await;
+        served
+    }
+
+    /// Starts the process (again, after [`ServedBinary::kill`]) and waits
+    /// until `/readyz` answers 200.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("trustpub.toml"))
+            .env_remove("TRUSTPUB_DATABASE__URL")
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(response) = client.get(format!("{}/readyz", self.address)).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "trustpub did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, as a crash or the OOM killer.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for ServedBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&child);
+            let _ = child.wait();
+        }
+    }
+}
