@@ -161,9 +161,9 @@ pub enum Error {
 }
 
 /// Database errors, mapped once: the store being out of reach (no
-/// connection, a connection lost or cut mid-answer, a read-only or full database, a server
-/// shutting down) is [`Error::StoreUnavailable`], answered 503 and worth a
-/// retry; anything else is [`Error::Store`], a 500.
+/// connection, a connection lost or cut mid-answer, a read-only or full
+/// database, a server shutting down) is [`Error::StoreUnavailable`],
+/// answered 503 and worth a retry; anything else is [`Error::Store`], a 500.
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
         if store_unavailable(&error) {

@@ -19,27 +19,28 @@ pub async fn check_head(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(error) = refusal(&request, limits) {
-        return Err(error);
+        return Err(error.into());
     }
     next.call(request).await
 }
 
-fn refusal(request: &ServiceRequest, limits: HeadLimits) -> Option<actix_web::Error> {
+/// What is over a limit, if anything.
+fn refusal(request: &ServiceRequest, limits: HeadLimits) -> Option<Error> {
     let target = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if target > limits.uri_bytes {
-        return Some(
-            Error::UriTooLong {
-                limit: limits.uri_bytes,
-            }
-            .into(),
-        );
+        return Some(Error::UriTooLong {
+            limit: limits.uri_bytes,
+        });
     }
     let headers = request.headers();
     if headers.len() > limits.headers {
-        return Some(Error::HeadersTooLarge(format!("{} header lines", limits.headers)).into());
+        return Some(Error::HeadersTooLarge(format!(
+            "{} header lines",
+            limits.headers
+        )));
     }
     // Each line as sent: name, ": ", value, CRLF.
     let bytes: usize = headers
@@ -47,5 +48,5 @@ fn refusal(request: &ServiceRequest, limits: HeadLimits) -> Option<actix_web::Er
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     (bytes > limits.header_bytes)
-        .then(|| Error::HeadersTooLarge(format!("{} bytes in all", limits.header_bytes)).into())
+        .then(|| Error::HeadersTooLarge(format!("{} bytes in all", limits.header_bytes)))
 }

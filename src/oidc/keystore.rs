@@ -5,9 +5,10 @@
 //! `{issuer, jwks_uri}` are read. Keys are cached per issuer; a token whose
 //! `kid` is unknown triggers at most one refetch per cool-down; on a failed
 //! fetch the cached keys are kept, and a `kid` they lack is answered as the
-//! issuer being unavailable (502) until a fetch succeeds again. Keys older than a maximum age are
-//! refreshed before use, so a withdrawn key stops verifying. Fetches time
-//! out, are capped in size and never follow a redirect to another origin.
+//! issuer being unavailable (502) until a fetch succeeds again. Keys older
+//! than a maximum age are refreshed before use, so a withdrawn key stops
+//! verifying. Fetches time out, are capped in size and never follow a
+//! redirect to another origin.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,60 @@
+//! What the benchmarks that run the trustpub binary share: a free port, the
+//! binary started on a configuration and waited for, its memory and open
+//! files. Linux only (`/proc`).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes `config` to `dir`/trustpub.toml, starts `trustpub serve` on it
+/// and waits until `base` answers `/healthz`.
+pub async fn start_trustpub(dir: &std::path::Path, config: &str, base: &str) -> Child {
+    let config_path = dir.join("trustpub.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let server = Command::new(env!("CARGO_BIN_EXE_trustpub"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("trustpub starts");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "trustpub did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+pub fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How many file descriptors a process has open.
+pub fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("Linux /proc")
+        .count()
+}
