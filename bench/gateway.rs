@@ -15,15 +15,13 @@ use std::time::Instant;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::json;
-use trustpub::store::now;
-use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{TestIssuer, acme_registry_with};
 
 // Shared with the soak benchmark, which uses all of it.
 #[allow(dead_code)]
 #[path = "support.rs"]
 mod support;
-use support::{free_port, memory, start_trustpub};
+use support::{free_port, memory, mint, start_trustpub};
 
 const CHUNK: usize = 64 * 1024;
 const BOUNDARY: &str = "trustpubBenchBoundary";
@@ -85,17 +83,7 @@ async fn main() {
     let mut server = start_trustpub(dir.path(), &config, &base).await;
     let client = reqwest::Client::new();
 
-    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build();
-    let minted: serde_json::Value = client
-        .post(format!("{base}/_/trustpub/acme/mint-token"))
-        .json(&json!({ "token": issuer.sign(&claims) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let credential = minted["token"].as_str().expect("a credential").to_owned();
+    let credential = mint(&client, &base, &issuer).await;
 
     let mut head = String::new();
     for (name, value) in [

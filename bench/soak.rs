@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use trustpub::store::now;
 use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with};
 
 #[path = "support.rs"]
 mod support;
-use support::{free_port, memory, open_files, start_trustpub};
+use support::{free_port, memory, mint, open_files, start_trustpub};
 
 const SECRET: &str = "soak-introspection-secret";
 
@@ -102,17 +102,7 @@ async fn main() {
     let mut server = start_trustpub(dir.path(), &config, &base).await;
     let pid = server.id();
     let client = reqwest::Client::new();
-    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build();
-    let minted: Value = client
-        .post(format!("{base}/_/trustpub/acme/mint-token"))
-        .json(&json!({ "token": issuer.sign(&claims) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let credential = minted["token"].as_str().expect("a credential").to_owned();
+    let credential = mint(&client, &base, &issuer).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let requests = Arc::new(AtomicU64::new(0));

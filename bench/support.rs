@@ -1,10 +1,14 @@
 //! What the benchmarks that run the trustpub binary share: a free port, the
-//! binary started on a configuration and waited for, its memory and open
-//! files. Linux only (`/proc`).
+//! binary started on a configuration and waited for, a first credential,
+//! its memory and open files. Linux only (`/proc`).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::json;
+use trustpub::store::now;
+use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -36,6 +40,21 @@ pub async fn start_trustpub(dir: &std::path::Path, config: &str, base: &str) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server
+}
+
+/// A credential of acme, minted at `base` with a fresh identity token.
+pub async fn mint(client: &reqwest::Client, base: &str, issuer: &TestIssuer) -> String {
+    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build();
+    let minted: serde_json::Value = client
+        .post(format!("{base}/_/trustpub/acme/mint-token"))
+        .json(&json!({ "token": issuer.sign(&claims) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    minted["token"].as_str().expect("a credential").to_owned()
 }
 
 /// `VmRSS` and `VmHWM` of a process, in KiB.
