@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use trustpub::testing::{TestIssuer, acme_registry_with};
 
-// Shared with the soak benchmark, which uses all of it.
+// Shared with the other benchmarks; not all of it is used here.
 #[allow(dead_code)]
 #[path = "support.rs"]
 mod support;

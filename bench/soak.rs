@@ -1,6 +1,7 @@
 //! Soak: `cargo bench --bench soak`. Ten minutes (`SOAK_SECONDS`) of mixed
 //! load on the trustpub binary (a process of its own, on a temporary SQLite
-//! database, or on PostgreSQL with `TEST_DATABASE_URL`): mints,
+//! database, or on a fresh database of the PostgreSQL server that
+//! `TEST_DATABASE_URL` names): mints,
 //! introspections, forward-auth checks, discovery, and refusals (a forged
 //! identity token, a wrong introspection secret), from `CONCURRENCY`
 //! clients (default 8). Every answer must be the intended one; trustpub's
@@ -21,7 +22,7 @@ use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_wit
 
 #[path = "support.rs"]
 mod support;
-use support::{free_port, memory, mint, open_files, start_trustpub};
+use support::{FreshPostgres, free_port, memory, mint, open_files, start_trustpub};
 
 const SECRET: &str = "soak-introspection-secret";
 
@@ -83,10 +84,16 @@ async fn main() {
     let issuer = Arc::new(TestIssuer::start().await);
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let database = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("trustpub.db").display()));
+    let postgres = match std::env::var("TEST_DATABASE_URL") {
+        Ok(server) if !server.trim().is_empty() => {
+            Some(FreshPostgres::create(&server, "soak").await)
+        }
+        _ => None,
+    };
+    let database = match &postgres {
+        Some(postgres) => postgres.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("trustpub.db").display()),
+    };
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{database}\"\n\
          [log]\nfilter = \"warn\"\n{registry}",
@@ -149,6 +156,9 @@ async fn main() {
     }
     let _ = server.kill();
     let _ = server.wait();
+    if let Some(postgres) = postgres {
+        postgres.remove().await;
+    }
 
     let total = requests.load(Ordering::Relaxed);
     println!(

@@ -57,6 +57,45 @@ pub async fn mint(client: &reqwest::Client, base: &str, issuer: &TestIssuer) -> 
     minted["token"].as_str().expect("a credential").to_owned()
 }
 
+/// A database of its own for one run, on the PostgreSQL server that
+/// `server` (`TEST_DATABASE_URL`) names; dropped by [`FreshPostgres::remove`].
+pub struct FreshPostgres {
+    pub url: String,
+    name: String,
+    admin: sqlx::PgConnection,
+}
+
+impl FreshPostgres {
+    pub async fn create(server: &str, label: &str) -> Self {
+        use sqlx::Connection;
+        let name = format!("trustpub_{label}_{}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(server)
+            .await
+            .expect("PostgreSQL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(server).unwrap();
+        url.set_path(&name);
+        FreshPostgres {
+            url: url.to_string(),
+            name,
+            admin,
+        }
+    }
+
+    pub async fn remove(mut self) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await
+        .unwrap();
+    }
+}
+
 /// `VmRSS` and `VmHWM` of a process, in KiB.
 pub fn memory(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
