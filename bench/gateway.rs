@@ -8,28 +8,23 @@
 //! and at its peak (`VmRSS`, `VmHWM` of `/proc/<pid>/status`). Linux only.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::json;
-use trustpub::store::now;
-use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{TestIssuer, acme_registry_with};
+
+// Shared with the other benchmarks; not all of it is used here.
+#[allow(dead_code)]
+#[path = "support.rs"]
+mod support;
+use support::{free_port, memory, mint, start_trustpub};
 
 const CHUNK: usize = 64 * 1024;
 const BOUNDARY: &str = "trustpubBenchBoundary";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A registry stand-in that reads every upload to the end and keeps nothing.
 fn start_sink() -> (u16, Arc<AtomicU64>) {
@@ -58,20 +53,6 @@ fn start_sink() -> (u16, Arc<AtomicU64>) {
     (port, received)
 }
 
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 #[tokio::main]
 async fn main() {
     let megabytes: u64 = std::env::var("UPLOAD_MB")
@@ -98,37 +79,11 @@ async fn main() {
         )
         .replace("https://pypi.acme.test/legacy/", "http://127.0.0.1/legacy/"),
     );
-    let config_path = dir.path().join("trustpub.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_trustpub"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("trustpub starts");
     let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_trustpub(dir.path(), &config, &base).await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "trustpub did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
-    let claims = TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build();
-    let minted: serde_json::Value = client
-        .post(format!("{base}/_/trustpub/acme/mint-token"))
-        .json(&json!({ "token": issuer.sign(&claims) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let credential = minted["token"].as_str().expect("a credential").to_owned();
+    let credential = mint(&client, &base, &issuer).await;
 
     let mut head = String::new();
     for (name, value) in [

@@ -17,11 +17,16 @@ use std::time::{Duration, Instant};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde_json::json;
-use sqlx::Connection;
 use trustpub::config::Settings;
 use trustpub::startup::Application;
 use trustpub::store::now;
 use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry};
+
+// Shared with the other benchmarks; not all of it is used here.
+#[allow(dead_code)]
+#[path = "support.rs"]
+mod support;
+use support::FreshPostgres;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -131,22 +136,8 @@ async fn main() {
     if let Ok(server) = std::env::var("TEST_DATABASE_URL")
         && !server.trim().is_empty()
     {
-        let name = format!("trustpub_bench_{}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("PostgreSQL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&server).unwrap();
-        url.set_path(&name);
-        run("postgresql", url.as_str(), &issuer, mints, concurrency).await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+        let database = FreshPostgres::create(&server, "bench").await;
+        run("postgresql", &database.url, &issuer, mints, concurrency).await;
+        database.remove().await;
     }
 }

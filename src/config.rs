@@ -170,6 +170,15 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     pub shutdown_timeout: u64,
+    /// Longest request target (path and query) answered, in bytes.
+    #[serde(default = "ServerSettings::default_max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Largest total of the request's header lines, in bytes.
+    #[serde(default = "ServerSettings::default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most header lines in one request.
+    #[serde(default = "ServerSettings::default_max_headers")]
+    pub max_headers: usize,
     /// Serve https with these PEM files; plain http when absent (for
     /// deployments behind a proxy that terminates TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +187,84 @@ pub struct ServerSettings {
     /// any other peer is the client itself.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The HTTP parser's own limits, fixed in actix-http: a request head (request
+/// line and headers) of 128 KiB, 96 header lines. A request beyond them is
+/// answered by the parser with an empty 431 or 400 before trustpub sees it,
+/// so trustpub's limits stay below them and its problem documents answer
+/// everything up to there.
+const PARSER_MAX_HEAD_BYTES: usize = 128 * 1024;
+const PARSER_MAX_HEADERS: usize = 96;
+/// The highest values `max_uri_bytes` and `max_header_bytes` may take:
+/// together, with the request line's and the header lines' separators,
+/// well under the parser's head buffer.
+const HIGHEST_MAX_URI_BYTES: usize = 32 * 1024;
+const HIGHEST_MAX_HEADER_BYTES: usize = 64 * 1024;
+const _: () = assert!(
+    HIGHEST_MAX_URI_BYTES + HIGHEST_MAX_HEADER_BYTES + 4 * PARSER_MAX_HEADERS + 64
+        < PARSER_MAX_HEAD_BYTES
+);
+
+/// The limits on a request's head that trustpub answers with a problem
+/// document (`[server]` `max_uri_bytes`, `max_header_bytes`, `max_headers`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub uri_bytes: usize,
+    pub header_bytes: usize,
+    pub headers: usize,
+}
+
+impl ServerSettings {
+    fn default_max_uri_bytes() -> usize {
+        8 * 1024
+    }
+
+    fn default_max_header_bytes() -> usize {
+        32 * 1024
+    }
+
+    fn default_max_headers() -> usize {
+        64
+    }
+
+    pub fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            uri_bytes: self.max_uri_bytes,
+            header_bytes: self.max_header_bytes,
+            headers: self.max_headers,
+        }
+    }
+
+    /// Each limit sensible, and together below the parser's.
+    fn validate_head_limits(&self) -> Result<()> {
+        let in_range = |key: &str, value: usize, range: std::ops::RangeInclusive<usize>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    key,
+                    format!("must be from {} to {}", range.start(), range.end()),
+                ))
+            }
+        };
+        in_range(
+            "server.max_uri_bytes",
+            self.max_uri_bytes,
+            256..=HIGHEST_MAX_URI_BYTES,
+        )?;
+        in_range(
+            "server.max_header_bytes",
+            self.max_header_bytes,
+            1024..=HIGHEST_MAX_HEADER_BYTES,
+        )?;
+        // Below the parser's count, which includes the one that overflows.
+        in_range(
+            "server.max_headers",
+            self.max_headers,
+            8..=PARSER_MAX_HEADERS - 1,
+        )
+    }
 }
 
 /// `[server.tls]`: the certificate chain and private key, PEM files.
@@ -330,6 +417,9 @@ impl Default for Settings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 max_body_bytes: 64 * 1024,
                 shutdown_timeout: 30,
+                max_uri_bytes: ServerSettings::default_max_uri_bytes(),
+                max_header_bytes: ServerSettings::default_max_header_bytes(),
+                max_headers: ServerSettings::default_max_headers(),
                 tls: None,
                 trusted_proxies: Vec::new(),
             },
@@ -422,6 +512,7 @@ impl Settings {
                 "must be at least 1024 bytes",
             ));
         }
+        self.server.validate_head_limits()?;
         self.database.url.backend()?;
         if self.database.max_connections == 0 {
             return Err(Error::config(

@@ -48,6 +48,10 @@ pub enum Error {
          accepted: application/vnd.pypi.pytp.v1+json, application/json, application/*, */*"
     )]
     NotAcceptable,
+    #[error("the request target is longer than the limit of {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("the request's header lines exceed the limit of {0}")]
+    HeadersTooLarge(String),
     /// An error response produced inside the web framework itself, re-rendered.
     #[error("the request could not be handled (HTTP {})", .0.as_u16())]
     Http(StatusCode),
@@ -154,7 +158,7 @@ pub enum Error {
     #[error("cannot use the database at {location}: {reason}")]
     StoreConnect { location: String, reason: String },
     #[error("database error: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{context}: {source}")]
@@ -163,6 +167,55 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Database errors, mapped once: the store being out of reach (no
+/// connection, a connection lost or cut mid-answer, a read-only or full
+/// database, a server shutting down) is [`Error::StoreUnavailable`],
+/// answered 503 and worth a retry; anything else is [`Error::Store`], a 500.
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        if store_unavailable(&error) {
+            Error::StoreUnavailable(error)
+        } else {
+            Error::Store(error)
+        }
+    }
+}
+
+fn store_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        // What answers at the database's address stopped speaking its
+        // protocol mid-way: a connection cut by the server or a proxy.
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(error) => {
+            let code = error.code().unwrap_or_default();
+            if error
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions (class 08), too many connections, a
+                // server shutting down or starting, a read-only transaction
+                // (a standby), a full disk.
+                code.starts_with("08")
+                    || ["53300", "57P01", "57P02", "57P03", "25006", "53100"]
+                        .contains(&code.as_ref())
+            } else {
+                // SQLite's extended result code; its low byte is the primary
+                // one: BUSY, READONLY, IOERR, FULL, CANTOPEN.
+                error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && code
+                        .parse::<u32>()
+                        .is_ok_and(|code| [5, 8, 10, 13, 14].contains(&(code & 0xff)))
+            }
+        }
+        _ => false,
+    }
 }
 
 /// Problem types are `/_/trustpub/problems/<code>`, under trustpub's own
@@ -222,6 +275,8 @@ impl Error {
         "unsupported-media-type",
         "payload-too-large",
         "not-acceptable",
+        "uri-too-long",
+        "headers-too-large",
         "invalid-token",
         "untrusted-issuer",
         "unsupported-algorithm",
@@ -293,6 +348,12 @@ impl Error {
                 "Request body too large",
             ),
             Error::NotAcceptable => (S::NOT_ACCEPTABLE, "not-acceptable", "Not acceptable"),
+            Error::UriTooLong { .. } => (S::URI_TOO_LONG, "uri-too-long", "URI too long"),
+            Error::HeadersTooLarge(_) => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+                "Request header fields too large",
+            ),
             Error::Http(status) => (
                 *status,
                 "http-error",
@@ -434,7 +495,7 @@ mod tests {
     /// new variant does not compile until it has a number there: give it the
     /// number `VARIANTS` had, add one to `VARIANTS`, and the test fails until
     /// `one_of_each` has an example of it.
-    const VARIANTS: usize = 49;
+    const VARIANTS: usize = 51;
 
     fn one_of_each() -> Vec<Error> {
         let text = String::new;
@@ -506,6 +567,8 @@ mod tests {
                 limit: "mints",
                 retry_after: 1,
             },
+            Error::UriTooLong { limit: 1 },
+            Error::HeadersTooLarge(text()),
         ]
     }
 
@@ -560,6 +623,8 @@ mod tests {
             Error::UnknownPublisher(_) => 46,
             Error::UnknownCredential(_) => 47,
             Error::RateLimited { .. } => 48,
+            Error::UriTooLong { .. } => 49,
+            Error::HeadersTooLarge(_) => 50,
         }
     }
 

@@ -164,8 +164,12 @@ fn serve(
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
     let max_body_bytes = settings.server.max_body_bytes;
+    let head_limits = settings.server.head_limits();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(move |request, next| {
+                http::check_head(head_limits, request, next)
+            }))
             .wrap(http::problem_safety_net())
             .wrap(TracingLogger::<http::RequestSpan>::new())
             .wrap(from_fn(http::observe))

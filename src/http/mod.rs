@@ -9,6 +9,7 @@ mod discovery;
 mod exchange;
 mod forward_auth;
 mod gateway;
+mod head_limits;
 mod introspect;
 mod limits;
 mod metrics;
@@ -31,6 +32,7 @@ use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
 
+pub use head_limits::check_head;
 pub use limits::RateLimits;
 pub use metrics::observe;
 pub use request_span::RequestSpan;

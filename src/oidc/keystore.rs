@@ -4,9 +4,11 @@
 //! (`jwks_uri`). GitHub's document has no `authorization_endpoint`, so only
 //! `{issuer, jwks_uri}` are read. Keys are cached per issuer; a token whose
 //! `kid` is unknown triggers at most one refetch per cool-down; on a failed
-//! fetch the cached keys are kept. Keys older than a maximum age are
-//! refreshed before use, so a withdrawn key stops verifying. Fetches time
-//! out, are capped in size and never follow a redirect to another origin.
+//! fetch the cached keys are kept, and a `kid` they lack is answered as the
+//! issuer being unavailable (502) until a fetch succeeds again. Keys older
+//! than a maximum age are refreshed before use, so a withdrawn key stops
+//! verifying. Fetches time out, are capped in size and never follow a
+//! redirect to another origin.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ struct Cached {
     keys: Vec<Jwk>,
     fetched_at: Option<Instant>,
     last_refetch: Option<Instant>,
+    /// Why the last fetch failed, until one succeeds.
+    failed: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -147,18 +151,38 @@ impl KeyStore {
                 Ok(keys) => {
                     entry.keys = keys;
                     entry.fetched_at = Some(Instant::now());
+                    entry.failed = None;
                 }
-                Err(error) if entry.keys.is_empty() => return Err(error),
                 Err(error) => {
+                    if let Error::IssuerUnavailable { reason, .. } = &error {
+                        entry.failed = Some(reason.clone());
+                    }
+                    if entry.keys.is_empty() {
+                        return Err(error);
+                    }
                     tracing::warn!(%issuer, %error, "refetching the issuer's keys failed; keeping the cached keys");
                 }
             }
         }
         // Stale keys still serve when a refetch failed or is cooling down.
-        Ok(self
-            .cached(issuer, kid, Fresh::OrStale)
+        if let Some(keys) = self.cached(issuer, kid, Fresh::OrStale).await {
+            return Ok(keys);
+        }
+        // A key id the cache lacks while the issuer is out of reach may be a
+        // new key: the issuer's fault, not the token's.
+        match self
+            .cache
+            .read()
             .await
-            .unwrap_or_default())
+            .get(issuer.as_str())
+            .and_then(|c| c.failed.clone())
+        {
+            Some(reason) => Err(Error::IssuerUnavailable {
+                issuer: issuer.to_string(),
+                reason,
+            }),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn cached(

@@ -12,6 +12,8 @@ mod generic;
 mod github;
 mod gitlab;
 mod google;
+#[cfg(test)]
+mod properties;
 pub mod scope;
 
 use serde::de::DeserializeOwned;

@@ -134,10 +134,16 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the store answers.
+    /// Whether the store answers and takes writes: a database that can
+    /// only be read (a SQLite file opened read-only, a PostgreSQL standby)
+    /// cannot mint. The write changes nothing, but is refused there.
     pub async fn ping(&self) -> Result<()> {
         self.pool
             .execute("SELECT 1")
+            .await
+            .map_err(Error::StoreUnavailable)?;
+        self.writer
+            .execute("UPDATE refusal_counts SET count = count WHERE 1 = 0")
             .await
             .map(drop)
             .map_err(Error::StoreUnavailable)
@@ -249,4 +255,42 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatabaseUrl, Settings};
+
+    async fn store_at(url: String) -> Result<Store> {
+        let settings = DatabaseSettings {
+            url: DatabaseUrl::new(url),
+            ..Settings::default().database
+        };
+        Store::connect(&settings, crate::metrics::Metrics::new()).await
+    }
+
+    /// A SQLite file that can only be read: not ready, and its refused
+    /// writes are the store being unavailable (503), not a server error.
+    #[tokio::test]
+    async fn a_read_only_sqlite_file_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trustpub.db").display().to_string();
+        let writable = store_at(format!("sqlite://{path}")).await.unwrap();
+        writable.migrate().await.unwrap();
+        writable.ping().await.unwrap();
+        writable.close().await;
+
+        let read_only = store_at(format!("sqlite://{path}?mode=ro")).await.unwrap();
+        assert_eq!(
+            read_only.ping().await.unwrap_err().code(),
+            "store-unavailable"
+        );
+        let refused = read_only
+            .writer()
+            .execute("DELETE FROM used_jtis")
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(refused).code(), "store-unavailable");
+    }
 }

@@ -154,6 +154,19 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics) -> MintQueue {
                         });
                     }
                 }
+                // A store out of reach fails the whole batch at once:
+                // retrying each alone would make the last wait for as many
+                // connection timeouts as the batch has mints.
+                Err(Error::StoreUnavailable(error)) => {
+                    tracing::warn!(%error, mints = batch.len(), "the store is unavailable; a batch of mints fails");
+                    let reason = error.to_string();
+                    for mint in batch {
+                        let lost = std::io::Error::other(reason.clone());
+                        let _ = mint
+                            .reply
+                            .send(Err(Error::StoreUnavailable(sqlx::Error::Io(lost))));
+                    }
+                }
                 // One failing mint must not fail the others: retry alone.
                 Err(error) if batch.len() > 1 => {
                     tracing::warn!(%error, mints = batch.len(), "a batch of mints failed; retrying them one by one");

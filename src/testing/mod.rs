@@ -75,6 +75,30 @@ struct Keys {
 
 struct Published {
     keys: Vec<TestKey>,
+    outage: Option<Outage>,
+}
+
+/// How the test issuer fails, for outage tests ([`TestIssuer::set_outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Its discovery document and JWKS answer 503.
+    Down,
+    /// They answer 200 with a body that is not JSON.
+    Garbage,
+}
+
+impl Outage {
+    /// The answer instead of a document, during an outage.
+    fn answer(outage: Option<Self>) -> Option<HttpResponse> {
+        match outage? {
+            Outage::Down => Some(HttpResponse::ServiceUnavailable().finish()),
+            Outage::Garbage => Some(
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body("<html>not json"),
+            ),
+        }
+    }
 }
 
 /// The bearer token the test issuer's GitHub Actions token endpoint wants:
@@ -148,6 +172,7 @@ impl TestIssuer {
         });
         let published = Arc::new(Mutex::new(Published {
             keys: published.to_vec(),
+            outage: None,
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let actions = Arc::new(Mutex::new(Actions::default()));
@@ -177,42 +202,51 @@ impl TestIssuer {
             let (url, keys, published, fetches) = state.clone();
             let signer = signer.clone();
             let jwks_url = format!("{url}/jwks");
+            let published_for_discovery = published.clone();
             App::new().service(
-                web::scope(&path)
-                    .route(
-                        "/.well-known/openid-configuration",
-                        web::get().to(move || {
-                            // The members GitHub Actions' document has, so that
-                            // servers checking provider metadata accept it too.
-                            let document = json!({
-                                "issuer": url,
-                                "jwks_uri": jwks_url,
-                                "subject_types_supported": ["public"],
-                                "response_types_supported": ["id_token"],
-                                "id_token_signing_alg_values_supported": [
-                                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                                    "ES256", "ES384", "EdDSA",
-                                ],
-                            });
-                            async move { HttpResponse::Ok().json(document) }
-                        }),
-                    )
-                    .route(
-                        "/jwks",
-                        web::get().to(move || {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            let set = jwks(&keys, &published.lock().unwrap().keys);
-                            async move { HttpResponse::Ok().json(set) }
-                        }),
-                    )
-                    .route(
-                        "/actions/id-token",
-                        web::get().to(move |request: HttpRequest| {
-                            let answer = signer.actions_token(&request);
-                            async move { answer }
-                        }),
-                    ),
-            )
+                    web::scope(&path)
+                        .route(
+                            "/.well-known/openid-configuration",
+                            web::get().to(move || {
+                                let outage =
+                                    Outage::answer(published_for_discovery.lock().unwrap().outage);
+                                // The members GitHub Actions' document has, so that
+                                // servers checking provider metadata accept it too.
+                                let document = json!({
+                                    "issuer": url,
+                                    "jwks_uri": jwks_url,
+                                    "subject_types_supported": ["public"],
+                                    "response_types_supported": ["id_token"],
+                                    "id_token_signing_alg_values_supported": [
+                                        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                        "ES256", "ES384", "EdDSA",
+                                    ],
+                                });
+                                async move {
+                                    outage.unwrap_or_else(|| HttpResponse::Ok().json(document))
+                                }
+                            }),
+                        )
+                        .route(
+                            "/jwks",
+                            web::get().to(move || {
+                                fetches.fetch_add(1, Ordering::SeqCst);
+                                let published = published.lock().unwrap();
+                                let answer =
+                                    Outage::answer(published.outage).unwrap_or_else(|| {
+                                        HttpResponse::Ok().json(jwks(&keys, &published.keys))
+                                    });
+                                async move { answer }
+                            }),
+                        )
+                        .route(
+                            "/actions/id-token",
+                            web::get().to(move |request: HttpRequest| {
+                                let answer = signer.actions_token(&request);
+                                async move { answer }
+                            }),
+                        ),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -288,6 +322,12 @@ impl TestIssuer {
     /// How many times the JWKS has been fetched.
     pub fn jwks_fetches(&self) -> usize {
         self.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Starts (`Some`) or ends (`None`) an outage of the discovery document
+    /// and the JWKS.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        self.published.lock().unwrap().outage = outage;
     }
 
     /// Key rotation: publishes `rsa-2` and withdraws `rsa-1`.

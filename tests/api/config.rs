@@ -211,7 +211,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
             format!("[server]\nlistn = \"127.0.0.1:8080\"\n{VALID}"),
             "server.listn",
             "unknown key \"listn\"; did you mean \"listen\"? \
-             (known: listen, max_body_bytes, shutdown_timeout, tls, trusted_proxies)",
+             (known: listen, max_body_bytes, shutdown_timeout, max_uri_bytes, max_header_bytes, max_headers, tls, trusted_proxies)",
         ),
         (
             format!("[databse]\nurl = \"sqlite://x.db\"\n{VALID}"),
@@ -374,7 +374,7 @@ fn an_unknown_key_from_the_environment_names_its_variable() {
                 assert_eq!(
                     reason,
                     "unknown key \"lsiten\"; did you mean \"listen\"? \
-                     (known: listen, max_body_bytes, shutdown_timeout, tls, trusted_proxies); \
+                     (known: listen, max_body_bytes, shutdown_timeout, max_uri_bytes, max_header_bytes, max_headers, tls, trusted_proxies); \
                      set by the environment variable TRUSTPUB_SERVER__LSITEN"
                 );
             }

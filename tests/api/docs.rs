@@ -139,6 +139,9 @@ listen = "127.0.0.1:8080"
 max_body_bytes = 65536
 shutdown_timeout = 30
 trusted_proxies = ["10.0.0.0/8", "::1/128"]
+max_uri_bytes = 8192
+max_header_bytes = 32768
+max_headers = 64
 
 [server.tls]
 cert = "tls/fullchain.pem"

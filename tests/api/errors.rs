@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 
-use crate::helpers::{REGISTRIES, json_ok, problem, spawn_app};
+use crate::helpers::{REGISTRIES, json_ok, problem, raw_exchange, spawn_app};
 
 const PYTP: &str = "application/vnd.pypi.pytp.v1+json";
 
@@ -191,4 +191,95 @@ async fn the_server_keeps_serving_after_bad_input() {
     }
     let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
     assert_eq!(json_ok(response).await["audience"], "acme-pypi");
+}
+
+/// Writes `head` (request line and header lines, without the blank line
+/// that ends them) to the app and answers its status and the whole answer.
+async fn raw_head(app: &crate::helpers::TestApp, head: &str) -> (u16, String) {
+    let authority = app.address.trim_start_matches("http://");
+    raw_exchange(authority, &format!("{head}\r\nConnection: close\r\n\r\n")).await
+}
+
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+/// Heads over `[server]` `max_uri_bytes`, `max_header_bytes` and
+/// `max_headers` are refused with problem documents, on any path.
+#[tokio::test]
+async fn heads_over_the_configured_limits_are_problem_documents() {
+    let app = spawn_app(&format!(
+        "[server]\nmax_uri_bytes = 1024\nmax_header_bytes = 2048\nmax_headers = 16\n{REGISTRIES}"
+    ))
+    .await;
+    let long_path = format!("/_/trustpub/acme/audience?{}", "x".repeat(1100));
+    problem(
+        app.get(&long_path).send().await.unwrap(),
+        414,
+        "uri-too-long",
+    )
+    .await;
+
+    let big = "v".repeat(3000);
+    let refused = app
+        .get("/healthz")
+        .header("X-Big", &big)
+        .send()
+        .await
+        .unwrap();
+    let document = problem(refused, 431, "headers-too-large").await;
+    assert!(
+        document["detail"].as_str().unwrap().contains("2048 bytes"),
+        "{document}"
+    );
+
+    let mut many = app.get("/_/trustpub/acme/audience");
+    for i in 0..20 {
+        many = many.header(format!("X-Extra-{i}"), "1");
+    }
+    problem(many.send().await.unwrap(), 431, "headers-too-large").await;
+
+    // Just under the limits: served.
+    let fits = format!("/_/trustpub/acme/audience?{}", "x".repeat(900));
+    json_ok(app.get(&fits).send().await.unwrap()).await;
+}
+
+/// The documented exception: heads the HTTP parser itself refuses (over its
+/// fixed 128 KiB, over 96 header lines, or not HTTP at all) are answered
+/// before trustpub sees the request, with an empty body. Kept here so that
+/// the documentation stays true when actix-web changes.
+#[tokio::test]
+async fn heads_the_parser_refuses_are_the_documented_exception() {
+    let app = spawn_app(REGISTRIES).await;
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Huge: {}",
+        "h".repeat(140 * 1024)
+    );
+    let (status, answer) = raw_head(&app, &huge).await;
+    assert_eq!(status, 431, "{answer:.200}");
+    assert_eq!(body_of(&answer), "", "{answer:.200}");
+
+    let many: String = (0..100).map(|i| format!("\r\nX-H{i}: 1")).collect();
+    let (status, answer) = raw_head(&app, &format!("GET /healthz HTTP/1.1\r\nHost: x{many}")).await;
+    assert_eq!(status, 431, "{answer:.200}");
+    assert_eq!(body_of(&answer), "", "{answer:.200}");
+
+    let (status, answer) = raw_head(&app, "GARBAGE\u{1}LINE").await;
+    assert_eq!(status, 400, "{answer:.200}");
+    assert_eq!(body_of(&answer), "", "{answer:.200}");
+
+    // Below the parser's limits, trustpub's own limits answer.
+    let (status, answer) = raw_head(
+        &app,
+        &format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}",
+            "b".repeat(40 * 1024)
+        ),
+    )
+    .await;
+    assert_eq!(status, 431, "{answer:.200}");
+    assert!(
+        body_of(&answer).contains("\"headers-too-large\""),
+        "{answer:.400}"
+    );
 }

@@ -16,6 +16,10 @@ use trustpub::tokens::Credential;
 use crate::helpers::{TestApp, json_ok, spawn_app};
 
 pub const ACME_SECRET: &str = "acme-introspection-secret";
+
+/// Rate limits off for mints: floods of mints from one test client, which
+/// the per-address limit would answer with 429.
+pub const UNLIMITED_MINTS: &str = "[rate_limits]\nmints = { per_minute = 0, burst = 0 }\n";
 pub const OTHER_SECRET: &str = "other-introspection-secret";
 
 fn digest(secret: &str) -> String {

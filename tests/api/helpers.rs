@@ -174,9 +174,15 @@ pub struct TestApp {
 /// Settings from `config` (TOML) on top of the defaults, with the test
 /// database and a random port.
 pub fn settings(config: &str, db: &TestDatabase) -> trustpub::Result<Settings> {
+    settings_at(config, &db.url)
+}
+
+/// [`settings`] with the database at `url`: the test database reached
+/// another way (through a proxy), or opened read-only.
+fn settings_at(config: &str, url: &str) -> trustpub::Result<Settings> {
     let figment = Figment::from(Serialized::defaults(Settings::default()))
         .merge(Toml::string(config))
-        .merge(Serialized::default("database.url", &db.url))
+        .merge(Serialized::default("database.url", url))
         .merge(Serialized::default("log.filter", "warn"));
     Settings::from_figment(&figment)
 }
@@ -191,6 +197,13 @@ pub async fn spawn_app(config: &str) -> TestApp {
 pub async fn spawn_app_on(db: std::sync::Arc<TestDatabase>, config: &str) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     spawn_app_listening(db, listener, config).await
+}
+
+/// Boots trustpub with `config` on an existing database reached at `url`.
+pub async fn spawn_app_at(db: std::sync::Arc<TestDatabase>, url: &str, config: &str) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let settings = settings_at(config, url).expect("a valid test configuration");
+    spawn_app_with(db, listener, &settings).await
 }
 
 /// Boots trustpub with a configuration that names its own port: `config`
@@ -208,12 +221,20 @@ async fn spawn_app_listening(
     config: &str,
 ) -> TestApp {
     let settings = settings(config, &db).expect("a valid test configuration");
+    spawn_app_with(db, listener, &settings).await
+}
+
+async fn spawn_app_with(
+    db: std::sync::Arc<TestDatabase>,
+    listener: TcpListener,
+    settings: &Settings,
+) -> TestApp {
     let scheme = if settings.server.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    let application = Application::build_with_listener(&settings, listener)
+    let application = Application::build_with_listener(settings, listener)
         .await
         .expect("the application builds");
     let address = format!("{scheme}://127.0.0.1:{}", application.port());
@@ -391,8 +412,6 @@ pub async fn raw_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
     let mut request = format!("{method} {target} HTTP/1.1\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -401,14 +420,104 @@ pub async fn raw_request(
         "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     ));
-    stream.write_all(request.as_bytes()).await.unwrap();
+    raw_exchange(authority, &request).await
+}
+
+/// Writes `request` to `authority` as it is and reads the answer to its
+/// end: the status and the whole answer. The server may answer and close
+/// before it has read all of a request it refuses.
+pub async fn raw_exchange(authority: &str, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let _ = stream.write_all(request.as_bytes()).await;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
+    let _ = stream.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
     (status, answer)
+}
+
+/// The real `trustpub serve` in a process of its own, configured by a file
+/// in a temporary directory: `config` (TOML with registries) with a free
+/// port and `database_url` in front. Stopped with SIGTERM on drop.
+pub struct ServedBinary {
+    pub address: String,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl ServedBinary {
+    pub async fn start(database_url: &str, config: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("trustpub.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{database_url}\"\n{config}"
+            ),
+        )
+        .unwrap();
+        let mut served = ServedBinary {
+            address: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: None,
+        };
+        served.restart().await;
+        served
+    }
+
+    /// Starts the process (again, after [`ServedBinary::kill`]) and waits
+    /// until `/readyz` answers 200.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("trustpub.toml"))
+            .env_remove("TRUSTPUB_DATABASE__URL")
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(response) = client.get(format!("{}/readyz", self.address)).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "trustpub did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, as a crash or the OOM killer.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for ServedBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&child);
+            let _ = child.wait();
+        }
+    }
 }

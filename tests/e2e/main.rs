@@ -7,7 +7,9 @@
 //! the upload gateway (`parsers.rs`); the conformance kit's upload probe
 //! through the gateway to pypiserver (`kit.rs`); devpi-server, with users
 //! and upload ACLs, behind the gateway (`devpi.rs`); Kellnr behind nginx
-//! and the gateway, when `.ci/setup-kellnr` has built it (`kellnr.rs`).
+//! and the gateway, when `.ci/setup-kellnr` has built it (`kellnr.rs`);
+//! three trustpub processes on one database behind nginx round robin
+//! (`round_robin.rs`).
 //!
 //! `.ci/setup` installs all of them, and `.ci/test` runs it first. This
 //! target is built only with the `e2e` feature (`cargo test --features e2e`),
@@ -29,4 +31,5 @@ mod kit;
 mod nginx;
 mod parsers;
 mod real_clients;
+mod round_robin;
 mod token_exec;

@@ -1,0 +1,318 @@
+//! Faults outside trustpub: its database out of reach or read-only, an
+//! issuer whose keys cannot be fetched. Requests then fail fast with 503
+//! `store-unavailable` or 502 `issuer-unavailable`, nothing is answered 200
+//! that was not stored, and everything recovers without a restart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use trustpub::store::now;
+use trustpub::testing::{ACME_AUDIENCE, Outage, TestClaims, TestIssuer, TestKey};
+
+use crate::fixtures::{ACME_SECRET, config, mint};
+use crate::helpers::{
+    TestApp, TestDatabase, json_ok, not_checked, problem, spawn_app, spawn_app_at, spawn_app_on,
+};
+
+/// What "within a bounded time" means in these tests: far more than any
+/// answer takes, far less than a hang.
+const NO_HANG: Duration = Duration::from_secs(60);
+
+/// A TCP forwarder on a loopback port that the test can cut (every
+/// connection dropped, new ones closed at once) and restore: a database
+/// server going away and coming back, without touching the shared server.
+struct TcpProxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accepting, held) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let target = target.clone();
+                held.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        TcpProxy {
+            port,
+            up,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn mint_body(issuer: &TestIssuer) -> Value {
+    json!({ "token": issuer.sign(&TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build()) })
+}
+
+async fn mint_once(app: &TestApp, issuer: &TestIssuer) -> reqwest::Response {
+    app.request(Method::POST, "/_/trustpub/acme/mint-token")
+        .json(&mint_body(issuer))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspect(app: &TestApp, credential: &str) -> reqwest::Response {
+    app.request(Method::POST, "/_/trustpub/acme/introspect")
+        .bearer_auth(ACME_SECRET)
+        .json(&json!({ "token": credential }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Mints in a loop on `tasks` tasks until `stop`; answers each mint's status,
+/// body and how long it took.
+fn mint_load(
+    app: &TestApp,
+    issuer: &Arc<TestIssuer>,
+    tasks: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<Vec<(StatusCode, Value, Duration)>>> {
+    (0..tasks)
+        .map(|_| {
+            let (client, address) = (app.client.clone(), app.address.clone());
+            let (issuer, stop) = (issuer.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let response = client
+                        .post(format!("{address}/_/trustpub/acme/mint-token"))
+                        .json(&mint_body(&issuer))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status();
+                    let body = response.json().await.unwrap_or(Value::Null);
+                    answers.push((status, body, started.elapsed()));
+                }
+                answers
+            })
+        })
+        .collect()
+}
+
+/// Until `/readyz` answers 200 (or [`NO_HANG`] passes).
+async fn wait_until_ready(app: &TestApp) {
+    let deadline = Instant::now() + NO_HANG;
+    while app.get("/readyz").send().await.unwrap().status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the store did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// PostgreSQL going away under a mint flood: every answer is 200 or 503
+/// `store-unavailable`, none hangs, `/readyz` says 503, and once the
+/// connection is back minting and checking work again without a restart.
+/// Every credential answered 200 is stored.
+#[tokio::test]
+async fn postgresql_out_of_reach_under_load_is_503_and_recovers() {
+    let db = Arc::new(TestDatabase::new().await);
+    if db.is_sqlite() {
+        not_checked(
+            "outages::postgresql_out_of_reach_under_load_is_503_and_recovers",
+            "TEST_DATABASE_URL is not set",
+            "run with TEST_DATABASE_URL=postgres://…",
+        );
+        return;
+    }
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = TcpProxy::start(target).await;
+    url.set_port(Some(proxy.port)).unwrap();
+    let issuer = Arc::new(TestIssuer::start().await);
+    let app = spawn_app_at(
+        db.clone(),
+        url.as_str(),
+        &format!("[database]\nconnect_timeout = 2\n{}", config(issuer.url())),
+    )
+    .await;
+    let before = mint(&app, &issuer, json!({})).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = mint_load(&app, &issuer, 8, &stop);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+
+    let started = Instant::now();
+    problem(
+        app.get("/readyz").send().await.unwrap(),
+        503,
+        "store-unavailable",
+    )
+    .await;
+    problem(introspect(&app, &before).await, 503, "store-unavailable").await;
+    problem(mint_once(&app, &issuer).await, 503, "store-unavailable").await;
+    assert!(started.elapsed() < NO_HANG, "answers came in bounded time");
+
+    proxy.restore();
+    wait_until_ready(&app).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut minted = Vec::new();
+    let mut unavailable = 0;
+    for task in load {
+        for (status, body, took) in task.await.unwrap() {
+            assert!(took < NO_HANG, "a mint took {took:?}");
+            match status.as_u16() {
+                200 => minted.push(body["token"].as_str().unwrap().to_owned()),
+                503 => {
+                    assert_eq!(body["code"], "store-unavailable", "{body}");
+                    unavailable += 1;
+                }
+                other => panic!("a mint during the outage answered {other}: {body}"),
+            }
+        }
+    }
+    assert!(unavailable > 0, "the outage was seen by the load");
+    for credential in minted.iter().chain([&before]) {
+        let answer = json_ok(introspect(&app, credential).await).await;
+        assert_eq!(
+            answer["active"], true,
+            "{credential} was answered 200: {answer}"
+        );
+    }
+    mint(&app, &issuer, json!({})).await;
+}
+
+/// SQLite's file locked by another writer (a backup, an operator's
+/// `sqlite3` shell holding a transaction): writes wait SQLite's busy
+/// timeout, then answer 503; they work again once the lock is released.
+#[tokio::test]
+async fn a_locked_sqlite_file_is_503_and_recovers() {
+    use sqlx::Connection;
+
+    let db = Arc::new(TestDatabase::new().await);
+    if !db.is_sqlite() {
+        not_checked(
+            "outages::a_locked_sqlite_file_is_503_and_recovers",
+            "the tests run on PostgreSQL",
+            "run without TEST_DATABASE_URL",
+        );
+        return;
+    }
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app_on(db.clone(), &config(issuer.url())).await;
+    let before = mint(&app, &issuer, json!({})).await;
+
+    let mut holder = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    problem(mint_once(&app, &issuer).await, 503, "store-unavailable").await;
+    problem(
+        app.get("/readyz").send().await.unwrap(),
+        503,
+        "store-unavailable",
+    )
+    .await;
+    assert!(started.elapsed() < NO_HANG, "answers came in bounded time");
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    wait_until_ready(&app).await;
+    mint(&app, &issuer, json!({})).await;
+    let answer = json_ok(introspect(&app, &before).await).await;
+    assert_eq!(answer["active"], true, "{answer}");
+}
+
+/// The issuer's JWKS endpoint down, then answering garbage: tokens signed
+/// with a key already cached keep minting; a token with a key id the cache
+/// lacks is 502 `issuer-unavailable` (not the client's fault); both recover
+/// when the issuer does.
+#[tokio::test]
+async fn an_issuer_outage_keeps_cached_keys_minting() {
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&config(issuer.url())).await;
+    mint(&app, &issuer, json!({})).await;
+
+    for outage in [Outage::Down, Outage::Garbage] {
+        issuer.set_outage(Some(outage));
+        mint(&app, &issuer, json!({})).await;
+        let new_key = issuer.sign_with(
+            TestKey::Rsa2,
+            &TestClaims::github(issuer.url(), ACME_AUDIENCE, now()).build(),
+        );
+        let refused = app
+            .request(Method::POST, "/_/trustpub/acme/mint-token")
+            .json(&json!({ "token": new_key }))
+            .send()
+            .await
+            .unwrap();
+        problem(refused, 502, "issuer-unavailable").await;
+        mint(&app, &issuer, json!({})).await;
+    }
+    issuer.set_outage(None);
+    mint(&app, &issuer, json!({})).await;
+}
+
+/// Recovery from an issuer outage, at the key store (whose cool-down the
+/// server fixes at a minute): the new key is found as soon as a fetch
+/// succeeds again.
+#[tokio::test]
+async fn the_key_store_recovers_when_the_issuer_returns() {
+    use trustpub::domain::IssuerUrl;
+    use trustpub::oidc::KeyStore;
+
+    let issuer = TestIssuer::start().await;
+    let url = IssuerUrl::parse(issuer.url().to_owned()).unwrap();
+    let keys = KeyStore::new(
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        trustpub::metrics::Metrics::new(),
+    )
+    .unwrap();
+    assert_eq!(keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(), 1);
+
+    issuer.set_outage(Some(Outage::Garbage));
+    issuer.rotate();
+    assert_eq!(
+        keys.keys_for(&url, Some("rsa-1")).await.unwrap().len(),
+        1,
+        "cached"
+    );
+    let error = keys.keys_for(&url, Some("rsa-2")).await.unwrap_err();
+    assert_eq!(error.code(), "issuer-unavailable", "{error}");
+
+    issuer.set_outage(None);
+    assert_eq!(keys.keys_for(&url, Some("rsa-2")).await.unwrap().len(), 1);
+    assert!(
+        keys.keys_for(&url, Some("nope")).await.unwrap().is_empty(),
+        "an unknown key id of an issuer that answers is the token's fault"
+    );
+}
