@@ -213,8 +213,10 @@ pub async fn verify(
     if iat > now.saturating_add(LEEWAY_SECONDS) {
         return Err(Error::TokenNotYetValid("iat"));
     }
+    // With the one leeway too: an issuer's hour may come out a few seconds
+    // long (Kubernetes' default is 3607 s).
     let lifetime = expires_at.saturating_sub(iat);
-    if lifetime > i64::from(issuer.max_token_lifetime) {
+    if lifetime > i64::from(issuer.max_token_lifetime).saturating_add(LEEWAY_SECONDS) {
         return Err(invalid(format!(
             "the token lives {lifetime} s (exp - iat), longer than the {} s this registry \
              accepts from its issuer",
