@@ -9,7 +9,9 @@
 use trustpub::testing::TestIssuer;
 
 use crate::helpers::{TestApp, TestCa};
-use crate::real_clients::{PythonServer, run, serve_with, tool, uv_publish_package, workspace_of};
+use crate::real_clients::{
+    PythonServer, pip_installs, run, serve_with, tool, uv_publish_package, workspace_of,
+};
 
 const ROOT_PASSWORD: &str = "devpi-root-password";
 const UPLOADER_PASSWORD: &str = "devpi-uploader-password";
@@ -111,32 +113,6 @@ impl Devpi {
     }
 }
 
-async fn pip_installs(devpi: &Devpi, requirement: &str, module: &str) {
-    let target = tempfile::tempdir().unwrap();
-    let installed = std::process::Command::new(tool("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-        ])
-        .args(["--index-url", &devpi.server.url("/uploader/dev/+simple/")])
-        .arg("--target")
-        .arg(target.path())
-        .arg(requirement)
-        .env("PIP_FIND_LINKS", "")
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    assert!(target.path().join(module).join("__init__.py").is_file());
-}
-
 #[tokio::test]
 async fn uv_publishes_through_the_gateway_into_a_devpi_index_with_upload_acls() {
     let devpi = Devpi::start().await;
@@ -151,7 +127,11 @@ async fn uv_publishes_through_the_gateway_into_a_devpi_index_with_upload_acls() 
         .await
         .expect("widget is on the index");
     assert!(page.contains("widget-0.1.0-py3-none-any.whl"), "{page}");
-    pip_installs(&devpi, "widget==0.1.0", "widget").await;
+    pip_installs(
+        &devpi.server.url("/uploader/dev/+simple/"),
+        "widget==0.1.0",
+        "widget",
+    );
 
     // gadget is not among acme's packages: refused, and devpi never sees it.
     let output = uv_publish_package(&app, &issuer, &ca, "gadget").await;

@@ -73,6 +73,28 @@ pub fn workspace_of(package: &str) -> tempfile::TempDir {
     dir
 }
 
+/// pip installs `requirement` from the simple index at `index_url` alone,
+/// and the installed package has the module `module`; fails the test with
+/// what pip said otherwise.
+pub fn pip_installs(index_url: &str, requirement: &str, module: &str) {
+    let target = tempfile::tempdir().unwrap();
+    let installed = std::process::Command::new(tool("python"))
+        .args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
+        .args(["--disable-pip-version-check", "--index-url", index_url])
+        .arg("--target")
+        .arg(target.path())
+        .arg(requirement)
+        .env("PIP_FIND_LINKS", "")
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(target.path().join(module).join("__init__.py").is_file());
+}
+
 /// Runs the virtual environment's Python with `args`; fails the test, with
 /// what Python said, unless it succeeds.
 pub fn run_python(args: &[&std::ffi::OsStr]) {
@@ -477,29 +499,7 @@ async fn uv_publishes_through_the_gateway_to_pypiserver() {
     );
 
     // The wheel installs from pypiserver.
-    let target = tempfile::tempdir().unwrap();
-    let installed = std::process::Command::new(tool("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-        ])
-        .args(["--index-url", &registry.url("/simple/")])
-        .arg("--target")
-        .arg(target.path())
-        .arg("widget==0.1.0")
-        .env("PIP_FIND_LINKS", "")
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    assert!(target.path().join("widget/__init__.py").is_file());
+    pip_installs(&registry.url("/simple/"), "widget==0.1.0", "widget");
 
     // gadget is not among acme's packages for this publisher.
     let output = uv_publish_package(&app, &issuer, &ca, "gadget").await;
