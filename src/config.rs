@@ -292,6 +292,10 @@ pub struct DatabaseSettings {
     /// request, before giving up.
     #[serde(default = "DatabaseSettings::default_connect_timeout")]
     pub connect_timeout: u64,
+    /// Seconds between purges of expired `jti`s and credentials and of
+    /// events past their retention.
+    #[serde(default = "DatabaseSettings::default_purge_interval")]
+    pub purge_interval: u64,
 }
 
 impl DatabaseSettings {
@@ -301,6 +305,10 @@ impl DatabaseSettings {
 
     fn default_connect_timeout() -> u64 {
         10
+    }
+
+    fn default_purge_interval() -> u64 {
+        300
     }
 }
 
@@ -428,6 +436,7 @@ impl Default for Settings {
                 max_connections: 10,
                 registry_cache_ttl: DatabaseSettings::default_registry_cache_ttl(),
                 connect_timeout: DatabaseSettings::default_connect_timeout(),
+                purge_interval: DatabaseSettings::default_purge_interval(),
             },
             log: LogSettings {
                 format: LogFormat::Human,
@@ -523,6 +532,12 @@ impl Settings {
         if self.database.connect_timeout == 0 {
             return Err(Error::config(
                 "database.connect_timeout",
+                "must be at least 1 second",
+            ));
+        }
+        if self.database.purge_interval == 0 {
+            return Err(Error::config(
+                "database.purge_interval",
                 "must be at least 1 second",
             ));
         }

@@ -225,6 +225,18 @@ pub fn discovery_path(path: &str) -> String {
         .to_owned()
 }
 
+/// The host of a `host[:port]`: proxies forward the port they listen on,
+/// which need not be the upload URL's.
+pub fn without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
 /// The `aud` claim that identity tokens for a registry must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -597,6 +609,15 @@ impl From<TokenLifetime> for i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_dropped_from_forwarded_hosts() {
+        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
+        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
+        assert_eq!(without_port("[::1]:8080"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
+    }
 
     #[test]
     fn serde_and_strum_name_the_enums_alike() {

@@ -26,6 +26,8 @@ pub struct Application {
     metrics: Metrics,
     /// `events.retention_days`, in seconds.
     event_retention: i64,
+    /// `database.purge_interval`.
+    purge_interval: Duration,
 }
 
 impl Application {
@@ -101,6 +103,7 @@ impl Application {
             store,
             metrics,
             event_retention: settings.events.retention_seconds(),
+            purge_interval: Duration::from_secs(settings.database.purge_interval),
         })
     }
 
@@ -125,6 +128,7 @@ impl Application {
             self.store.clone(),
             self.metrics,
             self.event_retention,
+            self.purge_interval,
         ));
         let handle = self.server.handle();
         let admin = self.admin.map(|(_, server)| server);
@@ -248,20 +252,18 @@ pub fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig> {
     })
 }
 
-/// How often used `jti`s and credentials past their expiry are deleted.
-const PURGE_INTERVAL: Duration = Duration::from_secs(300);
-
 /// Deletes used `jti`s once their tokens can no longer be accepted anyway,
 /// credentials once they have expired, and events (and refusal counts)
-/// older than `retention` seconds; a failure is counted in `metrics`.
-async fn purge_periodically(store: Store, metrics: Metrics, retention: i64) {
+/// older than `retention` seconds, every `every`; a failure is counted in
+/// `metrics`.
+async fn purge_periodically(store: Store, metrics: Metrics, retention: i64, every: Duration) {
     // The first purge comes one interval after start: what it deletes is
     // no longer valid anyway, so there is no hurry.
-    let mut interval =
-        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         interval.tick().await;
         let now = now();
+        let started = std::time::Instant::now();
         let purged = (
             store.purge_used_jtis(now).await,
             store.purge_expired_upload_tokens(now).await,
@@ -274,6 +276,7 @@ async fn purge_periodically(store: Store, metrics: Metrics, retention: i64) {
                     jtis,
                     credentials,
                     events,
+                    milliseconds = started.elapsed().as_millis() as u64,
                     "deleted expired jtis, credentials and events"
                 )
             }

@@ -9,7 +9,7 @@ use actix_web::HttpRequest;
 use actix_web::http::Method;
 
 use super::{AppState, header_str};
-use crate::domain::{RegistryName, discovery_path};
+use crate::domain::{RegistryName, discovery_path, without_port};
 use crate::problem::{Error, Result};
 use crate::registry::Registry;
 
@@ -180,31 +180,5 @@ pub(super) async fn by_gateway_path(
 fn narrow(registries: &mut Vec<Registry>, decides: impl Fn(&Registry) -> bool) {
     if registries.len() > 1 && registries.iter().any(&decides) {
         registries.retain(decides);
-    }
-}
-
-/// The host of a `host[:port]`: proxies forward the port they listen on,
-/// which need not be the upload URL's.
-pub(super) fn without_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_port;
-
-    #[test]
-    fn ports_are_dropped_from_forwarded_hosts() {
-        assert_eq!(without_port("pypi.acme.test:8443"), "pypi.acme.test");
-        assert_eq!(without_port("pypi.acme.test"), "pypi.acme.test");
-        assert_eq!(without_port("[::1]:8080"), "[::1]");
-        assert_eq!(without_port("[::1]"), "[::1]");
-        assert_eq!(without_port("127.0.0.1:80"), "127.0.0.1");
     }
 }

@@ -295,16 +295,19 @@ impl Store {
 
     /// Deletes the events and refusal counts from before `before`.
     pub async fn purge_events(&self, before: i64) -> Result<u64> {
-        let events = sqlx::query("DELETE FROM events WHERE at < $1")
-            .bind(before)
-            .execute(self.writer())
+        let events = self
+            .delete_in_batches("events", "id", "at < $1", before)
             .await?;
         // An hour's count goes with the hour's last second.
-        let counts = sqlx::query("DELETE FROM refusal_counts WHERE hour < $1")
-            .bind(before - 3600 + 1)
-            .execute(self.writer())
+        let counts = self
+            .delete_in_batches(
+                "refusal_counts",
+                "registry, kind, code, hour",
+                "hour < $1",
+                before - 3600 + 1,
+            )
             .await?;
-        Ok(events.rows_affected() + counts.rows_affected())
+        Ok(events + counts)
     }
 
     /// The events a query selects, newest first. Paging by id: events

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 use crate::config::{Backend, DatabaseSettings};
 use crate::limits::{Buckets, Limit};
@@ -161,7 +161,40 @@ impl Store {
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
     }
+
+    /// Deletes the rows of `table` that `condition` selects (its `$1` bound
+    /// to `bound`), at most [`PURGE_BATCH`] rows a statement, each row named
+    /// by `key`: a purge of millions of rows is many short writes, between
+    /// which mints get the writer. `key`: the columns of its primary key.
+    pub(super) async fn delete_in_batches(
+        &self,
+        table: &str,
+        key: &str,
+        condition: &str,
+        bound: i64,
+    ) -> Result<u64> {
+        let statement = format!(
+            "DELETE FROM {table} WHERE ({key}) IN \
+             (SELECT {key} FROM {table} WHERE {condition} LIMIT {PURGE_BATCH})"
+        );
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(AssertSqlSafe(statement.clone()))
+                .bind(bound)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+            deleted += done;
+            if done < PURGE_BATCH {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
 }
+
+/// The most rows one statement of a purge deletes.
+pub const PURGE_BATCH: u64 = 2_000;
 
 /// Why the database cannot be used, in a sentence that says where it is.
 async fn connect_error(

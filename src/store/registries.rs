@@ -11,7 +11,7 @@ use super::rows::{Insert, TableRow, table_row};
 use super::{Store, corrupt, from_json, now, to_json};
 use crate::domain::{
     Audience, Ecosystem, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest, TokenLifetime,
-    TokenPrefix, UploadUrl,
+    TokenPrefix, UploadUrl, without_port,
 };
 use crate::problem::{Error, Result};
 use crate::publishers::Publisher;
@@ -119,36 +119,37 @@ fn select_registries(tail: &str) -> AssertSqlSafe<String> {
 /// instead of asking the store on every request. A configuration sync or an
 /// admin API change clears this instance's copy; another instance sharing
 /// the database sees it `ttl` later at most. With a `ttl` of zero, every
-/// lookup reads the store.
+/// lookup reads the store. When the copy is out of date, one request reads
+/// the store again and the others that need it meanwhile wait for that read
+/// instead of making their own.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
-    snapshot: Arc<RwLock<Option<Snapshot>>>,
+    snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    reading: Arc<tokio::sync::Mutex<()>>,
 }
-
-/// Every registry, and when they were read.
-type Snapshot = (Instant, Arc<Vec<Registry>>);
 
 impl Cache {
     pub(super) fn new(ttl: Duration) -> Self {
         Cache {
             ttl,
             snapshot: Arc::default(),
+            reading: Arc::default(),
         }
     }
 
-    fn get(&self) -> Option<Arc<Vec<Registry>>> {
+    fn get(&self) -> Option<Arc<Snapshot>> {
         let snapshot = self.snapshot.read().ok()?;
-        let (read_at, registries) = snapshot.as_ref()?;
-        (read_at.elapsed() < self.ttl).then(|| registries.clone())
+        let current = snapshot.as_ref()?;
+        (current.read_at.elapsed() < self.ttl).then(|| current.clone())
     }
 
-    fn put(&self, registries: Arc<Vec<Registry>>) {
+    fn put(&self, registries: Arc<Snapshot>) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut snapshot) = self.snapshot.write() {
-            *snapshot = Some((Instant::now(), registries));
+            *snapshot = Some(registries);
         }
     }
 
@@ -156,6 +157,75 @@ impl Cache {
         if let Ok(mut snapshot) = self.snapshot.write() {
             *snapshot = None;
         }
+    }
+}
+
+/// Every registry, when they were read, and indexes to find them by name,
+/// by upload path and by host, so that a lookup costs the same with a
+/// thousand registries as with one.
+#[derive(Debug)]
+struct Snapshot {
+    read_at: Instant,
+    registries: Vec<Registry>,
+    by_name: HashMap<String, usize>,
+    /// By [`crate::domain::discovery_path`] of the upload URL.
+    by_path: HashMap<String, Vec<usize>>,
+    /// By the upload URL's lower-case host, whatever its port.
+    by_host: HashMap<String, Vec<usize>>,
+}
+
+impl Snapshot {
+    fn new(registries: Vec<Registry>) -> Self {
+        let mut snapshot = Snapshot {
+            read_at: Instant::now(),
+            by_name: HashMap::with_capacity(registries.len()),
+            by_path: HashMap::new(),
+            by_host: HashMap::new(),
+            registries: Vec::new(),
+        };
+        for (index, registry) in registries.iter().enumerate() {
+            snapshot
+                .by_name
+                .insert(registry.name.as_str().to_owned(), index);
+            let url = &registry.upload_url;
+            snapshot
+                .by_path
+                .entry(url.discovery_path())
+                .or_default()
+                .push(index);
+            snapshot
+                .by_host
+                .entry(url.host().to_ascii_lowercase())
+                .or_default()
+                .push(index);
+        }
+        snapshot.registries = registries;
+        snapshot
+    }
+
+    fn named(&self, name: &str) -> Option<&Registry> {
+        self.by_name.get(name).map(|&i| &self.registries[i])
+    }
+
+    fn listed<'a>(
+        &'a self,
+        index: &'a HashMap<String, Vec<usize>>,
+        key: &str,
+    ) -> impl Iterator<Item = &'a Registry> {
+        index
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.registries[i])
+    }
+
+    fn at_path(&self, path: &str) -> impl Iterator<Item = &Registry> {
+        self.listed(&self.by_path, path)
+    }
+
+    /// `host`: lower-case, without a port.
+    fn on_host(&self, host: &str) -> impl Iterator<Item = &Registry> {
+        self.listed(&self.by_host, host)
     }
 }
 
@@ -262,10 +332,25 @@ impl Store {
     /// Every registry, with its issuers and publishers, ordered by name:
     /// read from the store at most once per `database.registry_cache_ttl`
     /// (three queries, whatever the number of registries).
-    async fn registries(&self) -> Result<Arc<Vec<Registry>>> {
+    async fn registries(&self) -> Result<Arc<Snapshot>> {
         if let Some(cached) = self.registries.get() {
             return Ok(cached);
         }
+        if self.registries.ttl.is_zero() {
+            return Ok(Arc::new(Snapshot::new(self.read_registries().await?)));
+        }
+        let _reading = self.registries.reading.lock().await;
+        // Another request may have read them while this one waited.
+        if let Some(cached) = self.registries.get() {
+            return Ok(cached);
+        }
+        let snapshot = Arc::new(Snapshot::new(self.read_registries().await?));
+        self.registries.put(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Every registry, with its issuers and publishers, from the store.
+    async fn read_registries(&self) -> Result<Vec<Registry>> {
         let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
         let rows = sqlx::query_as::<_, (String, String, String, i64)>(
             "SELECT registry, url, provider, max_token_lifetime FROM registry_issuers \
@@ -297,25 +382,22 @@ impl Store {
             let publishers = publishers.remove(&row.name).unwrap_or_default();
             registries.push(row.into_registry(issuers, publishers)?);
         }
-        let registries = Arc::new(registries);
-        self.registries.put(registries.clone());
         Ok(registries)
     }
 
     /// The registry with this name, with its issuers and publishers.
     pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries.iter().find(|r| r.name.as_str() == name).cloned())
+        Ok(self.registries().await?.named(name).cloned())
     }
 
     /// The registries whose upload URL has this path (compared as
     /// [`crate::domain::discovery_path`] does), each with the authority
     /// (lower-case `host[:port]`) of its upload URL.
     pub async fn registries_by_upload_path(&self, path: &str) -> Result<Vec<(String, Registry)>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .filter(|r| r.upload_url.discovery_path() == path)
+        Ok(self
+            .registries()
+            .await?
+            .at_path(path)
             .map(|r| (r.upload_url.authority().to_ascii_lowercase(), r.clone()))
             .collect())
     }
@@ -323,9 +405,10 @@ impl Store {
     /// The registry that serves PyPI's implicit paths on this host
     /// (lower-case `host[:port]`), if any.
     pub async fn registry_for_pypi_host(&self, authority: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
+        Ok(self
+            .registries()
+            .await?
+            .on_host(without_port(authority))
             .find(|r| r.pypi_paths && r.upload_url.authority().eq_ignore_ascii_case(authority))
             .cloned())
     }
@@ -333,13 +416,13 @@ impl Store {
     /// The cargo registry whose URL has this host (lower-case `host[:port]`)
     /// and path (compared as [`crate::domain::discovery_path`] does).
     pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
+        Ok(self
+            .registries()
+            .await?
+            .at_path(path)
             .find(|r| {
                 r.ecosystem == Ecosystem::Cargo
                     && r.upload_url.authority().eq_ignore_ascii_case(authority)
-                    && r.upload_url.discovery_path() == path
             })
             .cloned())
     }
@@ -347,12 +430,7 @@ impl Store {
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .filter(|r| r.upload_url.host().eq_ignore_ascii_case(host))
-            .cloned()
-            .collect())
+        Ok(self.registries().await?.on_host(host).cloned().collect())
     }
 
     /// The rows of the registries `tail` (`WHERE …`) selects, given its

@@ -294,11 +294,8 @@ impl Store {
 
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
     pub async fn purge_used_jtis(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches("used_jtis", "issuer, jti", "expires_at < $1", now)
+            .await
     }
 
     /// The stored credential with this hash, if the registry has one.
@@ -423,11 +420,8 @@ impl Store {
     /// Deletes the credentials that expired before `now`; a credential
     /// still live at `now` is never touched.
     pub async fn purge_expired_upload_tokens(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM upload_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches("upload_tokens", "hash", "expires_at < $1", now)
+            .await
     }
 
     /// Whether a credential with this hash is stored.

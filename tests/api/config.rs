@@ -271,6 +271,11 @@ async fn each_invalid_value_names_its_key_and_reason() {
             "at least 1 second",
         ),
         (
+            format!("[database]\npurge_interval = 0\n{VALID}"),
+            "database.purge_interval",
+            "at least 1 second",
+        ),
+        (
             format!("[events]\nretention_days = 0\n{VALID}"),
             "events.retention_days",
             "at least 1",

@@ -254,3 +254,64 @@ async fn unauthenticated_requests_leave_counts_not_rows_and_events_expire() {
     assert!(counts.iter().all(|c| c.hour > old), "{counts:?}");
     assert!(!counts.is_empty(), "this hour's counts are kept");
 }
+
+/// A purge of more rows than one statement deletes deletes them all, batch
+/// after batch, and leaves every `jti`, credential and event still valid.
+#[tokio::test]
+async fn purges_go_on_batch_after_batch_and_keep_what_is_valid() {
+    use sqlx::Connection;
+    use trustpub::store::PURGE_BATCH;
+
+    let db = Arc::new(TestDatabase::new().await);
+    let app = spawn_app_on(db.clone(), REGISTRIES).await;
+    let expired = 2 * PURGE_BATCH + 7;
+    let (old, now, later) = (100, 1_000, 4_000_000_000_i64);
+    sqlx::any::install_default_drivers();
+    let mut db_connection = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    // `expired` rows of each table past their time, 3 more still valid.
+    let rows = |table: &str, columns: &str, values: &str| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+             INSERT INTO {table} ({columns}) SELECT {values} FROM n",
+            expired + 3
+        )
+    };
+    let when = format!("CASE WHEN i <= {expired} THEN {old} ELSE {later} END");
+    for statement in [
+        rows(
+            "used_jtis",
+            "issuer, jti, expires_at",
+            &format!("'https://old.test', 'jti-' || i, {when}"),
+        ),
+        rows(
+            "upload_tokens",
+            "hash, registry, publishers, packages, single_use, created_at, expires_at, claims",
+            &format!("'hash-' || i, 'acme', '[]', '[]', 0, 0, {when}, '{{}}'"),
+        ),
+        rows(
+            "events",
+            "id, at, registry, kind, outcome, code, detail",
+            &format!("'event-' || i, {when}, 'acme', 'mint', 'refused', 'token-reused', ''"),
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut db_connection)
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(app.store.purge_used_jtis(now).await.unwrap(), expired);
+    assert_eq!(
+        app.store.purge_expired_upload_tokens(now).await.unwrap(),
+        expired
+    );
+    assert_eq!(app.store.purge_events(now).await.unwrap(), expired);
+    for table in ["used_jtis", "upload_tokens", "events"] {
+        let left: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut db_connection)
+                .await
+                .unwrap();
+        assert_eq!(left, 3, "{table}: the valid rows stay");
+    }
+}

@@ -1,0 +1,28 @@
+-- wrk script: sends the requests of $REQUESTS_FILE in order, each once
+-- (then the last one again, should the run outlast the file). One request a
+-- line, tab-separated: method, path, body (`-` for none), then any headers
+-- as `Name: value`.
+local requests = {}
+for line in io.lines(os.getenv("REQUESTS_FILE")) do
+  local fields = {}
+  for field in string.gmatch(line, "[^\t]+") do
+    fields[#fields + 1] = field
+  end
+  local headers = {}
+  for i = 4, #fields do
+    local name, value = string.match(fields[i], "^([^:]+): (.*)$")
+    headers[name] = value
+  end
+  local body = nil
+  if fields[3] ~= "-" then
+    body = fields[3]
+    headers["Content-Type"] = "application/json"
+  end
+  requests[#requests + 1] = wrk.format(fields[1], fields[2], headers, body)
+end
+local sent = 0
+
+request = function()
+  sent = sent + 1
+  return requests[sent] or requests[#requests]
+end
