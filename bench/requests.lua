@@ -18,11 +18,14 @@ for line in io.lines(os.getenv("REQUESTS_FILE")) do
     body = fields[3]
     headers["Content-Type"] = "application/json"
   end
-  requests[#requests + 1] = wrk.format(fields[1], fields[2], headers, body)
+  requests[#requests + 1] = { fields[1], fields[2], headers, body }
 end
 local sent = 0
 
+-- Formatted when sent: wrk's own headers (Host) are set after this script
+-- is loaded.
 request = function()
   sent = sent + 1
-  return requests[sent] or requests[#requests]
+  local r = requests[sent] or requests[#requests]
+  return wrk.format(r[1], r[2], r[3], r[4])
 end

@@ -1,6 +1,7 @@
 //! Registries, their issuers and their trusted publishers.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,8 @@ pub(super) struct Cache {
     ttl: Duration,
     snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
     reading: Arc<tokio::sync::Mutex<()>>,
+    /// Counts the clears: a read that began before one is not kept.
+    clears: Arc<AtomicU64>,
 }
 
 impl Cache {
@@ -135,6 +138,7 @@ impl Cache {
             ttl,
             snapshot: Arc::default(),
             reading: Arc::default(),
+            clears: Arc::default(),
         }
     }
 
@@ -144,17 +148,19 @@ impl Cache {
         (current.read_at.elapsed() < self.ttl).then(|| current.clone())
     }
 
-    fn put(&self, registries: Arc<Snapshot>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut snapshot) = self.snapshot.write() {
+    /// Keeps `registries`, read after `clears` clears, unless another
+    /// clear came since (the read may have missed the change it was for).
+    fn put(&self, registries: Arc<Snapshot>, clears: u64) {
+        if let Ok(mut snapshot) = self.snapshot.write()
+            && self.clears.load(Ordering::SeqCst) == clears
+        {
             *snapshot = Some(registries);
         }
     }
 
     fn clear(&self) {
         if let Ok(mut snapshot) = self.snapshot.write() {
+            self.clears.fetch_add(1, Ordering::SeqCst);
             *snapshot = None;
         }
     }
@@ -344,8 +350,9 @@ impl Store {
         if let Some(cached) = self.registries.get() {
             return Ok(cached);
         }
+        let clears = self.registries.clears.load(Ordering::SeqCst);
         let snapshot = Arc::new(Snapshot::new(self.read_registries().await?));
-        self.registries.put(snapshot.clone());
+        self.registries.put(snapshot.clone(), clears);
         Ok(snapshot)
     }
 
