@@ -19,11 +19,14 @@ pub fn free_port() -> u16 {
 }
 
 /// Writes `config` to `dir`/trustpub.toml, starts `trustpub serve` on it
-/// and waits until `base` answers `/healthz`.
+/// and waits until `base` answers `/healthz`. The binary is this build's,
+/// or the one `TRUSTPUB_BIN` names (to compare two builds in one run).
 pub async fn start_trustpub(dir: &std::path::Path, config: &str, base: &str) -> Child {
     let config_path = dir.join("trustpub.toml");
     std::fs::write(&config_path, config).unwrap();
-    let server = Command::new(env!("CARGO_BIN_EXE_trustpub"))
+    let binary =
+        std::env::var("TRUSTPUB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trustpub").to_owned());
+    let server = Command::new(binary)
         .arg("serve")
         .arg("--config")
         .arg(&config_path)

@@ -121,8 +121,9 @@ fn select_registries(tail: &str) -> AssertSqlSafe<String> {
 /// admin API change clears this instance's copy; another instance sharing
 /// the database sees it `ttl` later at most. With a `ttl` of zero, every
 /// lookup reads the store. When the copy is out of date, one request reads
-/// the store again and the others that need it meanwhile wait for that read
-/// instead of making their own.
+/// the store again while the others go on with it; when there is none (at
+/// start, after a clear), the others wait for that one read instead of
+/// making their own.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
@@ -142,10 +143,11 @@ impl Cache {
         }
     }
 
-    fn get(&self) -> Option<Arc<Snapshot>> {
+    /// The copy, if there is one, and whether it is younger than `ttl`.
+    fn get(&self) -> Option<(Arc<Snapshot>, bool)> {
         let snapshot = self.snapshot.read().ok()?;
         let current = snapshot.as_ref()?;
-        (current.read_at.elapsed() < self.ttl).then(|| current.clone())
+        Some((current.clone(), current.read_at.elapsed() < self.ttl))
     }
 
     /// Keeps `registries`, read after `clears` clears, unless another
@@ -339,20 +341,29 @@ impl Store {
     /// read from the store at most once per `database.registry_cache_ttl`
     /// (three queries, whatever the number of registries).
     async fn registries(&self) -> Result<Arc<Snapshot>> {
-        if let Some(cached) = self.registries.get() {
-            return Ok(cached);
-        }
-        if self.registries.ttl.is_zero() {
+        let cache = &self.registries;
+        if cache.ttl.is_zero() {
             return Ok(Arc::new(Snapshot::new(self.read_registries().await?)));
         }
-        let _reading = self.registries.reading.lock().await;
+        let _reading = match cache.get() {
+            Some((current, true)) => return Ok(current),
+            // Out of date: while one request reads the store again, the
+            // others go on with this copy rather than wait.
+            Some((stale, false)) => match cache.reading.try_lock() {
+                Ok(reading) => reading,
+                Err(_) => return Ok(stale),
+            },
+            // None at all (at start, or cleared by a change): every request
+            // waits for the one read.
+            None => cache.reading.lock().await,
+        };
         // Another request may have read them while this one waited.
-        if let Some(cached) = self.registries.get() {
-            return Ok(cached);
+        if let Some((current, true)) = cache.get() {
+            return Ok(current);
         }
-        let clears = self.registries.clears.load(Ordering::SeqCst);
+        let clears = cache.clears.load(Ordering::SeqCst);
         let snapshot = Arc::new(Snapshot::new(self.read_registries().await?));
-        self.registries.put(snapshot.clone(), clears);
+        cache.put(snapshot.clone(), clears);
         Ok(snapshot)
     }
 
