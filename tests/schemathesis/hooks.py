@@ -73,18 +73,28 @@ def upload_credential(registry: str, audience: str) -> str:
         return json.load(answer)["token"]
 
 
-def with_fresh_credential(value: str, fresh: str) -> str:
-    """The Authorization value with the configured credential replaced."""
-    if CONFIGURED_CREDENTIAL in value:
-        return value.replace(CONFIGURED_CREDENTIAL, fresh)
+def basic_user(value: str) -> str | None:
+    """The user of a Basic Authorization value whose password is the
+    configured credential."""
     scheme, _, encoded = value.partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
-        except ValueError:
-            return value
-        if password == CONFIGURED_CREDENTIAL:
-            return "Basic " + base64.b64encode(f"{user}:{fresh}".encode()).decode()
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+    except ValueError:
+        return None
+    return user if password == CONFIGURED_CREDENTIAL else None
+
+
+def with_fresh_credential(value: str, registry: tuple[str, str]) -> str:
+    """The Authorization value with the configured credential replaced by a
+    fresh one; any other value as it is."""
+    if CONFIGURED_CREDENTIAL in value:
+        return value.replace(CONFIGURED_CREDENTIAL, upload_credential(*registry))
+    user = basic_user(value)
+    if user is not None:
+        pair = f"{user}:{upload_credential(*registry)}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
     return value
 
 
@@ -100,6 +110,5 @@ def before_call(context, case, kwargs):
     if registry is not None and case.headers:
         for name, value in list(case.headers.items()):
             if name.lower() == "authorization" and isinstance(value, str):
-                fresh = with_fresh_credential(value, "\0")
-                if fresh != value:
-                    case.headers[name] = fresh.replace("\0", upload_credential(*registry))
+                case.headers[name] = with_fresh_credential(value, registry)
+
