@@ -254,6 +254,9 @@ pub async fn remove_publisher(
 ) -> Result<()> {
     operator.may_write(name)?;
     registry(store, operator, name).await?;
+    if !is_id(id) {
+        return Err(Error::UnknownPublisher(id.to_owned()));
+    }
     let event = operator.event(
         name,
         Outcome::Deleted,
@@ -283,6 +286,7 @@ pub async fn revoke(
     operator.may_write(name)?;
     let found = registry(store, operator, name).await?;
     let (what, publisher) = match which {
+        Revocation::One(id) if !is_id(id) => return Err(Error::UnknownCredential(id.to_owned())),
         Revocation::One(id) => (format!("credential {id} revoked"), None),
         Revocation::OfPublisher(id) => {
             if !found.publishers.iter().any(|p| p.id == id) {
@@ -323,6 +327,13 @@ async fn stored_registries(store: &Store) -> Result<Vec<Registry>> {
 }
 
 /// `check-config`'s rules, registries named by name rather than position.
+/// Whether `id` can be a publisher's or a credential's id: 64 lower-case hex
+/// digits (a SHA-256). Anything else names nothing, and is not looked up (a
+/// NUL in it would be an error of PostgreSQL's, not a miss).
+fn is_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn check(registries: &[Registry]) -> Result<()> {
     validate_registries(registries, |i| {
         format!("registries.{}", registries[i].name.as_str())

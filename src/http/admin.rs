@@ -10,7 +10,9 @@ use super::{AppState, endpoint, rejections, scheme_value};
 use crate::admin::{self, Operator};
 use crate::domain::RegistryName;
 use crate::problem::{Error, Result};
-use crate::store::{EventQuery, LiveCredential, ManagedPublisher, ManagedRegistry, Revocation};
+use crate::store::{
+    EventKind, EventQuery, LiveCredential, ManagedPublisher, ManagedRegistry, Revocation,
+};
 
 /// Where the admin API lives.
 pub const PREFIX: &str = "/_/trustpub/admin";
@@ -228,6 +230,29 @@ async fn list_events(
 ) -> Result<HttpResponse> {
     let operator = operator(&http, &state)?;
     let query = query.into_inner();
+    // NUL is in no stored text, and PostgreSQL's text cannot even hold one.
+    let texts = [
+        ("registry", &query.registry),
+        ("kind", &query.kind),
+        ("outcome", &query.outcome),
+        ("code", &query.code),
+        ("publisher", &query.publisher),
+        ("cursor", &query.cursor),
+    ];
+    if let Some((name, _)) = texts
+        .iter()
+        .find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0')))
+    {
+        return Err(Error::InvalidQuery(format!("{name} holds a NUL character")));
+    }
+    // A kind no event has is a mistake, not a filter that matches nothing.
+    if let Some(kind) = &query.kind
+        && kind.parse::<EventKind>().is_err()
+    {
+        return Err(Error::InvalidQuery(format!(
+            "kind must be one of mint, check, revoke, upload, admin, not {kind:?}"
+        )));
+    }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=LARGEST_PAGE).contains(&limit) {
         return Err(Error::InvalidQuery(format!(

@@ -36,7 +36,7 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// What a request attempted; stored (`events.kind`, `refusal_counts.kind`)
 /// in lower case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "lowercase")]
 pub enum EventKind {
     Mint,
