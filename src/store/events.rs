@@ -295,17 +295,10 @@ impl Store {
 
     /// Deletes the events and refusal counts from before `before`.
     pub async fn purge_events(&self, before: i64) -> Result<u64> {
-        let events = self
-            .delete_in_batches("events", "id", "at < $1", before)
-            .await?;
+        let events = self.delete_in_batches("events", "at < $1", before).await?;
         // An hour's count goes with the hour's last second.
         let counts = self
-            .delete_in_batches(
-                "refusal_counts",
-                "registry, kind, code, hour",
-                "hour < $1",
-                before - 3600 + 1,
-            )
+            .delete_in_batches("refusal_counts", "hour < $1", before - 3600 + 1)
             .await?;
         Ok(events + counts)
     }

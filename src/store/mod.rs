@@ -163,20 +163,25 @@ impl Store {
     }
 
     /// Deletes the rows of `table` that `condition` selects (its `$1` bound
-    /// to `bound`), at most [`PURGE_BATCH`] rows a statement, each row named
-    /// by `key`: a purge of millions of rows is many short writes, between
-    /// which mints get the writer. `key`: the columns of its primary key.
+    /// to `bound`), at most [`PURGE_BATCH`] rows a statement: a purge of
+    /// millions of rows is many short writes, between which mints get the
+    /// writer. Rows are named by their physical id (SQLite's `rowid`,
+    /// PostgreSQL's `ctid`), which each backend looks up directly.
     pub(super) async fn delete_in_batches(
         &self,
         table: &str,
-        key: &str,
         condition: &str,
         bound: i64,
     ) -> Result<u64> {
-        let statement = format!(
-            "DELETE FROM {table} WHERE ({key}) IN \
-             (SELECT {key} FROM {table} WHERE {condition} LIMIT {PURGE_BATCH})"
-        );
+        let id = match self.backend {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "ctid",
+        };
+        let batch = format!("SELECT {id} FROM {table} WHERE {condition} LIMIT {PURGE_BATCH}");
+        let statement = match self.backend {
+            Backend::Sqlite => format!("DELETE FROM {table} WHERE rowid IN ({batch})"),
+            Backend::Postgres => format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY({batch}))"),
+        };
         let mut deleted = 0;
         loop {
             let done = sqlx::query(AssertSqlSafe(statement.clone()))

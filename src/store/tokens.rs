@@ -294,7 +294,7 @@ impl Store {
 
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
     pub async fn purge_used_jtis(&self, now: i64) -> Result<u64> {
-        self.delete_in_batches("used_jtis", "issuer, jti", "expires_at < $1", now)
+        self.delete_in_batches("used_jtis", "expires_at < $1", now)
             .await
     }
 
@@ -420,7 +420,7 @@ impl Store {
     /// Deletes the credentials that expired before `now`; a credential
     /// still live at `now` is never touched.
     pub async fn purge_expired_upload_tokens(&self, now: i64) -> Result<u64> {
-        self.delete_in_batches("upload_tokens", "hash", "expires_at < $1", now)
+        self.delete_in_batches("upload_tokens", "expires_at < $1", now)
             .await
     }
 
