@@ -214,49 +214,52 @@ impl Store {
     /// of the file: adds and updates what it lists, removes what it no longer
     /// lists. One transaction.
     pub async fn sync_registries(&self, registries: &[Registry]) -> Result<SyncReport> {
-        let mut report = SyncReport::default();
-        let now = now();
-        let mut tx = self.writer().begin().await?;
+        self.within_timeout(async {
+            let mut report = SyncReport::default();
+            let now = now();
+            let mut tx = self.writer().begin().await?;
 
-        let existing: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
+            let existing: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
+                    .bind(Source::Config.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let wanted: HashSet<&str> = registries.iter().map(|r| r.name.as_str()).collect();
+            for name in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
+                delete_registry(&mut tx, name).await?;
+                report.registries_removed.push(name.clone());
+            }
+
+            for registry in registries {
+                let name = registry.name.as_str();
+                write_registry(&mut tx, registry, Source::Config, now).await?;
+                report.registries_upserted += 1;
+
+                let stored: Vec<String> = sqlx::query_scalar(
+                    "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
+                )
+                .bind(name)
                 .bind(Source::Config.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
-        let wanted: HashSet<&str> = registries.iter().map(|r| r.name.as_str()).collect();
-        for name in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
-            delete_registry(&mut tx, name).await?;
-            report.registries_removed.push(name.clone());
-        }
-
-        for registry in registries {
-            let name = registry.name.as_str();
-            write_registry(&mut tx, registry, Source::Config, now).await?;
-            report.registries_upserted += 1;
-
-            let stored: Vec<String> = sqlx::query_scalar(
-                "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
-            )
-            .bind(name)
-            .bind(Source::Config.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            let stored: HashSet<String> = stored.into_iter().collect();
-            let keyed: Vec<(String, &Publisher)> =
-                registry.publishers.iter().map(|p| (p.key(), p)).collect();
-            let wanted: HashSet<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
-            for key in stored.iter().filter(|k| !wanted.contains(k.as_str())) {
-                delete_publisher(&mut tx, name, key).await?;
-                report.publishers_removed += 1;
+                let stored: HashSet<String> = stored.into_iter().collect();
+                let keyed: Vec<(String, &Publisher)> =
+                    registry.publishers.iter().map(|p| (p.key(), p)).collect();
+                let wanted: HashSet<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
+                for key in stored.iter().filter(|k| !wanted.contains(k.as_str())) {
+                    delete_publisher(&mut tx, name, key).await?;
+                    report.publishers_removed += 1;
+                }
+                for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
+                    insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
+                    report.publishers_added += 1;
+                }
             }
-            for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
-                insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
-                report.publishers_added += 1;
-            }
-        }
-        tx.commit().await?;
-        self.registries.clear();
-        Ok(report)
+            tx.commit().await?;
+            self.registries.clear();
+            Ok(report)
+        })
+        .await
     }
 
     /// Every registry, with its issuers and publishers, ordered by name:
@@ -304,55 +307,70 @@ impl Store {
 
     /// The registry with this name, with its issuers and publishers.
     pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries.iter().find(|r| r.name.as_str() == name).cloned())
+        self.within_timeout(async {
+            let registries = self.registries().await?;
+            Ok(registries.iter().find(|r| r.name.as_str() == name).cloned())
+        })
+        .await
     }
 
     /// The registries whose upload URL has this path (compared as
     /// [`crate::domain::discovery_path`] does), each with the authority
     /// (lower-case `host[:port]`) of its upload URL.
     pub async fn registries_by_upload_path(&self, path: &str) -> Result<Vec<(String, Registry)>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .filter(|r| r.upload_url.discovery_path() == path)
-            .map(|r| (r.upload_url.authority().to_ascii_lowercase(), r.clone()))
-            .collect())
+        self.within_timeout(async {
+            let registries = self.registries().await?;
+            Ok(registries
+                .iter()
+                .filter(|r| r.upload_url.discovery_path() == path)
+                .map(|r| (r.upload_url.authority().to_ascii_lowercase(), r.clone()))
+                .collect())
+        })
+        .await
     }
 
     /// The registry that serves PyPI's implicit paths on this host
     /// (lower-case `host[:port]`), if any.
     pub async fn registry_for_pypi_host(&self, authority: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .find(|r| r.pypi_paths && r.upload_url.authority().eq_ignore_ascii_case(authority))
-            .cloned())
+        self.within_timeout(async {
+            let registries = self.registries().await?;
+            Ok(registries
+                .iter()
+                .find(|r| r.pypi_paths && r.upload_url.authority().eq_ignore_ascii_case(authority))
+                .cloned())
+        })
+        .await
     }
 
     /// The cargo registry whose URL has this host (lower-case `host[:port]`)
     /// and path (compared as [`crate::domain::discovery_path`] does).
     pub async fn cargo_registry_at(&self, authority: &str, path: &str) -> Result<Option<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .find(|r| {
-                r.ecosystem == Ecosystem::Cargo
-                    && r.upload_url.authority().eq_ignore_ascii_case(authority)
-                    && r.upload_url.discovery_path() == path
-            })
-            .cloned())
+        self.within_timeout(async {
+            let registries = self.registries().await?;
+            Ok(registries
+                .iter()
+                .find(|r| {
+                    r.ecosystem == Ecosystem::Cargo
+                        && r.upload_url.authority().eq_ignore_ascii_case(authority)
+                        && r.upload_url.discovery_path() == path
+                })
+                .cloned())
+        })
+        .await
     }
 
     /// The registries whose upload URL is on this (lower-case) host, whatever
     /// its port.
     pub async fn registries_by_host(&self, host: &str) -> Result<Vec<Registry>> {
-        let registries = self.registries().await?;
-        Ok(registries
-            .iter()
-            .filter(|r| r.upload_url.host().eq_ignore_ascii_case(host))
-            .cloned()
-            .collect())
+        self.within_timeout(async {
+            let registries = self.registries().await?;
+            Ok(registries
+                .iter()
+                .filter(|r| r.upload_url.host().eq_ignore_ascii_case(host))
+                .cloned()
+                .collect())
+        })
+        .await
     }
 
     /// The rows of the registries `tail` (`WHERE …`) selects, given its
@@ -407,25 +425,31 @@ impl Store {
 
     /// Every registry, by name, with who manages it and its publishers.
     pub async fn managed_registries(&self) -> Result<Vec<ManagedRegistry>> {
-        let mut found = Vec::new();
-        for row in self.rows_where("ORDER BY name", &[]).await? {
-            found.push(self.complete_managed(row).await?);
-        }
-        Ok(found)
+        self.within_timeout(async {
+            let mut found = Vec::new();
+            for row in self.rows_where("ORDER BY name", &[]).await? {
+                found.push(self.complete_managed(row).await?);
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// One registry as [`Store::managed_registries`] has it; read from the
     /// store, never from the cache.
     pub async fn managed_registry(&self, name: &str) -> Result<Option<ManagedRegistry>> {
-        match self
-            .rows_where("WHERE name = $1", &[name])
-            .await?
-            .into_iter()
-            .next()
-        {
-            Some(row) => Ok(Some(self.complete_managed(row).await?)),
-            None => Ok(None),
-        }
+        self.within_timeout(async {
+            match self
+                .rows_where("WHERE name = $1", &[name])
+                .await?
+                .into_iter()
+                .next()
+            {
+                Some(row) => Ok(Some(self.complete_managed(row).await?)),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     /// Stores a registry of the admin API with its publishers (`source`
@@ -438,29 +462,32 @@ impl Store {
         replace: bool,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let now = event.at;
-        let mut tx = self.writer().begin().await?;
-        if replace {
-            let source: Option<String> =
-                sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
-                    .bind(registry.name.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if source.as_deref() != Some(Source::Api.as_str()) {
-                return Err(Error::ManagedByConfig(format!(
-                    "the registry {:?}",
-                    registry.name.as_str()
-                )));
+        self.within_timeout(async {
+            let now = event.at;
+            let mut tx = self.writer().begin().await?;
+            if replace {
+                let source: Option<String> =
+                    sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
+                        .bind(registry.name.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if source.as_deref() != Some(Source::Api.as_str()) {
+                    return Err(Error::ManagedByConfig(format!(
+                        "the registry {:?}",
+                        registry.name.as_str()
+                    )));
+                }
             }
-        }
-        write_registry(&mut tx, registry, Source::Api, now).await?;
-        if !replace {
-            for publisher in &registry.publishers {
-                insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
-                    .await?;
+            write_registry(&mut tx, registry, Source::Api, now).await?;
+            if !replace {
+                for publisher in &registry.publishers {
+                    insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
+                        .await?;
+                }
             }
-        }
-        self.commit_with_event(tx, event).await
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Deletes a registry of the admin API, with its publishers and
@@ -472,30 +499,33 @@ impl Store {
         revoke: bool,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
-            super::tokens::live_at("$2")
-        )))
-        .bind(name)
-        .bind(event.at)
-        .fetch_one(&mut *tx)
-        .await?;
-        if live > 0 && !revoke {
-            return Err(Error::LiveCredentials {
-                registry: name.to_owned(),
-                count: live,
-            });
-        }
-        let deleted = sqlx::query("DELETE FROM registries WHERE name = $1 AND source = $2")
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
+                super::tokens::live_at("$2")
+            )))
             .bind(name)
-            .bind(Source::Api.as_str())
-            .execute(&mut *tx)
+            .bind(event.at)
+            .fetch_one(&mut *tx)
             .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::ManagedByConfig(format!("the registry {name:?}")));
-        }
-        self.commit_with_event(tx, event).await
+            if live > 0 && !revoke {
+                return Err(Error::LiveCredentials {
+                    registry: name.to_owned(),
+                    count: live,
+                });
+            }
+            let deleted = sqlx::query("DELETE FROM registries WHERE name = $1 AND source = $2")
+                .bind(name)
+                .bind(Source::Api.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::ManagedByConfig(format!("the registry {name:?}")));
+            }
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Adds a publisher of the admin API to a registry (of either source),
@@ -506,9 +536,12 @@ impl Store {
         publisher: &Publisher,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
-        self.commit_with_event(tx, event).await
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Removes a publisher of the admin API, with `event`. One transaction.
@@ -518,21 +551,25 @@ impl Store {
         id: &str,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        let source: Option<String> =
-            sqlx::query_scalar("SELECT source FROM publishers WHERE registry = $1 AND key = $2")
-                .bind(registry)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match source.as_deref().map(Source::parse).transpose()? {
-            None => return Err(Error::UnknownPublisher(id.to_owned())),
-            Some(Source::Config) => {
-                return Err(Error::ManagedByConfig(format!("the publisher {id}")));
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            let source: Option<String> = sqlx::query_scalar(
+                "SELECT source FROM publishers WHERE registry = $1 AND key = $2",
+            )
+            .bind(registry)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match source.as_deref().map(Source::parse).transpose()? {
+                None => return Err(Error::UnknownPublisher(id.to_owned())),
+                Some(Source::Config) => {
+                    return Err(Error::ManagedByConfig(format!("the publisher {id}")));
+                }
+                Some(Source::Api) => delete_publisher(&mut tx, registry, id).await?,
             }
-            Some(Source::Api) => delete_publisher(&mut tx, registry, id).await?,
-        }
-        self.commit_with_event(tx, event).await
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Records `event` in `tx`, commits, and forgets the cached registries

@@ -152,6 +152,7 @@ url = "sqlite://data/trustpub.db"
 max_connections = 10
 registry_cache_ttl = 2
 connect_timeout = 10
+query_timeout = 10
 
 [log]
 format = "human"
