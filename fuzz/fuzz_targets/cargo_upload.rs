@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(found) =
             read_in_pieces(Ecosystem::Cargo, "application/octet-stream", &body, size)
         {
-            let name = &found.package.name;
+            let name = &found.name;
             assert!(
                 (1..=64).contains(&name.len())
                     && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(json["name"].as_str(), Some(name.as_str()));
             assert_eq!(
                 json.get("vers").and_then(|v| v.as_str()),
-                found.package.version.as_deref()
+                found.version.as_deref()
             );
         }
     }

@@ -37,8 +37,20 @@ pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
         return Ok(Read::NeedMore);
     };
     // serde refuses a repeated `name`, which another JSON reader might take
-    // the last of; a name cargo could not have sent is refused too.
-    let metadata: Metadata = serde_json::from_slice(json)
+    // the last of; a name cargo could not have sent is refused too. JSON is
+    // UTF-8, which serde_json checks only in the members it reads: bytes
+    // that are not UTF-8 in a member it skips would pass unseen, and the
+    // registry's reader might refuse them, or read them otherwise.
+    let json = std::str::from_utf8(json)
+        .map_err(|e| Error::InvalidUpload(format!("the publish metadata is not UTF-8: {e}")))?;
+    // An object, as cargo sends: serde would also read a struct from an
+    // array of its fields in order, where other readers find no `name`.
+    if !json.trim_start().starts_with('{') {
+        return Err(Error::InvalidUpload(
+            "the publish metadata must be a JSON object".into(),
+        ));
+    }
+    let metadata: Metadata = serde_json::from_str(json)
         .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
     if !is_crate_name(&metadata.name) {
         return Err(Error::InvalidUpload(
@@ -108,6 +120,21 @@ mod tests {
         ] {
             assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
         }
+        // Found by the fuzz target cargo_upload: metadata that is an array
+        // (serde reads a struct from its fields in order) ...
+        for json in [r#"["widget","1.0.0"]"#, r#" ["widget"]"#] {
+            assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
+        }
+        // ... and bytes that are not UTF-8
+        // in a member trustpub does not read.
+        let mut body = publish(r#"{"name":"widget","vers":"1.0.0","x":"--"}"#);
+        let at = body.len() - 3 - 4 - 4;
+        body[at..at + 2].copy_from_slice(&[0xd8, 0xd1]);
+        let refused = package(&[Bytes::from(body)]);
+        assert!(
+            matches!(&refused, Err(Error::InvalidUpload(reason)) if reason.contains("UTF-8")),
+            "{refused:?}"
+        );
         let huge = (u32::MAX).to_le_bytes();
         assert!(package(&[Bytes::copy_from_slice(&huge)]).is_err());
     }
