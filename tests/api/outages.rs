@@ -271,6 +271,10 @@ async fn unavailable_within(
 #[tokio::test]
 async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
     const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+    // sqlx pings a pooled connection before handing it out, within the
+    // connect timeout: a long one here shows that the query timeout, not
+    // that ping, is what bounds the answer.
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
     let db = Arc::new(TestDatabase::new().await);
     if db.is_sqlite() {
         not_checked(
@@ -289,7 +293,8 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
         db.clone(),
         url.as_str(),
         &format!(
-            "[database]\nconnect_timeout = 2\nquery_timeout = {}\nregistry_cache_ttl = 0\n{}",
+            "[database]\nconnect_timeout = {}\nquery_timeout = {}\nregistry_cache_ttl = 0\n{}",
+            CONNECT_TIMEOUT.as_secs(),
             QUERY_TIMEOUT.as_secs(),
             config(issuer.url())
         ),
@@ -298,8 +303,9 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
     let before = mint(&app, &issuer, json!({})).await;
 
     proxy.fall_silent();
-    // Each answer comes within the timeout and a margin, far from a hang.
-    let bound = QUERY_TIMEOUT * 3;
+    // Each answer comes within the timeout and a margin, far from a hang
+    // and from the connect timeout.
+    let bound = Duration::from_secs(6);
     let readyz = async { app.get("/readyz").send().await.unwrap() };
     unavailable_within(bound, "/readyz", readyz).await;
     unavailable_within(bound, "introspection", introspect(&app, &before)).await;
@@ -311,6 +317,58 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
     unavailable_within(bound, "discovery", discovery).await;
 
     proxy.speak_again();
+    wait_until_ready(&app).await;
+    let answer = json_ok(introspect(&app, &before).await).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    mint(&app, &issuer, json!({})).await;
+}
+
+/// A PostgreSQL that answers the connection's pings but not its queries:
+/// another session holds every table trustpub writes locked (a stuck
+/// migration, an operator's `LOCK TABLE`), and PostgreSQL waits for a lock
+/// as long as it takes. A query already under way when a database stops
+/// answering is the same: only the query timeout ends it. The requests
+/// answer 503 within it, and work again once the locks are gone.
+#[tokio::test]
+async fn queries_postgresql_never_answers_are_503_within_the_query_timeout() {
+    use sqlx::Connection;
+
+    let db = Arc::new(TestDatabase::new().await);
+    if db.is_sqlite() {
+        not_checked(
+            "outages::queries_postgresql_never_answers_are_503_within_the_query_timeout",
+            "TEST_DATABASE_URL is not set",
+            "run with TEST_DATABASE_URL=postgres://…",
+        );
+        return;
+    }
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app_at(
+        db.clone(),
+        &db.url,
+        &format!("[database]\nquery_timeout = 2\n{}", config(issuer.url())),
+    )
+    .await;
+    let before = mint(&app, &issuer, json!({})).await;
+
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "BEGIN; LOCK TABLE upload_tokens, used_jtis, events, refusal_counts \
+         IN ACCESS EXCLUSIVE MODE",
+    )
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let bound = Duration::from_secs(6);
+    let readyz = async { app.get("/readyz").send().await.unwrap() };
+    unavailable_within(bound, "/readyz", readyz).await;
+    unavailable_within(bound, "introspection", introspect(&app, &before)).await;
+    unavailable_within(bound, "a mint", mint_once(&app, &issuer)).await;
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     wait_until_ready(&app).await;
     let answer = json_ok(introspect(&app, &before).await).await;
     assert_eq!(answer["active"], true, "{answer}");
