@@ -296,6 +296,10 @@ pub struct DatabaseSettings {
     /// events past their retention.
     #[serde(default = "DatabaseSettings::default_purge_interval")]
     pub purge_interval: u64,
+    /// Seconds any one store operation may take, waiting for a connection
+    /// included, before the request answers `store-unavailable`.
+    #[serde(default = "DatabaseSettings::default_query_timeout")]
+    pub query_timeout: u64,
 }
 
 impl DatabaseSettings {
@@ -309,6 +313,10 @@ impl DatabaseSettings {
 
     fn default_purge_interval() -> u64 {
         300
+    }
+
+    fn default_query_timeout() -> u64 {
+        10
     }
 }
 
@@ -437,6 +445,7 @@ impl Default for Settings {
                 registry_cache_ttl: DatabaseSettings::default_registry_cache_ttl(),
                 connect_timeout: DatabaseSettings::default_connect_timeout(),
                 purge_interval: DatabaseSettings::default_purge_interval(),
+                query_timeout: DatabaseSettings::default_query_timeout(),
             },
             log: LogSettings {
                 format: LogFormat::Human,
@@ -456,7 +465,7 @@ impl Settings {
     /// environment. Tests merge their overrides into it.
     pub fn figment(path: Option<&Path>) -> Result<Figment> {
         let file = Self::file(path)?;
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut figment = Self::defaults();
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -471,6 +480,17 @@ impl Settings {
                 })
                 .split("__"),
         ))
+    }
+
+    /// The figment of the defaults alone.
+    fn defaults() -> Figment {
+        Figment::from(Serialized::defaults(Settings::default()))
+    }
+
+    /// The settings of a configuration file's text over the defaults, without
+    /// the environment: for the fuzz targets (`crate::fuzzing`).
+    pub(crate) fn from_toml(text: &str) -> Result<Self> {
+        Self::from_figment(&Self::defaults().merge(Toml::string(text)))
     }
 
     /// The configuration file that is read: `path` when given (it must
@@ -538,6 +558,12 @@ impl Settings {
         if self.database.purge_interval == 0 {
             return Err(Error::config(
                 "database.purge_interval",
+                "must be at least 1 second",
+            ));
+        }
+        if self.database.query_timeout == 0 {
+            return Err(Error::config(
+                "database.query_timeout",
                 "must be at least 1 second",
             ));
         }

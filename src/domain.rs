@@ -76,6 +76,15 @@ impl PackagePath {
         {
             return Err(fail());
         }
+        // A template only a path that is not plain could fit (a query, `..`,
+        // `//`, …) would refuse every upload: forward-auth reads packages in
+        // plain paths alone, without their query.
+        if value.contains(['?', '#']) || !is_plain_path(&format!("{before}p{after}")) {
+            return Err(format!(
+                "{value:?} must be a plain path: no query or fragment, no empty, '.' or '..' \
+                 segment, no ';', '\\' or control character, none of them percent-encoded"
+            ));
+        }
         Ok(Self {
             before: before.to_owned(),
             after: after.to_owned(),
@@ -728,6 +737,13 @@ mod tests {
             "/{package}x",
             "/a/",
             "/{package}/{package}",
+            // Found by the fuzz target forward_auth: templates that no plain
+            // path fits, so that every upload would be refused.
+            "/p?x/{package}/",
+            "/p/{package}/#x",
+            "/a/../{package}/",
+            "/a//{package}/",
+            "/a/%2e%2e/{package}/",
         ] {
             assert!(PackagePath::parse(bad.into()).is_err(), "{bad:?}");
         }

@@ -3,6 +3,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod exchange;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod limits;

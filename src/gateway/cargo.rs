@@ -36,8 +36,23 @@ pub(super) fn package(prefix: &[Bytes]) -> Result<Read> {
     let Some(json) = bytes.get(4..4 + length) else {
         return Ok(Read::NeedMore);
     };
-    // serde refuses a repeated `name`, which another JSON reader might take
-    // the last of; a name cargo could not have sent is refused too.
+    // Read whole first: serde_json checks UTF-8 and the range of numbers
+    // only in the members it reads into a struct, so bytes that are not
+    // UTF-8 or a number no reader holds (`3e333`) in a member trustpub
+    // skips would pass unseen, where the registry's reader refuses them or
+    // reads them otherwise. And an object, as cargo sends: serde would also
+    // read the struct from an array of its fields in order, where other
+    // readers find no `name`.
+    let whole: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
+    if !whole.is_object() {
+        return Err(Error::InvalidUpload(
+            "the publish metadata must be a JSON object".into(),
+        ));
+    }
+    // serde refuses a repeated `name` in a struct, which the whole value
+    // above takes the last of; a name cargo could not have sent is refused
+    // too.
     let metadata: Metadata = serde_json::from_slice(json)
         .map_err(|e| Error::InvalidUpload(format!("the publish metadata: {e}")))?;
     if !is_crate_name(&metadata.name) {
@@ -108,6 +123,20 @@ mod tests {
         ] {
             assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
         }
+        // Found by the fuzz target cargo_upload: metadata that is an array
+        // (serde reads a struct from its fields in order) ...
+        for json in [r#"["widget","1.0.0"]"#, r#" ["widget"]"#] {
+            assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
+        }
+        // ... and bytes that are not UTF-8
+        // in a member trustpub does not read.
+        let mut body = publish(r#"{"name":"widget","vers":"1.0.0","x":"--"}"#);
+        let at = body.len() - 3 - 4 - 4;
+        body[at..at + 2].copy_from_slice(&[0xd8, 0xd1]);
+        assert!(package(&[Bytes::from(body)]).is_err());
+        // ... or a number out of any reader's range there.
+        let json = r#"{"name":"widget","vers":"1.0.0","x":{"s":3e333}}"#;
+        assert!(package(&[Bytes::from(publish(json))]).is_err(), "{json}");
         let huge = (u32::MAX).to_le_bytes();
         assert!(package(&[Bytes::copy_from_slice(&huge)]).is_err());
     }

@@ -62,11 +62,7 @@ async fn discover(
         .into_inner()
         .discover
         .ok_or(Error::MissingDiscoverKey)?;
-    let path = discovery_path(&key);
-    // No upload path holds a NUL (nor can PostgreSQL's text).
-    if path.contains('\0') {
-        return Err(Error::NotDiscoverable(key));
-    }
+    let path = upload_path(&key)?;
     let mut candidates = state.store.registries_by_upload_path(&path).await?;
     // Registries may share a path on different hosts: the request's host
     // (as forwarded by a proxy, if any) picks one of them.
@@ -78,4 +74,29 @@ async fn discover(
         [(_, registry)] => Ok(HttpResponse::Ok().json(DiscoveryDocument::of(registry))),
         _ => Err(Error::NotDiscoverable(key)),
     }
+}
+
+/// The upload path a discovery key names, compared with the registries'
+/// ([`discovery_path`]).
+fn upload_path(key: &str) -> Result<String> {
+    let path = discovery_path(key);
+    // No upload path holds a NUL (nor can PostgreSQL's text).
+    if path.contains('\0') {
+        return Err(Error::NotDiscoverable(key.to_owned()));
+    }
+    Ok(path)
+}
+
+/// The upload path that a discovery request's query string names, read as
+/// the handler reads it (actix-web's `Query`, then [`upload_path`]). For the
+/// fuzz targets (`crate::fuzzing`).
+pub(crate) fn upload_path_in_query(query: &str) -> Result<String> {
+    let query = web::Query::<DiscoverQuery>::from_query(query)
+        .map_err(|e| Error::InvalidQuery(e.to_string()))?;
+    upload_path(
+        &query
+            .into_inner()
+            .discover
+            .ok_or(Error::MissingDiscoverKey)?,
+    )
 }

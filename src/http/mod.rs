@@ -36,6 +36,9 @@ pub use head_limits::check_head;
 pub use limits::RateLimits;
 pub use metrics::observe;
 pub use request_span::RequestSpan;
+// For the fuzz targets (`crate::fuzzing`).
+pub(crate) use discovery::upload_path_in_query;
+pub(crate) use resolve::path_of_uri;
 
 /// What every handler can reach.
 pub struct AppState {

@@ -127,7 +127,12 @@ pub(super) async fn by_forwarded_headers(http: &HttpRequest, state: &AppState) -
 pub(super) fn forwarded_path(http: &HttpRequest) -> Option<&str> {
     header_str(http, "x-original-uri")
         .or_else(|| header_str(http, "x-forwarded-uri"))
-        .map(|uri| uri.split(['?', '#']).next().unwrap_or_default())
+        .map(path_of_uri)
+}
+
+/// A forwarded URI without its query and fragment.
+pub(crate) fn path_of_uri(uri: &str) -> &str {
+    uri.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// The registry whose gateway takes uploads at this request's host and

@@ -230,20 +230,23 @@ impl Store {
     /// are neither counted nor recorded: the error says when to retry, and
     /// the caller answers with it instead.
     pub async fn record_event(&self, event: NewEvent<'_>) -> Result<()> {
-        if event.caller == Caller::Anonymous
-            && matches!(event.outcome, Outcome::Refused | Outcome::Inactive)
-        {
-            self.refusals.take((), self.refusal_ceiling)?;
-        }
-        self.count(&event);
-        if event.caller == Caller::Anonymous {
-            return self
-                .count_refusal(event.registry, event.kind, event.code, event.at)
-                .await;
-        }
-        Insert::rows([&event.to_row()])?
-            .execute(self.writer())
-            .await
+        self.within_timeout(async {
+            if event.caller == Caller::Anonymous
+                && matches!(event.outcome, Outcome::Refused | Outcome::Inactive)
+            {
+                self.refusals.take((), self.refusal_ceiling)?;
+            }
+            self.count(&event);
+            if event.caller == Caller::Anonymous {
+                return self
+                    .count_refusal(event.registry, event.kind, event.code, event.at)
+                    .await;
+            }
+            Insert::rows([&event.to_row()])?
+                .execute(self.writer())
+                .await
+        })
+        .await
     }
 
     /// Counts an event in its metric, if its kind has one.
@@ -284,13 +287,16 @@ impl Store {
 
     /// A registry's refusal counts, oldest hour first.
     pub async fn refusal_counts(&self, registry: &str) -> Result<Vec<RefusalCount>> {
-        Ok(sqlx::query_as(
-            "SELECT kind, code, hour, count FROM refusal_counts WHERE registry = $1 \
-             ORDER BY hour, kind, code",
-        )
-        .bind(registry)
-        .fetch_all(self.pool())
-        .await?)
+        self.within_timeout(async {
+            Ok(sqlx::query_as(
+                "SELECT kind, code, hour, count FROM refusal_counts WHERE registry = $1 \
+                 ORDER BY hour, kind, code",
+            )
+            .bind(registry)
+            .fetch_all(self.pool())
+            .await?)
+        })
+        .await
     }
 
     /// Deletes the events and refusal counts from before `before`.
@@ -307,83 +313,89 @@ impl Store {
     /// recorded while an operator pages are newer than the cursor, so they
     /// never shift the pages that follow.
     pub async fn find_events(&self, query: &EventQuery) -> Result<EventPage> {
-        let mut values = Vec::new();
-        // The placeholder of a new value.
-        let mut bind = |value: Bound| {
-            values.push(value);
-            format!("${}", values.len())
-        };
-        let mut conditions = Vec::new();
-        let texts = [
-            ("registry", &query.registry),
-            ("kind", &query.kind),
-            ("outcome", &query.outcome),
-            ("code", &query.code),
-        ];
-        for (column, value) in texts {
-            if let Some(value) = value {
-                conditions.push(format!("{column} = {}", bind(Bound::Text(value.clone()))));
-            }
-        }
-        if let Some(before) = &query.before {
-            conditions.push(format!("id < {}", bind(Bound::Text(before.clone()))));
-        }
-        if let Some(publisher) = &query.publisher {
-            // Publisher ids are hex: no character of LIKE's own.
-            let pattern = Bound::Text(format!("%\"{publisher}\"%"));
-            conditions.push(format!("publishers LIKE {}", bind(pattern)));
-        }
-        if let Some(since) = query.since {
-            conditions.push(format!("at >= {}", bind(Bound::Number(since))));
-        }
-        if let Some(until) = query.until {
-            conditions.push(format!("at < {}", bind(Bound::Number(until))));
-        }
-        if let Some(within) = &query.within {
-            let any: Vec<String> = within
-                .iter()
-                .map(|name| format!("registry = {}", bind(Bound::Text(name.clone()))))
-                .collect();
-            conditions.push(if any.is_empty() {
-                "1 = 0".to_owned()
-            } else {
-                format!("({})", any.join(" OR "))
-            });
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
-             {filter} ORDER BY id DESC LIMIT {}",
-            u64::from(query.limit) + 1
-        );
-        let mut select = sqlx::query_as::<_, Event>(sqlx::AssertSqlSafe(sql));
-        for value in values {
-            select = match value {
-                Bound::Text(text) => select.bind(text),
-                Bound::Number(number) => select.bind(number),
+        self.within_timeout(async {
+            let mut values = Vec::new();
+            // The placeholder of a new value.
+            let mut bind = |value: Bound| {
+                values.push(value);
+                format!("${}", values.len())
             };
-        }
-        let mut events = select.fetch_all(self.pool()).await?;
-        let more = events.len() > query.limit as usize;
-        events.truncate(query.limit as usize);
-        Ok(EventPage {
-            next: more.then(|| events.last().map(|e| e.id.clone())).flatten(),
-            events,
+            let mut conditions = Vec::new();
+            let texts = [
+                ("registry", &query.registry),
+                ("kind", &query.kind),
+                ("outcome", &query.outcome),
+                ("code", &query.code),
+            ];
+            for (column, value) in texts {
+                if let Some(value) = value {
+                    conditions.push(format!("{column} = {}", bind(Bound::Text(value.clone()))));
+                }
+            }
+            if let Some(before) = &query.before {
+                conditions.push(format!("id < {}", bind(Bound::Text(before.clone()))));
+            }
+            if let Some(publisher) = &query.publisher {
+                // Publisher ids are hex: no character of LIKE's own.
+                let pattern = Bound::Text(format!("%\"{publisher}\"%"));
+                conditions.push(format!("publishers LIKE {}", bind(pattern)));
+            }
+            if let Some(since) = query.since {
+                conditions.push(format!("at >= {}", bind(Bound::Number(since))));
+            }
+            if let Some(until) = query.until {
+                conditions.push(format!("at < {}", bind(Bound::Number(until))));
+            }
+            if let Some(within) = &query.within {
+                let any: Vec<String> = within
+                    .iter()
+                    .map(|name| format!("registry = {}", bind(Bound::Text(name.clone()))))
+                    .collect();
+                conditions.push(if any.is_empty() {
+                    "1 = 0".to_owned()
+                } else {
+                    format!("({})", any.join(" OR "))
+                });
+            }
+            let filter = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            };
+            let sql = format!(
+                "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
+                 {filter} ORDER BY id DESC LIMIT {}",
+                u64::from(query.limit) + 1
+            );
+            let mut select = sqlx::query_as::<_, Event>(sqlx::AssertSqlSafe(sql));
+            for value in values {
+                select = match value {
+                    Bound::Text(text) => select.bind(text),
+                    Bound::Number(number) => select.bind(number),
+                };
+            }
+            let mut events = select.fetch_all(self.pool()).await?;
+            let more = events.len() > query.limit as usize;
+            events.truncate(query.limit as usize);
+            Ok(EventPage {
+                next: more.then(|| events.last().map(|e| e.id.clone())).flatten(),
+                events,
+            })
         })
+        .await
     }
 
     /// A registry's events, in the order they were recorded.
     pub async fn events(&self, registry: &str) -> Result<Vec<Event>> {
-        Ok(sqlx::query_as(
-            "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
-             WHERE registry = $1 ORDER BY id",
-        )
-        .bind(registry)
-        .fetch_all(self.pool())
-        .await?)
+        self.within_timeout(async {
+            Ok(sqlx::query_as(
+                "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
+                 WHERE registry = $1 ORDER BY id",
+            )
+            .bind(registry)
+            .fetch_all(self.pool())
+            .await?)
+        })
+        .await
     }
 }

@@ -11,6 +11,7 @@ mod tokens;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
@@ -45,6 +46,8 @@ pub struct Store {
     /// `rate_limits.refused_unauthenticated`, and its one bucket.
     refusal_ceiling: Limit,
     refusals: Arc<Buckets<()>>,
+    /// `database.query_timeout`: the longest any one operation may take.
+    query_timeout: Duration,
 }
 
 impl Store {
@@ -102,9 +105,10 @@ impl Store {
             }
             Backend::Postgres => pool.clone(),
         };
+        let query_timeout = Duration::from_secs(settings.query_timeout);
         Ok(Store {
             pool,
-            minter: tokens::start_writer(writer.clone(), metrics.clone()),
+            minter: tokens::start_writer(writer.clone(), metrics.clone(), query_timeout),
             registries: registries::Cache::new(std::time::Duration::from_secs(
                 settings.registry_cache_ttl,
             )),
@@ -113,6 +117,7 @@ impl Store {
             metrics,
             refusal_ceiling: Limit::OFF,
             refusals: Arc::new(Buckets::new("refused_unauthenticated")),
+            query_timeout,
         })
     }
 
@@ -138,20 +143,29 @@ impl Store {
     /// only be read (a SQLite file opened read-only, a PostgreSQL standby)
     /// cannot mint. The write changes nothing, but is refused there.
     pub async fn ping(&self) -> Result<()> {
-        self.pool
-            .execute("SELECT 1")
-            .await
-            .map_err(Error::StoreUnavailable)?;
-        self.writer
-            .execute("UPDATE refusal_counts SET count = count WHERE 1 = 0")
-            .await
-            .map(drop)
-            .map_err(Error::StoreUnavailable)
+        self.within_timeout(async {
+            self.pool
+                .execute("SELECT 1")
+                .await
+                .map_err(Error::StoreUnavailable)?;
+            self.writer
+                .execute("UPDATE refusal_counts SET count = count WHERE 1 = 0")
+                .await
+                .map(drop)
+                .map_err(Error::StoreUnavailable)
+        })
+        .await
     }
 
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+
+    /// `operation` given at most `database.query_timeout`, waiting for a
+    /// connection included.
+    async fn within_timeout<T>(&self, operation: impl Future<Output = Result<T>>) -> Result<T> {
+        within(self.query_timeout, operation).await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -165,7 +179,8 @@ impl Store {
     /// Deletes the rows of `table` that `condition` selects (its `$1` bound
     /// to `bound`), at most [`PURGE_BATCH`] rows a statement: a purge of
     /// millions of rows is many short writes, between which mints get the
-    /// writer. Rows are named by their physical id (SQLite's `rowid`,
+    /// writer; each statement, not the whole purge, is given
+    /// `database.query_timeout`. Rows are named by their physical id (SQLite's `rowid`,
     /// PostgreSQL's `ctid`), which each backend looks up directly.
     pub(super) async fn delete_in_batches(
         &self,
@@ -184,11 +199,15 @@ impl Store {
         };
         let mut deleted = 0;
         loop {
-            let done = sqlx::query(AssertSqlSafe(statement.clone()))
-                .bind(bound)
-                .execute(self.writer())
-                .await?
-                .rows_affected();
+            let done = self
+                .within_timeout(async {
+                    Ok(sqlx::query(AssertSqlSafe(statement.clone()))
+                        .bind(bound)
+                        .execute(self.writer())
+                        .await?
+                        .rows_affected())
+                })
+                .await?;
             deleted += done;
             if done < PURGE_BATCH {
                 return Ok(deleted);
@@ -200,6 +219,29 @@ impl Store {
 
 /// The most rows one statement of a purge deletes.
 pub const PURGE_BATCH: u64 = 2_000;
+
+/// `operation`, or `store-unavailable` once `limit` has passed: a database
+/// that accepts connections and then never answers (a hung server, a
+/// network that drops every packet) fails the request instead of holding
+/// it until the operating system's TCP timeouts, which take minutes to
+/// hours. Dropping the operation drops its connection, whose query may
+/// still be running: that is safe, because every write commits in one
+/// transaction, and an answer of 503 only ever hides a commit that
+/// happened, never invents one.
+async fn within<T>(limit: Duration, operation: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            let silent = std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the database did not answer within {} s (database.query_timeout)",
+                    limit.as_secs()
+                ),
+            );
+            Err(Error::StoreUnavailable(sqlx::Error::Io(silent)))
+        })
+}
 
 /// Why the database cannot be used, in a sentence that says where it is.
 async fn connect_error(

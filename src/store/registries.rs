@@ -292,49 +292,52 @@ impl Store {
     /// of the file: adds and updates what it lists, removes what it no longer
     /// lists. One transaction.
     pub async fn sync_registries(&self, registries: &[Registry]) -> Result<SyncReport> {
-        let mut report = SyncReport::default();
-        let now = now();
-        let mut tx = self.writer().begin().await?;
+        self.within_timeout(async {
+            let mut report = SyncReport::default();
+            let now = now();
+            let mut tx = self.writer().begin().await?;
 
-        let existing: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
+            let existing: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
+                    .bind(Source::Config.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let wanted: HashSet<&str> = registries.iter().map(|r| r.name.as_str()).collect();
+            for name in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
+                delete_registry(&mut tx, name).await?;
+                report.registries_removed.push(name.clone());
+            }
+
+            for registry in registries {
+                let name = registry.name.as_str();
+                write_registry(&mut tx, registry, Source::Config, now).await?;
+                report.registries_upserted += 1;
+
+                let stored: Vec<String> = sqlx::query_scalar(
+                    "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
+                )
+                .bind(name)
                 .bind(Source::Config.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
-        let wanted: HashSet<&str> = registries.iter().map(|r| r.name.as_str()).collect();
-        for name in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
-            delete_registry(&mut tx, name).await?;
-            report.registries_removed.push(name.clone());
-        }
-
-        for registry in registries {
-            let name = registry.name.as_str();
-            write_registry(&mut tx, registry, Source::Config, now).await?;
-            report.registries_upserted += 1;
-
-            let stored: Vec<String> = sqlx::query_scalar(
-                "SELECT key FROM publishers WHERE registry = $1 AND source = $2",
-            )
-            .bind(name)
-            .bind(Source::Config.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            let stored: HashSet<String> = stored.into_iter().collect();
-            let keyed: Vec<(String, &Publisher)> =
-                registry.publishers.iter().map(|p| (p.key(), p)).collect();
-            let wanted: HashSet<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
-            for key in stored.iter().filter(|k| !wanted.contains(k.as_str())) {
-                delete_publisher(&mut tx, name, key).await?;
-                report.publishers_removed += 1;
+                let stored: HashSet<String> = stored.into_iter().collect();
+                let keyed: Vec<(String, &Publisher)> =
+                    registry.publishers.iter().map(|p| (p.key(), p)).collect();
+                let wanted: HashSet<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
+                for key in stored.iter().filter(|k| !wanted.contains(k.as_str())) {
+                    delete_publisher(&mut tx, name, key).await?;
+                    report.publishers_removed += 1;
+                }
+                for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
+                    insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
+                    report.publishers_added += 1;
+                }
             }
-            for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
-                insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
-                report.publishers_added += 1;
-            }
-        }
-        tx.commit().await?;
-        self.registries.clear();
-        Ok(report)
+            tx.commit().await?;
+            self.registries.clear();
+            Ok(report)
+        })
+        .await
     }
 
     /// Every registry, with its issuers and publishers, ordered by name:
@@ -343,7 +346,7 @@ impl Store {
     async fn registries(&self) -> Result<Arc<Snapshot>> {
         let cache = &self.registries;
         if cache.ttl.is_zero() {
-            return Ok(Arc::new(Snapshot::new(self.read_registries().await?)));
+            return self.read_registries().await;
         }
         let _reading = match cache.get() {
             Some((current, true)) => return Ok(current),
@@ -362,13 +365,19 @@ impl Store {
             return Ok(current);
         }
         let clears = cache.clears.load(Ordering::SeqCst);
-        let snapshot = Arc::new(Snapshot::new(self.read_registries().await?));
+        let snapshot = self.read_registries().await?;
         cache.put(snapshot.clone(), clears);
         Ok(snapshot)
     }
 
-    /// Every registry, with its issuers and publishers, from the store.
-    async fn read_registries(&self) -> Result<Vec<Registry>> {
+    /// Every registry, with its issuers and publishers, from the store,
+    /// within `database.query_timeout`.
+    async fn read_registries(&self) -> Result<Arc<Snapshot>> {
+        let registries = self.within_timeout(self.registries_in_store()).await?;
+        Ok(Arc::new(Snapshot::new(registries)))
+    }
+
+    async fn registries_in_store(&self) -> Result<Vec<Registry>> {
         let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
         let rows = sqlx::query_as::<_, (String, String, String, i64)>(
             "SELECT registry, url, provider, max_token_lifetime FROM registry_issuers \
@@ -503,25 +512,31 @@ impl Store {
 
     /// Every registry, by name, with who manages it and its publishers.
     pub async fn managed_registries(&self) -> Result<Vec<ManagedRegistry>> {
-        let mut found = Vec::new();
-        for row in self.rows_where("ORDER BY name", &[]).await? {
-            found.push(self.complete_managed(row).await?);
-        }
-        Ok(found)
+        self.within_timeout(async {
+            let mut found = Vec::new();
+            for row in self.rows_where("ORDER BY name", &[]).await? {
+                found.push(self.complete_managed(row).await?);
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// One registry as [`Store::managed_registries`] has it; read from the
     /// store, never from the cache.
     pub async fn managed_registry(&self, name: &str) -> Result<Option<ManagedRegistry>> {
-        match self
-            .rows_where("WHERE name = $1", &[name])
-            .await?
-            .into_iter()
-            .next()
-        {
-            Some(row) => Ok(Some(self.complete_managed(row).await?)),
-            None => Ok(None),
-        }
+        self.within_timeout(async {
+            match self
+                .rows_where("WHERE name = $1", &[name])
+                .await?
+                .into_iter()
+                .next()
+            {
+                Some(row) => Ok(Some(self.complete_managed(row).await?)),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     /// Stores a registry of the admin API with its publishers (`source`
@@ -534,29 +549,32 @@ impl Store {
         replace: bool,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let now = event.at;
-        let mut tx = self.writer().begin().await?;
-        if replace {
-            let source: Option<String> =
-                sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
-                    .bind(registry.name.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if source.as_deref() != Some(Source::Api.as_str()) {
-                return Err(Error::ManagedByConfig(format!(
-                    "the registry {:?}",
-                    registry.name.as_str()
-                )));
+        self.within_timeout(async {
+            let now = event.at;
+            let mut tx = self.writer().begin().await?;
+            if replace {
+                let source: Option<String> =
+                    sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
+                        .bind(registry.name.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if source.as_deref() != Some(Source::Api.as_str()) {
+                    return Err(Error::ManagedByConfig(format!(
+                        "the registry {:?}",
+                        registry.name.as_str()
+                    )));
+                }
             }
-        }
-        write_registry(&mut tx, registry, Source::Api, now).await?;
-        if !replace {
-            for publisher in &registry.publishers {
-                insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
-                    .await?;
+            write_registry(&mut tx, registry, Source::Api, now).await?;
+            if !replace {
+                for publisher in &registry.publishers {
+                    insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
+                        .await?;
+                }
             }
-        }
-        self.commit_with_event(tx, event).await
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Deletes a registry of the admin API, with its publishers and
@@ -568,30 +586,33 @@ impl Store {
         revoke: bool,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
-            super::tokens::live_at("$2")
-        )))
-        .bind(name)
-        .bind(event.at)
-        .fetch_one(&mut *tx)
-        .await?;
-        if live > 0 && !revoke {
-            return Err(Error::LiveCredentials {
-                registry: name.to_owned(),
-                count: live,
-            });
-        }
-        let deleted = sqlx::query("DELETE FROM registries WHERE name = $1 AND source = $2")
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM upload_tokens WHERE registry = $1 AND {}",
+                super::tokens::live_at("$2")
+            )))
             .bind(name)
-            .bind(Source::Api.as_str())
-            .execute(&mut *tx)
+            .bind(event.at)
+            .fetch_one(&mut *tx)
             .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::ManagedByConfig(format!("the registry {name:?}")));
-        }
-        self.commit_with_event(tx, event).await
+            if live > 0 && !revoke {
+                return Err(Error::LiveCredentials {
+                    registry: name.to_owned(),
+                    count: live,
+                });
+            }
+            let deleted = sqlx::query("DELETE FROM registries WHERE name = $1 AND source = $2")
+                .bind(name)
+                .bind(Source::Api.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::ManagedByConfig(format!("the registry {name:?}")));
+            }
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Adds a publisher of the admin API to a registry (of either source),
@@ -602,9 +623,12 @@ impl Store {
         publisher: &Publisher,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
-        self.commit_with_event(tx, event).await
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Removes a publisher of the admin API, with `event`. One transaction.
@@ -614,21 +638,25 @@ impl Store {
         id: &str,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        let source: Option<String> =
-            sqlx::query_scalar("SELECT source FROM publishers WHERE registry = $1 AND key = $2")
-                .bind(registry)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match source.as_deref().map(Source::parse).transpose()? {
-            None => return Err(Error::UnknownPublisher(id.to_owned())),
-            Some(Source::Config) => {
-                return Err(Error::ManagedByConfig(format!("the publisher {id}")));
+        self.within_timeout(async {
+            let mut tx = self.writer().begin().await?;
+            let source: Option<String> = sqlx::query_scalar(
+                "SELECT source FROM publishers WHERE registry = $1 AND key = $2",
+            )
+            .bind(registry)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match source.as_deref().map(Source::parse).transpose()? {
+                None => return Err(Error::UnknownPublisher(id.to_owned())),
+                Some(Source::Config) => {
+                    return Err(Error::ManagedByConfig(format!("the publisher {id}")));
+                }
+                Some(Source::Api) => delete_publisher(&mut tx, registry, id).await?,
             }
-            Some(Source::Api) => delete_publisher(&mut tx, registry, id).await?,
-        }
-        self.commit_with_event(tx, event).await
+            self.commit_with_event(tx, event).await
+        })
+        .await
     }
 
     /// Records `event` in `tx`, commits, and forgets the cached registries

@@ -1,6 +1,7 @@
 //! Upload credentials and the identity tokens (`jti`s) they were minted for.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
@@ -132,7 +133,7 @@ pub(super) type MintQueue = mpsc::Sender<PendingMint>;
 /// Starts the task that writes mints in batches (group commit): every mint
 /// waiting when a transaction starts goes into it, so the round trips of a
 /// transaction are paid per batch, not per mint.
-pub(super) fn start_writer(writer: AnyPool, metrics: Metrics) -> MintQueue {
+pub(super) fn start_writer(writer: AnyPool, metrics: Metrics, limit: Duration) -> MintQueue {
     let (queue, mut pending) = mpsc::channel::<PendingMint>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = pending.recv().await {
@@ -144,7 +145,7 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics) -> MintQueue {
                 }
             }
             metrics.mint_batch(batch.len());
-            match write_batch(&writer, &batch).await {
+            match super::within(limit, write_batch(&writer, &batch)).await {
                 Ok(accepted) => {
                     for (mint, accepted) in batch.into_iter().zip(accepted) {
                         let _ = mint.reply.send(if accepted {
@@ -171,7 +172,9 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics) -> MintQueue {
                 Err(error) if batch.len() > 1 => {
                     tracing::warn!(%error, mints = batch.len(), "a batch of mints failed; retrying them one by one");
                     for mint in batch {
-                        let outcome = write_batch(&writer, std::slice::from_ref(&mint)).await;
+                        let outcome =
+                            super::within(limit, write_batch(&writer, std::slice::from_ref(&mint)))
+                                .await;
                         let _ = mint.reply.send(outcome.and_then(|accepted| {
                             if accepted[0] {
                                 Ok(())
@@ -245,51 +248,57 @@ impl Store {
         token: NewUploadToken<'_>,
         event: NewEvent<'_>,
     ) -> Result<()> {
-        let (reply, outcome) = oneshot::channel();
-        let mint = PendingMint {
-            jti: UsedJtiRow {
-                issuer: jti.issuer.to_owned(),
-                jti: jti.jti.to_owned(),
-                expires_at: jti.keep_until,
-            },
-            token: UploadTokenRow {
-                hash: token.hash,
-                registry: token.registry.to_owned(),
-                publishers: super::to_json(&token.publishers),
-                packages: super::to_json(&token.packages),
-                single_use: i64::from(token.single_use),
-                created_at: token.created_at,
-                expires_at: token.expires_at,
-                used_at: None,
-                revoked_at: None,
-                claims: super::to_json(token.claims),
-            },
-            event: event.to_row(),
-            reply,
-        };
-        let registry = mint.token.registry.clone();
-        let stopped = || {
-            Error::io(
-                "recording a mint",
-                std::io::Error::other("the mint writer has stopped"),
-            )
-        };
-        self.minter.send(mint).await.map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())??;
-        self.metrics
-            .outcome(Outcomes::Mints, &registry, Outcome::Minted.as_str(), "ok");
-        Ok(())
+        self.within_timeout(async {
+            let (reply, outcome) = oneshot::channel();
+            let mint = PendingMint {
+                jti: UsedJtiRow {
+                    issuer: jti.issuer.to_owned(),
+                    jti: jti.jti.to_owned(),
+                    expires_at: jti.keep_until,
+                },
+                token: UploadTokenRow {
+                    hash: token.hash,
+                    registry: token.registry.to_owned(),
+                    publishers: super::to_json(&token.publishers),
+                    packages: super::to_json(&token.packages),
+                    single_use: i64::from(token.single_use),
+                    created_at: token.created_at,
+                    expires_at: token.expires_at,
+                    used_at: None,
+                    revoked_at: None,
+                    claims: super::to_json(token.claims),
+                },
+                event: event.to_row(),
+                reply,
+            };
+            let registry = mint.token.registry.clone();
+            let stopped = || {
+                Error::io(
+                    "recording a mint",
+                    std::io::Error::other("the mint writer has stopped"),
+                )
+            };
+            self.minter.send(mint).await.map_err(|_| stopped())?;
+            outcome.await.map_err(|_| stopped())??;
+            self.metrics
+                .outcome(Outcomes::Mints, &registry, Outcome::Minted.as_str(), "ok");
+            Ok(())
+        })
+        .await
     }
 
     /// The number of live credentials of each registry that has any, at `now`.
     pub async fn live_credential_counts(&self, now: i64) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT registry, COUNT(*) FROM upload_tokens WHERE {} GROUP BY registry",
-            live_at("$1")
-        )))
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        self.within_timeout(async {
+            Ok(sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT registry, COUNT(*) FROM upload_tokens WHERE {} GROUP BY registry",
+                live_at("$1")
+            )))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?)
+        })
+        .await
     }
 
     /// Forgets the `jti`s whose tokens expired before `now` (leeway included).
@@ -304,15 +313,18 @@ impl Store {
         registry: &str,
         hash: &str,
     ) -> Result<Option<StoredUploadToken>> {
-        let row: Option<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{} WHERE registry = $1 AND hash = $2",
-            UploadTokenRow::SELECT
-        )))
-        .bind(registry)
-        .bind(hash)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(StoredUploadToken::try_from).transpose()
+        self.within_timeout(async {
+            let row: Option<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "{} WHERE registry = $1 AND hash = $2",
+                UploadTokenRow::SELECT
+            )))
+            .bind(registry)
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?;
+            row.map(StoredUploadToken::try_from).transpose()
+        })
+        .await
     }
 
     /// Marks a single-use credential used, if it still can be: not used,
@@ -320,26 +332,32 @@ impl Store {
     /// concurrent consumers (on any instance sharing the store) exactly one
     /// gets `true`.
     pub async fn consume_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
-        self.update_upload_token(
-            "UPDATE upload_tokens SET used_at = $3 WHERE registry = $1 AND hash = $2 \
-             AND single_use = 1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
-            registry,
-            hash,
-            now,
-        )
+        self.within_timeout(async {
+            self.update_upload_token(
+                "UPDATE upload_tokens SET used_at = $3 WHERE registry = $1 AND hash = $2 \
+                 AND single_use = 1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
+                registry,
+                hash,
+                now,
+            )
+            .await
+        })
         .await
     }
 
     /// Revokes a credential; `false` when the registry has no such
     /// credential or it was already revoked.
     pub async fn revoke_upload_token(&self, registry: &str, hash: &str, now: i64) -> Result<bool> {
-        self.update_upload_token(
-            "UPDATE upload_tokens SET revoked_at = $3 WHERE registry = $1 AND hash = $2 \
-             AND revoked_at IS NULL",
-            registry,
-            hash,
-            now,
-        )
+        self.within_timeout(async {
+            self.update_upload_token(
+                "UPDATE upload_tokens SET revoked_at = $3 WHERE registry = $1 AND hash = $2 \
+                 AND revoked_at IS NULL",
+                registry,
+                hash,
+                now,
+            )
+            .await
+        })
         .await
     }
 
@@ -363,24 +381,27 @@ impl Store {
 
     /// A registry's live credentials at `now`, newest first.
     pub async fn live_credentials(&self, registry: &str, now: i64) -> Result<Vec<LiveCredential>> {
-        let rows: Vec<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{} WHERE registry = $1 AND {} ORDER BY created_at DESC, hash",
-            UploadTokenRow::SELECT,
-            live_at("$2")
-        )))
-        .bind(registry)
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(LiveCredential {
-                    id: row.hash.clone(),
-                    created_at: row.created_at,
-                    token: StoredUploadToken::try_from(row)?,
+        self.within_timeout(async {
+            let rows: Vec<UploadTokenRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "{} WHERE registry = $1 AND {} ORDER BY created_at DESC, hash",
+                UploadTokenRow::SELECT,
+                live_at("$2")
+            )))
+            .bind(registry)
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+            rows.into_iter()
+                .map(|row| {
+                    Ok(LiveCredential {
+                        id: row.hash.clone(),
+                        created_at: row.created_at,
+                        token: StoredUploadToken::try_from(row)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     /// Revokes credentials of a registry not yet revoked, and records
@@ -392,29 +413,32 @@ impl Store {
         which: Revocation<'_>,
         event: NewEvent<'_>,
     ) -> Result<u64> {
-        let (condition, value) = match which {
-            Revocation::One(id) => ("hash = $3", id.to_owned()),
-            // Publisher ids are hex: no character of LIKE's own.
-            Revocation::OfPublisher(id) => ("publishers LIKE $3", format!("%\"{id}\"%")),
-        };
-        let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE upload_tokens SET revoked_at = $2 WHERE registry = $1 \
-             AND revoked_at IS NULL AND {condition}"
-        )))
-        .bind(registry)
-        .bind(event.at)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() > 0 {
-            Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        for _ in 0..done.rows_affected() {
-            self.count(&event);
-        }
-        Ok(done.rows_affected())
+        self.within_timeout(async {
+            let (condition, value) = match which {
+                Revocation::One(id) => ("hash = $3", id.to_owned()),
+                // Publisher ids are hex: no character of LIKE's own.
+                Revocation::OfPublisher(id) => ("publishers LIKE $3", format!("%\"{id}\"%")),
+            };
+            let mut tx = self.writer().begin().await?;
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE upload_tokens SET revoked_at = $2 WHERE registry = $1 \
+                 AND revoked_at IS NULL AND {condition}"
+            )))
+            .bind(registry)
+            .bind(event.at)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            for _ in 0..done.rows_affected() {
+                self.count(&event);
+            }
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     /// Deletes the credentials that expired before `now`; a credential
@@ -427,23 +451,30 @@ impl Store {
     /// Whether a credential with this hash is stored.
     #[cfg(feature = "test-helpers")]
     pub async fn upload_token_exists(&self, registry: &str, hash: &str) -> Result<bool> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM upload_tokens WHERE registry = $1 AND hash = $2")
-                .bind(registry)
-                .bind(hash)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(found.is_some())
+        self.within_timeout(async {
+            let found: Option<String> = sqlx::query_scalar(
+                "SELECT hash FROM upload_tokens WHERE registry = $1 AND hash = $2",
+            )
+            .bind(registry)
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?;
+            Ok(found.is_some())
+        })
+        .await
     }
 
     /// How many credentials a registry has.
     #[cfg(feature = "test-helpers")]
     pub async fn count_upload_tokens(&self, registry: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM upload_tokens WHERE registry = $1")
-                .bind(registry)
-                .fetch_one(self.pool())
-                .await?,
-        )
+        self.within_timeout(async {
+            Ok(
+                sqlx::query_scalar("SELECT COUNT(*) FROM upload_tokens WHERE registry = $1")
+                    .bind(registry)
+                    .fetch_one(self.pool())
+                    .await?,
+            )
+        })
+        .await
     }
 }

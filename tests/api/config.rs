@@ -276,6 +276,17 @@ async fn each_invalid_value_names_its_key_and_reason() {
             "at least 1 second",
         ),
         (
+            format!("[database]\nquery_timeout = 0\n{VALID}"),
+            "database.query_timeout",
+            "at least 1 second",
+        ),
+        (
+            format!("[database]\nquery_timout = 5\n{VALID}"),
+            "database.query_timout",
+            "unknown key \"query_timout\"; did you mean \"query_timeout\"? \
+             (known: url, max_connections, registry_cache_ttl, connect_timeout, purge_interval, query_timeout)",
+        ),
+        (
             format!("[events]\nretention_days = 0\n{VALID}"),
             "events.retention_days",
             "at least 1",

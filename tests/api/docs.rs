@@ -153,6 +153,7 @@ max_connections = 10
 registry_cache_ttl = 2
 connect_timeout = 10
 purge_interval = 300
+query_timeout = 10
 
 [log]
 format = "human"

@@ -26,10 +26,37 @@ const NO_HANG: Duration = Duration::from_secs(60);
 /// A TCP forwarder on a loopback port that the test can cut (every
 /// connection dropped, new ones closed at once) and restore: a database
 /// server going away and coming back, without touching the shared server.
+/// It can also fall silent: connections stay open and new ones are
+/// accepted, but no byte goes through either way until it speaks again (a
+/// hung server, a network black hole).
 struct TcpProxy {
     port: u16,
     up: Arc<AtomicBool>,
+    silent: Arc<AtomicBool>,
     connections: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// Copies `from` to `to`, holding what it reads while `silent` is set.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        while silent.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl TcpProxy {
@@ -37,17 +64,23 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
+        let silent = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (accepting, held) = (up.clone(), connections.clone());
+        let (accepting, held, quiet) = (up.clone(), connections.clone(), silent.clone());
         tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
                     continue; // dropped: closed at once
                 }
-                let target = target.clone();
+                let (target, quiet) = (target.clone(), quiet.clone());
                 held.lock().unwrap().push(tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = TcpStream::connect(&target).await {
+                        let (client_in, client_out) = client.into_split();
+                        let (server_in, server_out) = server.into_split();
+                        tokio::join!(
+                            forward(client_in, server_out, quiet.clone()),
+                            forward(server_in, client_out, quiet),
+                        );
                     }
                 }));
             }
@@ -55,8 +88,18 @@ impl TcpProxy {
         TcpProxy {
             port,
             up,
+            silent,
             connections,
         }
+    }
+
+    /// Stops every byte, both ways, on every connection, old and new.
+    fn fall_silent(&self) {
+        self.silent.store(true, Ordering::SeqCst);
+    }
+
+    fn speak_again(&self) {
+        self.silent.store(false, Ordering::SeqCst);
     }
 
     fn cut(&self) {
@@ -203,6 +246,132 @@ async fn postgresql_out_of_reach_under_load_is_503_and_recovers() {
             "{credential} was answered 200: {answer}"
         );
     }
+    mint(&app, &issuer, json!({})).await;
+}
+
+/// Asserts that `answer` is 503 `store-unavailable` within `bound`.
+async fn unavailable_within(
+    bound: Duration,
+    what: &str,
+    answer: impl Future<Output = reqwest::Response>,
+) {
+    let started = Instant::now();
+    let response = tokio::time::timeout(NO_HANG, answer)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"));
+    let took = started.elapsed();
+    problem(response, 503, "store-unavailable").await;
+    assert!(took < bound, "{what} took {took:?}");
+}
+
+/// PostgreSQL that accepts connections and then never answers (a hung
+/// server, a network black hole): every request that needs it answers 503
+/// `store-unavailable` within `database.query_timeout` instead of hanging,
+/// and everything works again once it answers, without a restart.
+#[tokio::test]
+async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
+    const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+    // sqlx pings a pooled connection before handing it out, within the
+    // connect timeout: a long one here shows that the query timeout, not
+    // that ping, is what bounds the answer.
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+    let db = Arc::new(TestDatabase::new().await);
+    if db.is_sqlite() {
+        not_checked(
+            "outages::a_postgresql_that_never_answers_is_503_within_the_query_timeout",
+            "TEST_DATABASE_URL is not set",
+            "run with TEST_DATABASE_URL=postgres://…",
+        );
+        return;
+    }
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = TcpProxy::start(target).await;
+    url.set_port(Some(proxy.port)).unwrap();
+    let issuer = Arc::new(TestIssuer::start().await);
+    let app = spawn_app_at(
+        db.clone(),
+        url.as_str(),
+        &format!(
+            "[database]\nconnect_timeout = {}\nquery_timeout = {}\nregistry_cache_ttl = 0\n{}",
+            CONNECT_TIMEOUT.as_secs(),
+            QUERY_TIMEOUT.as_secs(),
+            config(issuer.url())
+        ),
+    )
+    .await;
+    let before = mint(&app, &issuer, json!({})).await;
+
+    proxy.fall_silent();
+    // Each answer comes within the timeout and a margin, far from a hang
+    // and from the connect timeout.
+    let bound = Duration::from_secs(6);
+    let readyz = async { app.get("/readyz").send().await.unwrap() };
+    unavailable_within(bound, "/readyz", readyz).await;
+    unavailable_within(bound, "introspection", introspect(&app, &before)).await;
+    unavailable_within(bound, "a mint", mint_once(&app, &issuer)).await;
+    let discovery = async {
+        let path = "/.well-known/pytp?discover=/legacy";
+        app.get(path).send().await.unwrap()
+    };
+    unavailable_within(bound, "discovery", discovery).await;
+
+    proxy.speak_again();
+    wait_until_ready(&app).await;
+    let answer = json_ok(introspect(&app, &before).await).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    mint(&app, &issuer, json!({})).await;
+}
+
+/// A PostgreSQL that answers the connection's pings but not its queries:
+/// another session holds every table trustpub writes locked (a stuck
+/// migration, an operator's `LOCK TABLE`), and PostgreSQL waits for a lock
+/// as long as it takes. A query already under way when a database stops
+/// answering is the same: only the query timeout ends it. The requests
+/// answer 503 within it, and work again once the locks are gone.
+#[tokio::test]
+async fn queries_postgresql_never_answers_are_503_within_the_query_timeout() {
+    use sqlx::Connection;
+
+    let db = Arc::new(TestDatabase::new().await);
+    if db.is_sqlite() {
+        not_checked(
+            "outages::queries_postgresql_never_answers_are_503_within_the_query_timeout",
+            "TEST_DATABASE_URL is not set",
+            "run with TEST_DATABASE_URL=postgres://…",
+        );
+        return;
+    }
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app_at(
+        db.clone(),
+        &db.url,
+        &format!("[database]\nquery_timeout = 2\n{}", config(issuer.url())),
+    )
+    .await;
+    let before = mint(&app, &issuer, json!({})).await;
+
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "BEGIN; LOCK TABLE upload_tokens, used_jtis, events, refusal_counts \
+         IN ACCESS EXCLUSIVE MODE",
+    )
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let bound = Duration::from_secs(6);
+    let readyz = async { app.get("/readyz").send().await.unwrap() };
+    unavailable_within(bound, "/readyz", readyz).await;
+    unavailable_within(bound, "introspection", introspect(&app, &before)).await;
+    unavailable_within(bound, "a mint", mint_once(&app, &issuer)).await;
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    wait_until_ready(&app).await;
+    let answer = json_ok(introspect(&app, &before).await).await;
+    assert_eq!(answer["active"], true, "{answer}");
     mint(&app, &issuer, json!({})).await;
 }
 
