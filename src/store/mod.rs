@@ -180,8 +180,9 @@ impl Store {
     /// to `bound`), at most [`PURGE_BATCH`] rows a statement: a purge of
     /// millions of rows is many short writes, between which mints get the
     /// writer; each statement, not the whole purge, is given
-    /// `database.query_timeout`. Rows are named by their physical id (SQLite's `rowid`,
-    /// PostgreSQL's `ctid`), which each backend looks up directly.
+    /// `database.query_timeout`. Rows are named by their physical id
+    /// (SQLite's `rowid`, PostgreSQL's `ctid`), which each backend looks up
+    /// directly.
     pub(super) async fn delete_in_batches(
         &self,
         table: &str,
