@@ -96,7 +96,10 @@ async fn main() {
     };
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{database}\"\n\
-         [log]\nfilter = \"warn\"\n{registry}",
+         [log]\nfilter = \"warn\"\n\
+         [rate_limits]\nmints = {{ per_minute = 0, burst = 0 }}\n\
+         failed_checks = {{ per_minute = 0, burst = 0 }}\n\
+         refused_unauthenticated = {{ per_minute = 0, burst = 0 }}\n{registry}",
         registry = acme_registry_with(
             issuer.url(),
             &format!(
