@@ -176,20 +176,22 @@ async fn wait_until_ready(app: &TestApp) {
     }
 }
 
-/// PostgreSQL going away under a mint flood: every answer is 200 or 503
-/// `store-unavailable`, none hangs, `/readyz` says 503, and once the
-/// connection is back minting and checking work again without a restart.
-/// Every credential answered 200 is stored.
-#[tokio::test]
-async fn postgresql_out_of_reach_under_load_is_503_and_recovers() {
+/// A trustpub on a fresh PostgreSQL database reached through a TCP proxy
+/// the test controls, with `database` (lines of `[database]`) and a
+/// trusted test issuer; `None`, after the note that `test` checked
+/// nothing, on SQLite.
+async fn behind_a_proxy(
+    test: &str,
+    database: &str,
+) -> Option<(TcpProxy, Arc<TestIssuer>, TestApp)> {
     let db = Arc::new(TestDatabase::new().await);
     if db.is_sqlite() {
         not_checked(
-            "outages::postgresql_out_of_reach_under_load_is_503_and_recovers",
+            test,
             "TEST_DATABASE_URL is not set",
             "run with TEST_DATABASE_URL=postgres://…",
         );
-        return;
+        return None;
     }
     let mut url = url::Url::parse(&db.url).unwrap();
     let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
@@ -197,11 +199,28 @@ async fn postgresql_out_of_reach_under_load_is_503_and_recovers() {
     url.set_port(Some(proxy.port)).unwrap();
     let issuer = Arc::new(TestIssuer::start().await);
     let app = spawn_app_at(
-        db.clone(),
+        db,
         url.as_str(),
-        &format!("[database]\nconnect_timeout = 2\n{}", config(issuer.url())),
+        &format!("[database]\n{database}\n{}", config(issuer.url())),
     )
     .await;
+    Some((proxy, issuer, app))
+}
+
+/// PostgreSQL going away under a mint flood: every answer is 200 or 503
+/// `store-unavailable`, none hangs, `/readyz` says 503, and once the
+/// connection is back minting and checking work again without a restart.
+/// Every credential answered 200 is stored.
+#[tokio::test]
+async fn postgresql_out_of_reach_under_load_is_503_and_recovers() {
+    let Some((proxy, issuer, app)) = behind_a_proxy(
+        "outages::postgresql_out_of_reach_under_load_is_503_and_recovers",
+        "connect_timeout = 2",
+    )
+    .await
+    else {
+        return;
+    };
     let before = mint(&app, &issuer, json!({})).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -275,31 +294,18 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
     // connect timeout: a long one here shows that the query timeout, not
     // that ping, is what bounds the answer.
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-    let db = Arc::new(TestDatabase::new().await);
-    if db.is_sqlite() {
-        not_checked(
-            "outages::a_postgresql_that_never_answers_is_503_within_the_query_timeout",
-            "TEST_DATABASE_URL is not set",
-            "run with TEST_DATABASE_URL=postgres://…",
-        );
-        return;
-    }
-    let mut url = url::Url::parse(&db.url).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let proxy = TcpProxy::start(target).await;
-    url.set_port(Some(proxy.port)).unwrap();
-    let issuer = Arc::new(TestIssuer::start().await);
-    let app = spawn_app_at(
-        db.clone(),
-        url.as_str(),
+    let Some((proxy, issuer, app)) = behind_a_proxy(
+        "outages::a_postgresql_that_never_answers_is_503_within_the_query_timeout",
         &format!(
-            "[database]\nconnect_timeout = {}\nquery_timeout = {}\nregistry_cache_ttl = 0\n{}",
+            "connect_timeout = {}\nquery_timeout = {}\nregistry_cache_ttl = 0",
             CONNECT_TIMEOUT.as_secs(),
             QUERY_TIMEOUT.as_secs(),
-            config(issuer.url())
         ),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let before = mint(&app, &issuer, json!({})).await;
 
     proxy.fall_silent();
