@@ -549,23 +549,15 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.database.connect_timeout == 0 {
-            return Err(Error::config(
-                "database.connect_timeout",
-                "must be at least 1 second",
-            ));
-        }
-        if self.database.purge_interval == 0 {
-            return Err(Error::config(
-                "database.purge_interval",
-                "must be at least 1 second",
-            ));
-        }
-        if self.database.query_timeout == 0 {
-            return Err(Error::config(
-                "database.query_timeout",
-                "must be at least 1 second",
-            ));
+        let database = &self.database;
+        for (key, seconds) in [
+            ("database.connect_timeout", database.connect_timeout),
+            ("database.purge_interval", database.purge_interval),
+            ("database.query_timeout", database.query_timeout),
+        ] {
+            if seconds == 0 {
+                return Err(Error::config(key, "must be at least 1 second"));
+            }
         }
         if self.events.retention_days == 0 {
             return Err(Error::config("events.retention_days", "must be at least 1"));

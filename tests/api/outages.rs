@@ -176,6 +176,15 @@ async fn wait_until_ready(app: &TestApp) {
     }
 }
 
+/// Once the database answers again: ready, the credential minted before
+/// the outage still active, and a new mint answered.
+async fn works_again(app: &TestApp, issuer: &TestIssuer, before: &str) {
+    wait_until_ready(app).await;
+    let answer = json_ok(introspect(app, before).await).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    mint(app, issuer, json!({})).await;
+}
+
 /// A trustpub on a fresh PostgreSQL database reached through a TCP proxy
 /// the test controls, with `database` (lines of `[database]`) and a
 /// trusted test issuer; `None`, after the note that `test` checked
@@ -323,10 +332,7 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
     unavailable_within(bound, "discovery", discovery).await;
 
     proxy.speak_again();
-    wait_until_ready(&app).await;
-    let answer = json_ok(introspect(&app, &before).await).await;
-    assert_eq!(answer["active"], true, "{answer}");
-    mint(&app, &issuer, json!({})).await;
+    works_again(&app, &issuer, &before).await;
 }
 
 /// A PostgreSQL that answers the connection's pings but not its queries:
@@ -336,13 +342,13 @@ async fn a_postgresql_that_never_answers_is_503_within_the_query_timeout() {
 /// answering is the same: only the query timeout ends it. The requests
 /// answer 503 within it, and work again once the locks are gone.
 #[tokio::test]
-async fn queries_postgresql_never_answers_are_503_within_the_query_timeout() {
+async fn a_postgresql_whose_tables_stay_locked_is_503_within_the_query_timeout() {
     use sqlx::Connection;
 
     let db = Arc::new(TestDatabase::new().await);
     if db.is_sqlite() {
         not_checked(
-            "outages::queries_postgresql_never_answers_are_503_within_the_query_timeout",
+            "outages::a_postgresql_whose_tables_stay_locked_is_503_within_the_query_timeout",
             "TEST_DATABASE_URL is not set",
             "run with TEST_DATABASE_URL=postgres://…",
         );
@@ -375,10 +381,7 @@ async fn queries_postgresql_never_answers_are_503_within_the_query_timeout() {
         .execute(&mut holder)
         .await
         .unwrap();
-    wait_until_ready(&app).await;
-    let answer = json_ok(introspect(&app, &before).await).await;
-    assert_eq!(answer["active"], true, "{answer}");
-    mint(&app, &issuer, json!({})).await;
+    works_again(&app, &issuer, &before).await;
 }
 
 /// SQLite's file locked by another writer (a backup, an operator's
