@@ -100,19 +100,78 @@ impl RegistryRow {
     }
 }
 
-/// An issuer as `registry_issuers` keeps it.
-fn issuer(url: String, provider: &str, max_token_lifetime: i64) -> Result<Issuer> {
-    Ok(Issuer {
-        url: IssuerUrl::parse(url).map_err(corrupt)?,
-        provider: Provider::parse(provider).map_err(corrupt)?,
-        max_token_lifetime: u32::try_from(max_token_lifetime)
-            .map_err(|e| corrupt(e.to_string()))?,
-    })
+table_row! {
+    /// A row of `registry_issuers`: an issuer a registry trusts.
+    #[derive(sqlx::FromRow)]
+    struct IssuerRow in "registry_issuers" {
+        registry: String,
+        url: String,
+        provider: String,
+        max_token_lifetime: i64,
+    }
 }
 
-/// The registries a query selects: `SELECT` of every column, then `tail`.
-fn select_registries(tail: &str) -> AssertSqlSafe<String> {
-    AssertSqlSafe(format!("{} {tail}", RegistryRow::SELECT))
+impl IssuerRow {
+    fn new(registry: &str, issuer: &Issuer) -> Self {
+        IssuerRow {
+            registry: registry.to_owned(),
+            url: issuer.url.to_string(),
+            provider: issuer.provider.as_str().to_owned(),
+            max_token_lifetime: i64::from(issuer.max_token_lifetime),
+        }
+    }
+
+    fn into_issuer(self) -> Result<Issuer> {
+        Ok(Issuer {
+            url: IssuerUrl::parse(self.url).map_err(corrupt)?,
+            provider: Provider::parse(&self.provider).map_err(corrupt)?,
+            max_token_lifetime: u32::try_from(self.max_token_lifetime)
+                .map_err(|e| corrupt(e.to_string()))?,
+        })
+    }
+}
+
+table_row! {
+    /// A row of `publishers`: a trusted publisher of a registry under its
+    /// stable key, the whole publisher as JSON (`spec`), with its provider
+    /// and issuer beside it for queries, and who manages it.
+    #[derive(sqlx::FromRow)]
+    struct PublisherRow in "publishers" {
+        registry: String,
+        key: String,
+        provider: String,
+        issuer: String,
+        spec: String,
+        source: String,
+        created_at: i64,
+    }
+}
+
+impl PublisherRow {
+    fn new(registry: &str, publisher: &Publisher, source: Source, now: i64) -> Self {
+        PublisherRow {
+            registry: registry.to_owned(),
+            key: publisher.key(),
+            provider: publisher.identity.provider().as_str().to_owned(),
+            issuer: publisher.issuer.as_str().to_owned(),
+            spec: to_json(publisher),
+            source: source.as_str().to_owned(),
+            created_at: now,
+        }
+    }
+
+    fn into_managed(self) -> Result<ManagedPublisher> {
+        Ok(ManagedPublisher {
+            source: Source::parse(&self.source)?,
+            publisher: from_json(&self.spec)?,
+            id: self.key,
+        })
+    }
+}
+
+/// `SELECT` of every column of `R`'s table, then `tail`.
+fn select<R: TableRow>(tail: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(format!("{} {tail}", R::SELECT))
 }
 
 /// Every registry, as read at one moment, used for `ttl`: discovery, the
@@ -328,10 +387,13 @@ impl Store {
                     delete_publisher(&mut tx, name, key).await?;
                     report.publishers_removed += 1;
                 }
-                for (_, publisher) in keyed.iter().filter(|(k, _)| !stored.contains(k)) {
-                    insert_publisher(&mut tx, name, publisher, Source::Config, now).await?;
-                    report.publishers_added += 1;
-                }
+                let added: Vec<&Publisher> = keyed
+                    .iter()
+                    .filter(|(k, _)| !stored.contains(k))
+                    .map(|(_, publisher)| *publisher)
+                    .collect();
+                insert_publishers(&mut tx, name, &added, Source::Config, now).await?;
+                report.publishers_added += added.len();
             }
             tx.commit().await?;
             self.registries.clear();
@@ -379,29 +441,26 @@ impl Store {
 
     async fn registries_in_store(&self) -> Result<Vec<Registry>> {
         let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
-        let rows = sqlx::query_as::<_, (String, String, String, i64)>(
-            "SELECT registry, url, provider, max_token_lifetime FROM registry_issuers \
-             ORDER BY registry, url",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        for (registry, url, provider, max_token_lifetime) in rows {
+        let rows: Vec<IssuerRow> = sqlx::query_as(select::<IssuerRow>("ORDER BY registry, url"))
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            let registry = row.registry.clone();
             issuers
                 .entry(registry)
                 .or_default()
-                .push(issuer(url, &provider, max_token_lifetime)?);
+                .push(row.into_issuer()?);
         }
         let mut publishers: HashMap<String, Vec<Publisher>> = HashMap::new();
-        let rows = sqlx::query_as::<_, (String, String)>(
-            "SELECT registry, spec FROM publishers ORDER BY registry, created_at, key",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        for (registry, spec) in rows {
+        let rows: Vec<PublisherRow> =
+            sqlx::query_as(select::<PublisherRow>("ORDER BY registry, created_at, key"))
+                .fetch_all(self.pool())
+                .await?;
+        for row in rows {
             publishers
-                .entry(registry)
+                .entry(row.registry)
                 .or_default()
-                .push(from_json(&spec)?);
+                .push(from_json(&row.spec)?);
         }
         let mut registries = Vec::new();
         for row in self.rows_where("ORDER BY name", &[]).await? {
@@ -463,7 +522,7 @@ impl Store {
     /// The rows of the registries `tail` (`WHERE …`) selects, given its
     /// parameters.
     async fn rows_where(&self, tail: &str, parameters: &[&str]) -> Result<Vec<RegistryRow>> {
-        let mut query = sqlx::query_as(select_registries(tail));
+        let mut query = sqlx::query_as(select::<RegistryRow>(tail));
         for parameter in parameters {
             query = query.bind(*parameter);
         }
@@ -473,31 +532,25 @@ impl Store {
     /// Builds a registry from its row and loads its issuers and publishers,
     /// keeping who manages the registry and each publisher.
     async fn complete_managed(&self, row: RegistryRow) -> Result<ManagedRegistry> {
-        let issuers = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT url, provider, max_token_lifetime FROM registry_issuers \
-             WHERE registry = $1 ORDER BY url",
-        )
+        let issuers: Vec<IssuerRow> =
+            sqlx::query_as(select::<IssuerRow>("WHERE registry = $1 ORDER BY url"))
+                .bind(&row.name)
+                .fetch_all(self.pool())
+                .await?;
+        let issuers = issuers
+            .into_iter()
+            .map(IssuerRow::into_issuer)
+            .collect::<Result<Vec<_>>>()?;
+        let publishers: Vec<PublisherRow> = sqlx::query_as(select::<PublisherRow>(
+            "WHERE registry = $1 ORDER BY created_at, key",
+        ))
         .bind(&row.name)
         .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(|(url, provider, max_token_lifetime)| issuer(url, &provider, max_token_lifetime))
-        .collect::<Result<Vec<_>>>()?;
-        let publishers = sqlx::query_as::<_, (String, String, String)>(
-            "SELECT key, source, spec FROM publishers WHERE registry = $1 ORDER BY created_at, key",
-        )
-        .bind(&row.name)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|(key, source, spec)| {
-            Ok(ManagedPublisher {
-                id: key.clone(),
-                source: Source::parse(source)?,
-                publisher: from_json(spec)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .await?;
+        let publishers = publishers
+            .into_iter()
+            .map(PublisherRow::into_managed)
+            .collect::<Result<Vec<_>>>()?;
         let source = Source::parse(&row.source)?;
         let registry = row.into_registry(
             issuers,
@@ -567,10 +620,15 @@ impl Store {
             }
             write_registry(&mut tx, registry, Source::Api, now).await?;
             if !replace {
-                for publisher in &registry.publishers {
-                    insert_publisher(&mut tx, registry.name.as_str(), publisher, Source::Api, now)
-                        .await?;
-                }
+                let publishers: Vec<&Publisher> = registry.publishers.iter().collect();
+                insert_publishers(
+                    &mut tx,
+                    registry.name.as_str(),
+                    &publishers,
+                    Source::Api,
+                    now,
+                )
+                .await?;
             }
             self.commit_with_event(tx, event).await
         })
@@ -625,7 +683,7 @@ impl Store {
     ) -> Result<()> {
         self.within_timeout(async {
             let mut tx = self.writer().begin().await?;
-            insert_publisher(&mut tx, registry, publisher, Source::Api, event.at).await?;
+            insert_publishers(&mut tx, registry, &[publisher], Source::Api, event.at).await?;
             self.commit_with_event(tx, event).await
         })
         .await
@@ -681,19 +739,15 @@ async fn write_registry(tx: &mut Tx, registry: &Registry, source: Source, now: i
         .bind(name)
         .execute(&mut **tx)
         .await?;
-    for issuer in &registry.issuers {
-        sqlx::query(
-            "INSERT INTO registry_issuers (registry, url, provider, max_token_lifetime) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(issuer.url.as_str())
-        .bind(issuer.provider.as_str())
-        .bind(i64::from(issuer.max_token_lifetime))
+    let issuers: Vec<IssuerRow> = registry
+        .issuers
+        .iter()
+        .map(|issuer| IssuerRow::new(name, issuer))
+        .collect();
+    Insert::rows(&issuers)?
+        .then("ON CONFLICT DO NOTHING")
         .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+        .await
 }
 
 async fn delete_registry(tx: &mut Tx, name: &str) -> Result<()> {
@@ -704,27 +758,26 @@ async fn delete_registry(tx: &mut Tx, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Inserts a publisher under its key, unless the registry has it already.
-async fn insert_publisher(
+/// Inserts publishers under their keys (one statement), but those the
+/// registry has already.
+async fn insert_publishers(
     tx: &mut Tx,
     registry: &str,
-    publisher: &Publisher,
+    publishers: &[&Publisher],
     source: Source,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO publishers (registry, key, provider, issuer, spec, source, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(registry)
-    .bind(publisher.key())
-    .bind(publisher.identity.provider().as_str())
-    .bind(publisher.issuer.as_str())
-    .bind(to_json(publisher))
-    .bind(source.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let rows: Vec<PublisherRow> = publishers
+        .iter()
+        .map(|publisher| PublisherRow::new(registry, publisher, source, now))
+        .collect();
+    // A statement binds at most 32,766 values on SQLite.
+    for chunk in rows.chunks(1_000) {
+        Insert::rows(chunk)?
+            .then("ON CONFLICT DO NOTHING")
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
