@@ -345,6 +345,8 @@ async fn maturin_mints_over_http() {
 pub struct PythonServer {
     process: std::process::Child,
     pub port: u16,
+    /// Where the program's stderr goes, read when it does not start.
+    log: tempfile::NamedTempFile,
 }
 
 impl Drop for PythonServer {
@@ -361,20 +363,29 @@ impl PythonServer {
             .local_addr()
             .unwrap()
             .port();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let process = std::process::Command::new(tool(program))
             .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("{program} starts: {e}"));
-        let server = PythonServer { process, port };
-        // devpi-server takes its time on a busy machine.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let mut server = PythonServer { process, port, log };
+        // devpi-server takes its time on a busy machine (20 s seen while
+        // the machine compiled), so the wait is long; a program that exits
+        // ends it at once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
         while reqwest::get(server.url(probe)).await.is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{program} did not start"
-            );
+            let exited = server.process.try_wait().unwrap();
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(server.log.path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "{program} did not start ({}); the end of its stderr:\n{}",
+                    exited.map_or("still not answering".to_owned(), |s| s.to_string()),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         server
