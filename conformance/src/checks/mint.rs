@@ -227,7 +227,12 @@ impl Run<'_> {
         }
         let tokens = near_misses
             .into_iter()
-            .map(|aud| (format!("aud {}", json_text(&aud)), with(self, &[("aud", json!(aud))])))
+            .map(|aud| {
+                (
+                    format!("aud {}", json_text(&aud)),
+                    with(self, &[("aud", json!(aud))]),
+                )
+            })
             .collect();
         self.expect_refusals("audience.exact", mint, tokens).await;
 
@@ -484,7 +489,10 @@ impl Run<'_> {
                 return;
             }
             (_, Err(problem)) => {
-                self.fail(id, format!("packages {}: {problem}", json_text(&[&package])));
+                self.fail(
+                    id,
+                    format!("packages {}: {problem}", json_text(&[&package])),
+                );
                 return;
             }
         };

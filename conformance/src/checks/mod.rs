@@ -681,7 +681,10 @@ impl Run<'_> {
             .and_then(|v| v.get("audience").and_then(Value::as_str).map(str::to_owned))
             .filter(|a| !a.is_empty());
         match &audience {
-            Some(audience) => self.pass("audience.shape", format!("audience {}", json_text(audience))),
+            Some(audience) => self.pass(
+                "audience.shape",
+                format!("audience {}", json_text(audience)),
+            ),
             None => self.fail(
                 "audience.shape",
                 format!(

@@ -161,7 +161,11 @@ fn conforming_skips(breakage: Breakage) -> Option<&'static [&'static str]> {
     match breakage {
         // No space in the root's path.
         RootControl | BareRootControl => Some(&["discovery.key-space"]),
-        None | AnyAcceptIs406 | BurnAccepted | FeaturesUnreported | ProblemMinimal
+        None
+        | AnyAcceptIs406
+        | BurnAccepted
+        | FeaturesUnreported
+        | ProblemMinimal
         | InternalNetworkTrusted => Some(&[]),
         _ => Option::None,
     }

@@ -336,7 +336,10 @@ async fn strict_exits_1_on_skipped_musts() {
             "NOT VERIFIED: 2 PEP 807 MUST check(s) were SKIPPED and prove nothing: upload.single-use, upload.multi-use",
             "verdict: no PEP 807 MUST check failed, but not every one could run",
         ] {
-            assert!(table.contains(expected), "strict {strict}: {expected:?} missing from\n{table}");
+            assert!(
+                table.contains(expected),
+                "strict {strict}: {expected:?} missing from\n{table}"
+            );
         }
     }
 }
