@@ -937,6 +937,40 @@ mod tests {
     }
 
     #[test]
+    fn the_upload_path_is_the_path_component_as_written() {
+        for (text, path) in [
+            ("https://u.example", ""),
+            ("https://u.example?x=1", ""),
+            ("https://u.example/", "/"),
+            ("http://127.0.0.1:8080/my index/legacy/", "/my index/legacy/"),
+        ] {
+            let (url, found) = upload_url(text).unwrap();
+            assert_eq!(found, path, "{text}");
+            assert!(url.path().starts_with('/'), "{text}");
+        }
+        assert!(upload_url("ftp://u.example/").is_err());
+    }
+
+    #[test]
+    fn trusted_origins_are_bare_origins() {
+        let origin = trusted_origin("http://pypi.internal:8080").unwrap();
+        assert_eq!(origin, trusted_origin("http://PYPI.internal:8080/").unwrap());
+        let endpoint = Url::parse("http://pypi.internal:8080/_/mint").unwrap();
+        assert_eq!(endpoint.origin(), origin);
+        let elsewhere = Url::parse("http://pypi.internal:8081/_/mint").unwrap();
+        assert_ne!(elsewhere.origin(), origin);
+        for bad in [
+            "http://pypi.internal/legacy/",
+            "http://pypi.internal/?q",
+            "http://user@pypi.internal",
+            "ftp://pypi.internal",
+            "pypi.internal",
+        ] {
+            assert!(trusted_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn problem_members_are_optional_but_typed_and_status_matches() {
         let answer = |status, body: &str| Answer {
             status,

@@ -88,6 +88,16 @@ async fn bad_input_is_a_clear_error_with_status_2() {
             "--timeout",
         ),
         (
+            &[
+                "run",
+                "--upload-url",
+                "http://127.0.0.1:9/",
+                "--trusted-origin",
+                "http://pypi.internal/legacy/",
+            ],
+            "must be an origin",
+        ),
+        (
             &["setup", "--issuer-listen", "0.0.0.0:9807"],
             "give --issuer-url",
         ),
