@@ -942,7 +942,10 @@ mod tests {
             ("https://u.example", ""),
             ("https://u.example?x=1", ""),
             ("https://u.example/", "/"),
-            ("http://127.0.0.1:8080/my index/legacy/", "/my index/legacy/"),
+            (
+                "http://127.0.0.1:8080/my index/legacy/",
+                "/my index/legacy/",
+            ),
         ] {
             let (url, found) = upload_url(text).unwrap();
             assert_eq!(found, path, "{text}");
@@ -954,7 +957,10 @@ mod tests {
     #[test]
     fn trusted_origins_are_bare_origins() {
         let origin = trusted_origin("http://pypi.internal:8080").unwrap();
-        assert_eq!(origin, trusted_origin("http://PYPI.internal:8080/").unwrap());
+        assert_eq!(
+            origin,
+            trusted_origin("http://PYPI.internal:8080/").unwrap()
+        );
         let endpoint = Url::parse("http://pypi.internal:8080/_/mint").unwrap();
         assert_eq!(endpoint.origin(), origin);
         let elsewhere = Url::parse("http://pypi.internal:8081/_/mint").unwrap();
