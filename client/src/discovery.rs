@@ -98,8 +98,9 @@ pub fn discovery_key(path: &str) -> String {
 }
 
 /// RFC 3986's path component of an absolute URL with an authority: what
-/// follows the authority, up to the query or fragment.
-fn path_component(text: &str) -> String {
+/// follows the authority, up to the query or fragment. Empty for
+/// `https://host`, which a parsed [`Url`] writes as `/`.
+pub fn path_component(text: &str) -> String {
     let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
     let from_path = after_scheme
         .find(['/', '?', '#'])

@@ -131,7 +131,7 @@ pub const CHECKS: &[Check] = &[
         "discovery.urls-trustworthy",
         Must,
         CONSTRAINTS,
-        "the endpoint URLs are https, or http to a loopback host",
+        "the endpoint URLs are https, or http to a loopback host or a --trusted-origin",
         &["TP-URL-1"],
     ),
     pep(
@@ -145,7 +145,7 @@ pub const CHECKS: &[Check] = &[
         "discovery.empty-path",
         Must,
         "PEP 807, Trusted Publishing Discovery (step 2); RFC 3986, 6.2.3",
-        "the empty key is a path: the root's document for a root upload URL, else 200 or 404",
+        "the empty key is the empty path, /: the root's document at the root, else 200 or 404",
         &["TP-DISC-3"],
     ),
     pep(

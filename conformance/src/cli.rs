@@ -89,6 +89,11 @@ enum Command {
         /// ones several. Off by default: they stay on the index.
         #[arg(long)]
         probe_upload: bool,
+        /// An origin (`http://host[:port]`) whose plain-http endpoint URLs
+        /// count as potentially trustworthy, as PEP 807 allows for origins
+        /// trusted where the client runs (an internal network). Repeatable.
+        #[arg(long, value_name = "ORIGIN")]
+        trusted_origin: Vec<String>,
         /// Seconds one request may take.
         #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
         timeout: u64,
@@ -175,16 +180,6 @@ fn read_claims(path: &Path) -> Result<Map<String, Value>, String> {
     }
 }
 
-fn upload_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("--upload-url {text:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(format!(
-            "--upload-url {text:?}: must be an http:// or https:// URL"
-        ));
-    }
-    Ok(url)
-}
-
 /// Runs the command line; the process's exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -210,7 +205,7 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             upload_url: upload,
             toml,
         } => {
-            let upload = upload_url(&upload)?;
+            let (upload, _) = checks::upload_url(&upload)?;
             let identity = identity.identity(identity.issuer_listen)?;
             if toml {
                 print!("{}", identity.trustpub_toml(upload.as_str()));
@@ -241,9 +236,14 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             junit,
             strict,
             probe_upload,
+            trusted_origin,
             timeout,
         } => {
-            let upload = upload_url(&upload)?;
+            let (upload, upload_path) = checks::upload_url(&upload)?;
+            let trusted_origins = trusted_origin
+                .iter()
+                .map(|text| checks::trusted_origin(text))
+                .collect::<Result<_, _>>()?;
             let burn_endpoint = burn_endpoint
                 .map(|text| Url::parse(&text).map_err(|e| format!("--burn-endpoint {text:?}: {e}")))
                 .transpose()?;
@@ -268,6 +268,8 @@ async fn execute(cli: Cli) -> Result<u8, String> {
             let signer = issuer::start(listener, &identity.issuer);
             let options = Options {
                 upload_url: upload,
+                upload_path,
+                trusted_origins,
                 identity,
                 burn_endpoint,
                 timeout: Duration::from_secs(timeout),

@@ -11,7 +11,6 @@ use std::time::Duration;
 use conformance::checks::{self, Options};
 use conformance::issuer::{self, Identity};
 use conformance::report::Status;
-use url::Url;
 
 use crate::helpers::spawn_app_with_port;
 use crate::real_clients::Pypiserver;
@@ -35,8 +34,11 @@ async fn the_kit_with_its_upload_probe_passes_against_the_gateway_to_pypiserver(
     })
     .await;
 
+    let (upload_url, upload_path) = checks::upload_url(&upload_url).unwrap();
     let options = Options {
-        upload_url: Url::parse(&upload_url).unwrap(),
+        upload_url,
+        upload_path,
+        trusted_origins: Vec::new(),
         identity,
         burn_endpoint: None,
         timeout: Duration::from_secs(30),

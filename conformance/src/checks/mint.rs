@@ -206,7 +206,7 @@ impl Run<'_> {
             ),
             (
                 "mint.unknown-issuer",
-                format!("iss {stranger:?}"),
+                format!("iss {}", json_text(&stranger)),
                 vec![("iss", json!(stranger))],
             ),
         ];
@@ -227,7 +227,12 @@ impl Run<'_> {
         }
         let tokens = near_misses
             .into_iter()
-            .map(|aud| (format!("aud {aud:?}"), with(self, &[("aud", json!(aud))])))
+            .map(|aud| {
+                (
+                    format!("aud {}", json_text(&aud)),
+                    with(self, &[("aud", json!(aud))]),
+                )
+            })
             .collect();
         self.expect_refusals("audience.exact", mint, tokens).await;
 
@@ -340,11 +345,11 @@ impl Run<'_> {
         match refused(&answer) {
             Ok(()) => self.pass(
                 "mint.unknown-feature",
-                format!("features [{UNKNOWN_FEATURE:?}] refused"),
+                format!("features {} refused", json_text(&[UNKNOWN_FEATURE])),
             ),
             Err(problem) => self.fail(
                 "mint.unknown-feature",
-                format!("features [{UNKNOWN_FEATURE:?}]: {problem}"),
+                format!("features {}: {problem}", json_text(&[UNKNOWN_FEATURE])),
             ),
         }
     }
@@ -484,7 +489,10 @@ impl Run<'_> {
                 return;
             }
             (_, Err(problem)) => {
-                self.fail(id, format!("packages [{package:?}]: {problem}"));
+                self.fail(
+                    id,
+                    format!("packages {}: {problem}", json_text(&[&package])),
+                );
                 return;
             }
         };
@@ -503,7 +511,10 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
         });
         if normalised.map(Value::Array).as_ref() != Some(&expected) {
-            self.fail(id, format!("asked for [{package:?}], granted {granted}"));
+            self.fail(
+                id,
+                format!("asked for {}, granted {granted}", json_text(&[&package])),
+            );
             return;
         }
         let body = json!({ "token": self.valid_token(audience), "packages": [forbidden] });
@@ -514,9 +525,16 @@ impl Run<'_> {
         match refused(&answer) {
             Ok(()) => self.pass(
                 id,
-                format!("narrowed to [{package:?}]; [{forbidden:?}] refused"),
+                format!(
+                    "narrowed to {}; {} refused",
+                    json_text(&[&package]),
+                    json_text(&[&forbidden])
+                ),
             ),
-            Err(problem) => self.fail(id, format!("packages [{forbidden:?}]: {problem}")),
+            Err(problem) => self.fail(
+                id,
+                format!("packages {}: {problem}", json_text(&[&forbidden])),
+            ),
         }
     }
 

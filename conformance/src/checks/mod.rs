@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use trustpub::testing::TestIssuer;
-use trustpub_client::discovery::is_trustworthy;
-use url::Url;
+use trustpub_client::discovery::{is_trustworthy, path_component};
+use url::{Origin, Url};
 
 use crate::catalogue::CHECKS;
 use crate::http::{Answer, Client, PEP_MEDIA_TYPE};
@@ -30,6 +30,14 @@ use crate::report::{CheckResult, Report, Status};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub upload_url: Url,
+    /// The upload URL's path component as written (RFC 3986): empty for
+    /// `https://host`, which `upload_url` writes as `https://host/`. A PEP
+    /// 807 client makes its discovery key from this.
+    pub upload_path: String,
+    /// Origins whose plain-http URLs `discovery.urls-trustworthy` accepts,
+    /// besides https and loopback http: those "a priori trustworthy" where
+    /// the kit runs (an internal network, PEP 807's Constraints).
+    pub trusted_origins: Vec<Origin>,
     pub identity: Identity,
     pub burn_endpoint: Option<Url>,
     /// How long one request may take.
@@ -63,6 +71,35 @@ pub(crate) fn json_text(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("(unserialisable: {e})"))
 }
 
+/// The upload URL `text` as the kit uses it: parsed, and its path
+/// component as written (see [`Options::upload_path`]).
+pub fn upload_url(text: &str) -> Result<(Url, String), String> {
+    let url = Url::parse(text).map_err(|e| format!("--upload-url {text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(format!(
+            "--upload-url {text:?}: must be an http:// or https:// URL"
+        ));
+    }
+    Ok((url, path_component(text)))
+}
+
+/// An origin given to `--trusted-origin`: `http(s)://host[:port]`, nothing
+/// after it but an optional `/`.
+pub fn trusted_origin(text: &str) -> Result<Origin, String> {
+    let url = Url::parse(text).map_err(|e| format!("--trusted-origin {text:?}: {e}"))?;
+    let bare = matches!(path_component(text).as_str(), "" | "/")
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() || !bare {
+        return Err(format!(
+            "--trusted-origin {text:?}: must be an origin, http(s)://host[:port]"
+        ));
+    }
+    Ok(url.origin())
+}
+
 /// The discovery key of a (decoded) path, as the client `trustpub-token`
 /// computes it: letters, digits and `-._~` kept (like Python's
 /// `quote_plus` and `quote(safe="")`), spaces as `%20`.
@@ -79,6 +116,7 @@ pub async fn run(options: &Options, signer: &TestIssuer) -> Result<Report, Strin
         errors: Vec::new(),
         successes: Vec::new(),
         token_accepted: false,
+        discovery_status: None,
         uploads: 0,
         results: HashMap::new(),
     };
@@ -139,6 +177,10 @@ struct Run<'a> {
     /// Whether the server accepted a valid token in this run: until it has,
     /// a refusal proves nothing.
     token_accepted: bool,
+    /// The status `discovery.ok` was answered: until it is 200, the server
+    /// has not shown it serves the upload URL, and a 404 for another path
+    /// proves nothing.
+    discovery_status: Option<u16>,
     /// How many distributions the upload probe uploaded (each has its own
     /// version).
     uploads: u32,
@@ -224,10 +266,18 @@ impl Run<'_> {
             .expect("an origin and a percent-encoded key make a URL")
     }
 
+    /// The upload URL's path component, decoded: empty for an upload URL
+    /// without a path, whose discovery key is the empty string.
     fn upload_path(&self) -> String {
-        percent_decode_str(self.options.upload_url.path())
+        percent_decode_str(&self.options.upload_path)
             .decode_utf8_lossy()
             .into_owned()
+    }
+
+    /// Whether `discovery.ok` got a 200: the server serves the upload URL's
+    /// key, so its answers for other keys mean something.
+    fn discovery_served(&self) -> bool {
+        self.discovery_status == Some(200)
     }
 
     /// The discovery checks; the endpoints when a client could use them.
@@ -264,18 +314,36 @@ impl Run<'_> {
     }
 
     /// `discovery.empty-path`: PEP 807 gives an upload URL without a path the
-    /// empty key. For http(s) an empty path is `/` (RFC 3986, 6.2.3), so for
-    /// an upload URL at the root the empty key must answer the document of
-    /// `/`; for any other, it is a path the server serves or not (200 or
-    /// 404), never a missing key.
+    /// empty key. For http(s) an empty path and `/` are the same (RFC 3986,
+    /// 6.2.3), so for an upload URL at the root of its host the other of the
+    /// two keys (the empty one for `https://host/`, `%2F` for
+    /// `https://host`) must answer the same document as the key a client
+    /// sends; for any other upload URL the empty key is a path the server
+    /// serves or not (200 or 404), never a missing key. Skipped until
+    /// `discovery.ok` got its document, or for another path its 200.
     async fn empty_path(&mut self, path: &str, document: Option<&Value>) {
         let id = "discovery.empty-path";
-        let url = self.discovery_url("");
-        let at_root = path.is_empty() || path == "/";
-        if at_root && document.is_none() {
-            self.skip(id, "no discovery document for / (see discovery.ok)");
-            return;
+        let other_key = match path {
+            "" => Some("%2F"),
+            "/" => Some(""),
+            _ => None,
+        };
+        match (other_key, document) {
+            (Some(_), None) => {
+                return self.skip(
+                    id,
+                    "no discovery document for the upload URL at the root (see discovery.ok)",
+                );
+            }
+            (None, _) if !self.discovery_served() => {
+                return self.skip(
+                    id,
+                    "discovery.ok got no 200: the server has not shown it serves any path, so its answer for the empty one would prove nothing",
+                );
+            }
+            _ => {}
         }
+        let url = self.discovery_url(other_key.unwrap_or_default());
         let answer = match self
             .get("discovery of the empty path", &url, Some(PEP_MEDIA_TYPE))
             .await
@@ -283,7 +351,8 @@ impl Run<'_> {
             Ok(answer) => answer,
             Err(error) => return self.fail(id, error),
         };
-        match (at_root, answer.status) {
+        let root = other_key.is_some();
+        match (root, answer.status) {
             (true, 200) if answer.json().as_ref() == document => self.pass(
                 id,
                 format!("GET {url} answered the document of the upload URL at the root"),
@@ -291,7 +360,7 @@ impl Run<'_> {
             (true, _) => self.fail(
                 id,
                 format!(
-                    "the upload URL is at the root of its host, whose empty path is /, but GET {url} answered {} instead of its document",
+                    "the upload URL is at the root of its host, where the empty path and / are the same, but GET {url} answered {} instead of its document",
                     answer.summary()
                 ),
             ),
@@ -317,10 +386,16 @@ impl Run<'_> {
                 return None;
             }
         };
+        self.discovery_status = Some(answer.status);
         if answer.status != 200 {
+            let note = if url.query() == Some("discover=") {
+                " (the upload URL has no path, so a PEP 807 client sends the empty key; for http(s) it is the same URL as with /, RFC 3986, 6.2.3)"
+            } else {
+                ""
+            };
             self.fail(
                 "discovery.ok",
-                format!("GET {url} answered {}", answer.summary()),
+                format!("GET {url} answered {}{note}", answer.summary()),
             );
             return None;
         }
@@ -375,8 +450,11 @@ impl Run<'_> {
         for (name, text) in &strings {
             match Url::parse(text) {
                 Ok(url) if url.has_host() => absolute.push((*name, url)),
-                Ok(_) => problems.push(format!("{name} {text:?} has no host")),
-                Err(e) => problems.push(format!("{name} {text:?} is not an absolute URL ({e})")),
+                Ok(_) => problems.push(format!("{name} {} has no host", json_text(text))),
+                Err(e) => problems.push(format!(
+                    "{name} {} is not an absolute URL ({e})",
+                    json_text(text)
+                )),
             }
         }
         let absolute_ok = problems.is_empty();
@@ -404,8 +482,9 @@ impl Run<'_> {
             })
             .map(|(name, url)| {
                 format!(
-                    "{name} {url} is on host {:?}, the upload URL on {upload_host:?}",
-                    url.host_str().unwrap_or_default()
+                    "{name} {url} is on host {}, the upload URL on {}",
+                    json_text(&url.host_str().unwrap_or_default()),
+                    json_text(&upload_host)
                 )
             })
             .collect::<Vec<_>>();
@@ -414,8 +493,19 @@ impl Run<'_> {
 
         let problems = absolute
             .iter()
-            .filter(|(_, url)| !is_trustworthy(url))
-            .map(|(name, url)| format!("{name} {url} is neither https nor http to a loopback host"))
+            .filter(|(_, url)| {
+                !is_trustworthy(url) && !self.options.trusted_origins.contains(&url.origin())
+            })
+            .map(|(name, url)| {
+                format!(
+                    "{name} {url} is neither https nor http to a loopback host{}",
+                    if self.options.trusted_origins.is_empty() {
+                        " (an origin trusted where the kit runs, e.g. on an internal network, can be given with --trusted-origin)"
+                    } else {
+                        ", nor of a --trusted-origin"
+                    }
+                )
+            })
             .collect::<Vec<_>>();
         let trustworthy_ok = problems.is_empty();
         self.judge("discovery.urls-trustworthy", problems, "");
@@ -506,6 +596,12 @@ impl Run<'_> {
     }
 
     async fn not_found(&mut self) {
+        if !self.discovery_served() {
+            return self.skip(
+                "discovery.not-found",
+                "discovery.ok got no 200: a 404 from a server that serves no path proves nothing",
+            );
+        }
         let path = format!("/trustpub-conformance-{}/not-served/", random_suffix());
         let url = self.discovery_url(&discovery_key(&path));
         match self
@@ -585,7 +681,10 @@ impl Run<'_> {
             .and_then(|v| v.get("audience").and_then(Value::as_str).map(str::to_owned))
             .filter(|a| !a.is_empty());
         match &audience {
-            Some(audience) => self.pass("audience.shape", format!("audience {audience:?}")),
+            Some(audience) => self.pass(
+                "audience.shape",
+                format!("audience {}", json_text(audience)),
+            ),
             None => self.fail(
                 "audience.shape",
                 format!(
@@ -601,9 +700,27 @@ impl Run<'_> {
     /// the mint endpoint with a valid token: for 406, and for a missing
     /// `Accept` once a valid token was accepted in this run.
     async fn accept(&mut self, endpoints: Option<&Endpoints>, audience: Option<&str>) {
-        let mut targets = vec![self.discovery_url(&discovery_key(&self.upload_path()))];
+        // A discovery URL answered 404 is not served: nothing to negotiate.
+        let mut targets = Vec::new();
+        if self.discovery_status != Some(404) {
+            targets.push(self.discovery_url(&discovery_key(&self.upload_path())));
+        }
         if let Some(endpoints) = endpoints {
             targets.push(endpoints.audience.clone());
+        }
+        if targets.is_empty() {
+            for id in [
+                "accept.vendor",
+                "accept.missing",
+                "accept.any",
+                "accept.other-406",
+            ] {
+                self.skip(
+                    id,
+                    "no endpoint is served: discovery.ok got 404 (see discovery.ok)",
+                );
+            }
+            return;
         }
         let mint = endpoints.map(|e| e.mint.clone()).zip(audience);
         let cases: [(&'static str, Option<&str>, u16); 4] = [
@@ -817,6 +934,46 @@ mod tests {
             "%2Fmy%20index%2Fa%2Bb~c_d.e-f%2F"
         );
         assert_eq!(discovery_key("/é"), "%2F%C3%A9");
+    }
+
+    #[test]
+    fn the_upload_path_is_the_path_component_as_written() {
+        for (text, path) in [
+            ("https://u.example", ""),
+            ("https://u.example?x=1", ""),
+            ("https://u.example/", "/"),
+            (
+                "http://127.0.0.1:8080/my index/legacy/",
+                "/my index/legacy/",
+            ),
+        ] {
+            let (url, found) = upload_url(text).unwrap();
+            assert_eq!(found, path, "{text}");
+            assert!(url.path().starts_with('/'), "{text}");
+        }
+        assert!(upload_url("ftp://u.example/").is_err());
+    }
+
+    #[test]
+    fn trusted_origins_are_bare_origins() {
+        let origin = trusted_origin("http://pypi.internal:8080").unwrap();
+        assert_eq!(
+            origin,
+            trusted_origin("http://PYPI.internal:8080/").unwrap()
+        );
+        let endpoint = Url::parse("http://pypi.internal:8080/_/mint").unwrap();
+        assert_eq!(endpoint.origin(), origin);
+        let elsewhere = Url::parse("http://pypi.internal:8081/_/mint").unwrap();
+        assert_ne!(elsewhere.origin(), origin);
+        for bad in [
+            "http://pypi.internal/legacy/",
+            "http://pypi.internal/?q",
+            "http://user@pypi.internal",
+            "ftp://pypi.internal",
+            "pypi.internal",
+        ] {
+            assert!(trusted_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

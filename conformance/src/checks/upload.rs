@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::mint::credential;
-use super::{Endpoints, Extra, Run, now};
+use super::{Endpoints, Extra, Run, json_text, now};
 use crate::http::Answer;
 
 /// The multipart boundary of the kit's uploads.
@@ -151,8 +151,8 @@ impl Run<'_> {
                 Probe::NotAccepted(why) => self.skip(
                     id,
                     format!(
-                        "{why}; the probe needs an upload URL that accepts the kit's throw-away distributions of {:?}",
-                        self.options.identity.package
+                        "{why}; the probe needs an upload URL that accepts the kit's throw-away distributions of {}",
+                        json_text(&self.options.identity.package)
                     ),
                 ),
             }

@@ -88,6 +88,16 @@ async fn bad_input_is_a_clear_error_with_status_2() {
             "--timeout",
         ),
         (
+            &[
+                "run",
+                "--upload-url",
+                "http://127.0.0.1:9/",
+                "--trusted-origin",
+                "http://pypi.internal/legacy/",
+            ],
+            "must be an origin",
+        ),
+        (
             &["setup", "--issuer-listen", "0.0.0.0:9807"],
             "give --issuer-url",
         ),
@@ -296,4 +306,50 @@ async fn a_run_against_trustpub_with_a_separate_issuer_writes_reports_and_exits_
 
     issuer.kill().unwrap();
     issuer.wait().unwrap();
+}
+
+/// `--strict` through the binary: against trustpub without `--probe-upload`
+/// every check that runs passes, but the upload MUSTs are skipped. The run
+/// exits 0, and 1 with `--strict`; both name what was not verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn strict_exits_1_on_skipped_musts() {
+    // A port for the kit's issuer, freed for the kit to bind in each run.
+    let (issuer_listener, issuer_url) = bind();
+    let issuer_listen = issuer_url.trim_start_matches("http://").to_owned();
+    drop(issuer_listener);
+    let (listener, address) = bind();
+    // A space in the path, so that discovery.key-space runs too.
+    let upload_url = format!("{address}/strict index/legacy/");
+    let _trustpub = start_trustpub(listener, &registry(&issuer_url, "acme", &upload_url)).await;
+
+    for (strict, status) in [(false, 0), (true, 1)] {
+        let mut args = vec![
+            "run",
+            "--upload-url",
+            &upload_url,
+            "--issuer-listen",
+            &issuer_listen,
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        let output = kit(&args).await;
+        let table = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(
+            output.status.code(),
+            Some(status),
+            "strict {strict}: {table}{}",
+            stderr(&output)
+        );
+        for expected in [
+            " 0 failed (0 of them PEP 807 MUST), 2 skipped (2 of them PEP 807 MUST)",
+            "NOT VERIFIED: 2 PEP 807 MUST check(s) were SKIPPED and prove nothing: upload.single-use, upload.multi-use",
+            "verdict: no PEP 807 MUST check failed, but not every one could run",
+        ] {
+            assert!(
+                table.contains(expected),
+                "strict {strict}: {expected:?} missing from\n{table}"
+            );
+        }
+    }
 }

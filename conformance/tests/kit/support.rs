@@ -9,7 +9,6 @@ use conformance::checks::{self, Options};
 use conformance::issuer::{self, Identity};
 use conformance::report::Report;
 use trustpub::testing::{TestIssuer, TestServer};
-use url::Url;
 
 /// The kit's issuer on a random loopback port.
 pub fn kit_issuer() -> Arc<TestIssuer> {
@@ -74,8 +73,23 @@ pub async fn start_trustpub(listener: TcpListener, registries: &str) -> TestServ
 
 /// Runs the kit against `upload_url`, as `issuer`.
 pub async fn run_kit(upload_url: &str, issuer: &TestIssuer) -> Report {
+    run_kit_trusting(upload_url, issuer, &[]).await
+}
+
+/// [`run_kit`], with `--trusted-origin` for each of `trusted_origins`.
+pub async fn run_kit_trusting(
+    upload_url: &str,
+    issuer: &TestIssuer,
+    trusted_origins: &[&str],
+) -> Report {
+    let (upload_url, upload_path) = checks::upload_url(upload_url).unwrap();
     let options = Options {
-        upload_url: Url::parse(upload_url).unwrap(),
+        upload_url,
+        upload_path,
+        trusted_origins: trusted_origins
+            .iter()
+            .map(|origin| checks::trusted_origin(origin).unwrap())
+            .collect(),
         identity: Identity::new(issuer.url().to_owned()),
         burn_endpoint: None,
         timeout: Duration::from_secs(10),
