@@ -760,7 +760,7 @@ pub fn validate_registries(
             }
             publisher
                 .identity
-                .validate()
+                .validate(&publisher.issuer)
                 .map_err(|(field, reason)| Error::config(key(field), reason))?;
             if !publisher_keys.insert(publisher.key()) {
                 return Err(Error::config(
@@ -828,11 +828,18 @@ fn gateways_overlap(a: &Registry, b: &Registry) -> bool {
 /// A figment error as a configuration error: the key, and the reason in
 /// words an operator can act on.
 fn extraction_error(figment: &Figment, error: figment::Error) -> Error {
-    let key = if error.path.is_empty() {
+    let mut key = if error.path.is_empty() {
         "(top level)".to_owned()
     } else {
         error.path.join(".")
     };
+    // A publisher's provider-specific keys are flattened into its table, so
+    // serde places an unknown `provider` at the table itself: name the key.
+    if matches!(error.kind, Kind::UnknownVariant(..))
+        && error.path.iter().rev().nth(1).map(String::as_str) == Some("publishers")
+    {
+        key.push_str(".provider");
+    }
     let mut reason = match &error.kind {
         Kind::UnknownField(found, known) => unknown("key", found, known),
         Kind::UnknownVariant(found, known) => unknown("value", found, known),

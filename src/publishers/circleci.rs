@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::{literal, pattern_matches};
 use super::{Audit, FieldError, Policy};
-use crate::domain::Provider;
+use crate::domain::{IssuerUrl, Provider};
 use crate::problem::{Error, Result};
 
 /// A CircleCI project publisher.
@@ -88,6 +88,30 @@ impl Policy for CircleciPublisher {
             literal("context_ids", context)?;
         }
         Ok(())
+    }
+
+    /// CircleCI has an issuer per organization: the publisher's
+    /// organization must be its issuer's.
+    fn validate_issuer(&self, issuer: &IssuerUrl) -> std::result::Result<(), FieldError> {
+        let url = url::Url::parse(issuer.as_str()).ok();
+        let path = url.as_ref().map_or("", |url| url.path());
+        let organization = path
+            .strip_suffix('/')
+            .unwrap_or(path)
+            .rsplit_once("/org/")
+            .map(|(_, id)| id)
+            .filter(|id| !id.contains('/'));
+        match organization {
+            Some(id) if id.eq_ignore_ascii_case(&self.organization_id) => Ok(()),
+            _ => Err((
+                "organization_id",
+                format!(
+                    "{:?} is not the organization of the issuer {issuer} (CircleCI's issuer is https://oidc.circleci.com/org/<organization id>)",
+                    self.organization_id,
+                    issuer = issuer.as_str()
+                ),
+            )),
+        }
     }
 
     /// A job re-run with SSH lets whoever holds the SSH session run

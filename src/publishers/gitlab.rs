@@ -3,10 +3,11 @@
 //! and the registry's audience.
 //!
 //! The CI configuration that ran is read from `ci_config_ref_uri`
-//! (`HOST/group/project//path/to/.gitlab-ci.yml@refs/heads/main`): a
-//! configuration kept in another project (GitLab's `include:` of a shared
-//! template, or a project's custom CI configuration path pointing elsewhere)
-//! is trusted only when the publisher names that project.
+//! (`HOST/group/project//path/to/.gitlab-ci.yml@refs/heads/main`), which
+//! names the pipeline's top-level configuration file; files that file pulls
+//! in with `include:` do not change it. A claim naming a file of another
+//! project (before its `//`) is trusted only when the publisher names that
+//! project (`ci_config_project`).
 
 use serde::{Deserialize, Serialize};
 

@@ -41,6 +41,11 @@ pub trait Policy: Sized {
     type Claims: DeserializeOwned;
     /// Checks the publisher's own fields; the error names the field.
     fn validate(&self) -> std::result::Result<(), FieldError>;
+    /// Checks the publisher's fields against its issuer's URL, for providers
+    /// whose issuer URL says who the tokens are of; the error names the field.
+    fn validate_issuer(&self, _issuer: &IssuerUrl) -> std::result::Result<(), FieldError> {
+        Ok(())
+    }
     /// Refusals that hold whatever the publisher, e.g. events forks can trigger.
     fn screen(_claims: &Self::Claims) -> Result<()> {
         Ok(())
@@ -135,10 +140,14 @@ macro_rules! providers {
                 }
             }
 
-            /// Checks the provider's own fields; the error names the field.
-            pub fn validate(&self) -> std::result::Result<(), FieldError> {
+            /// Checks the provider's own fields, alone and against the
+            /// publisher's `issuer`; the error names the field.
+            pub fn validate(&self, issuer: &IssuerUrl) -> std::result::Result<(), FieldError> {
                 match self {
-                    $(Identity::$variant(publisher) => publisher.validate()),*
+                    $(Identity::$variant(publisher) => {
+                        publisher.validate()?;
+                        publisher.validate_issuer(issuer)
+                    }),*
                 }
             }
         }

@@ -107,7 +107,8 @@ impl TestClaims {
     }
 
     /// Forgejo Actions: a push to `main` of `octo-org/widget` (owner id
-    /// 9919), running `.forgejo/workflows/release.yml`. Like Forgejo's,
+    /// 9919), running `.forgejo/workflows/release.yml` in the `pypi`
+    /// environment. Like Forgejo's,
     /// the token has a `jti`; ids are numbers.
     pub fn forgejo(issuer: &str, audience: &str, now: i64) -> Self {
         Self::with(
@@ -129,13 +130,16 @@ impl TestClaims {
                 "run_id": "17",
                 "run_number": "3",
                 "event_name": "push",
+                "environment": "pypi",
                 "actor": "release-bot",
             }),
         )
     }
 
-    /// Buildkite: build 42 of `acme-inc/widget` on `main`, step `publish`.
-    /// Without a `jti`, as older Buildkite agents sent them.
+    /// Buildkite: build 42 of `acme-inc/widget` (organization
+    /// [`BUILDKITE_ORG`]) on `main`, step `publish`, the step having asked
+    /// for the `organization_id` claim. Without a `jti`, as older Buildkite
+    /// agents sent them.
     pub fn buildkite(issuer: &str, audience: &str, now: i64) -> Self {
         Self::with(
             issuer,
@@ -145,6 +149,7 @@ impl TestClaims {
             json!({
                 "sub": "organization:acme-inc:pipeline:widget:ref:refs/heads/main:commit:0123456789abcdef0123456789abcdef01234567:step:publish",
                 "organization_slug": "acme-inc",
+                "organization_id": BUILDKITE_ORG,
                 "pipeline_slug": "widget",
                 "build_number": 42,
                 "build_branch": "main",
@@ -233,6 +238,8 @@ impl TestClaims {
     }
 }
 
+/// The organization id of [`TestClaims::buildkite`].
+pub const BUILDKITE_ORG: &str = "0190a0c4-5d2e-4c1b-8f3a-6b7c8d9e0f11";
 /// The organization of [`TestClaims::circleci`].
 pub const CIRCLECI_ORG: &str = "9a3c1f2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b";
 /// The project of [`TestClaims::circleci`].

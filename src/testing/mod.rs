@@ -27,7 +27,9 @@ use crate::oidc::Jwk;
 
 mod claims;
 mod server;
-pub use claims::{CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims};
+pub use claims::{
+    BUILDKITE_ORG, CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims,
+};
 pub use server::TestServer;
 
 const RSA_1: &[u8] = include_bytes!("keys/rsa1.der");

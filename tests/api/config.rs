@@ -140,7 +140,7 @@ async fn each_invalid_value_names_its_key_and_reason() {
                 "  provider = \"github\"\n  issuer",
                 "  provider = \"githb\"\n  issuer",
             ),
-            "registries.0.publishers.0",
+            "registries.0.publishers.0.provider",
             "unknown value \"githb\"; did you mean \"github\"?",
         ),
         (

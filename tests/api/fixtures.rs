@@ -22,7 +22,8 @@ pub const ACME_SECRET: &str = "acme-introspection-secret";
 pub const UNLIMITED_MINTS: &str = "[rate_limits]\nmints = { per_minute = 0, burst = 0 }\n";
 pub const OTHER_SECRET: &str = "other-introspection-secret";
 
-fn digest(secret: &str) -> String {
+/// The hex SHA-256 of `secret`, as `introspect_secret_sha256` takes it.
+pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

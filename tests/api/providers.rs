@@ -10,15 +10,16 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use trustpub::store::now;
 use trustpub::testing::{
-    CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims, TestIssuer,
+    BUILDKITE_ORG, CIRCLECI_ORG, CIRCLECI_PROJECT, CIRCLECI_RELEASE_CONTEXT, TestClaims, TestIssuer,
 };
 
+use crate::fixtures::{ACME_SECRET, digest};
 use crate::helpers::{TestApp, TestDatabase, json_ok, problem, settings, spawn_app};
 
 const AUDIENCE: &str = "acme-pypi";
 
 /// A registry `acme` trusting `issuers` (URL, provider), with `publishers`
-/// (TOML tables) appended.
+/// (TOML tables) appended; its introspection secret is [`ACME_SECRET`].
 fn registry(issuers: &[(&str, &str)], publishers: &str) -> String {
     let mut config = format!(
         r#"
@@ -27,7 +28,9 @@ name = "acme"
 upload_url = "https://pypi.acme.test/legacy/"
 audience = "{AUDIENCE}"
 token_prefix = "acme_"
-"#
+introspect_secret_sha256 = "{}"
+"#,
+        digest(ACME_SECRET)
     );
     for (issuer, provider) in issuers {
         config.push_str(&format!(
@@ -64,12 +67,40 @@ async fn mint(app: &TestApp, token: &str) -> Response {
         .unwrap()
 }
 
-/// Mints, and returns what forward-auth then says of the credential.
-async fn minted(app: &TestApp, token: &str) -> reqwest::header::HeaderMap {
-    let credential = json_ok(mint(app, token).await).await["token"]
+/// Mints, and returns the credential.
+async fn credential(app: &TestApp, token: &str) -> String {
+    json_ok(mint(app, token).await).await["token"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Mints, and returns what introspection then says of the credential's
+/// publisher, once checked that the mint's event kept the same provider and
+/// identity.
+async fn introspected(app: &TestApp, token: &str) -> Value {
+    let credential = credential(app, token).await;
+    let answer = app
+        .request(reqwest::Method::POST, "/_/trustpub/acme/introspect")
+        .bearer_auth(ACME_SECRET)
+        .json(&json!({ "token": credential }))
+        .send()
+        .await
+        .unwrap();
+    let answer = json_ok(answer).await;
+    assert_eq!(answer["active"], true);
+    let events = app.store.events("acme").await.unwrap();
+    let minted = events.iter().rev().find(|e| e.outcome == "minted").unwrap();
+    let kept: Value = serde_json::from_str(minted.claims.as_deref().unwrap()).unwrap();
+    for member in ["provider", "identity"] {
+        assert_eq!(kept[member], answer["publisher"][member], "{member}");
+    }
+    answer["publisher"].clone()
+}
+
+/// Mints, and returns what forward-auth then says of the credential.
+async fn minted(app: &TestApp, token: &str) -> reqwest::header::HeaderMap {
+    let credential = credential(app, token).await;
     let check = app
         .get("/_/trustpub/auth")
         .header("X-Trustpub-Registry", "acme")
@@ -122,20 +153,31 @@ async fn lacks(app: &TestApp, token: &str, claim: &str) {
     assert!(detail.contains(&format!("`{claim}`")), "{detail}");
 }
 
-#[tokio::test]
-async fn github_enterprise_server_is_github_with_its_own_issuer() {
-    let ghes = TestIssuer::start_at("/_services/token").await;
-    let app = trusting(
-        &ghes,
-        "github",
-        &[r#"
+/// [`lacks`] for each of `names`, removed alone from `claims`.
+async fn lacks_each(
+    app: &TestApp,
+    issuer: &TestIssuer,
+    claims: impl Fn() -> TestClaims,
+    names: &[&str],
+) {
+    for name in names {
+        let token = issuer.sign(&claims().set(name, Value::Null).build());
+        lacks(app, &token, name).await;
+    }
+}
+
+/// The keys of a GitHub publisher matching [`TestClaims::github`].
+const GITHUB: &str = r#"
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
   packages = ["widget"]
-"#],
-    )
-    .await;
+"#;
+
+#[tokio::test]
+async fn github_enterprise_server_is_github_with_its_own_issuer() {
+    let ghes = TestIssuer::start_at("/_services/token").await;
+    let app = trusting(&ghes, "github", &[GITHUB]).await;
     assert!(ghes.url().ends_with("/_services/token"));
     let claims = || TestClaims::github(ghes.url(), AUDIENCE, now());
     let headers = minted(&app, &ghes.sign(&claims().build())).await;
@@ -171,12 +213,33 @@ async fn github_enterprise_server_is_github_with_its_own_issuer() {
         ),
     ];
     refused_each(&app, &ghes, cases).await;
-    lacks(
+    lacks_each(
         &app,
-        &ghes.sign(&claims().set("jti", Value::Null).build()),
-        "jti",
+        &ghes,
+        claims,
+        &["repository_owner_id", "job_workflow_ref", "jti"],
     )
     .await;
+}
+
+/// GitHub Enterprise Cloud's issuers: an enterprise on github.com that
+/// opted into a unique issuer URL has
+/// `https://token.actions.githubusercontent.com/<enterprise>`, one on GHE.com
+/// `https://token.actions.SUBDOMAIN.ghe.com`. The test issuer serves loopback
+/// hosts only, so what is tried is the shape of their paths: one segment
+/// (the enterprise's slug), and none.
+#[tokio::test]
+async fn github_enterprise_cloud_is_github_with_its_own_issuer() {
+    for path in ["/acme-corp", ""] {
+        let issuer = TestIssuer::start_at(path).await;
+        let app = trusting(&issuer, "github", &[GITHUB]).await;
+        let token = issuer.sign(&TestClaims::github(issuer.url(), AUDIENCE, now()).build());
+        let headers = minted(&app, &token).await;
+        assert_eq!(
+            header(&headers, "x-trustpub-publisher"),
+            Some("github:octo-org/widget")
+        );
+    }
 }
 
 /// The keys of a GitLab publisher matching [`TestClaims::gitlab`].
@@ -203,6 +266,11 @@ async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
         Some("gitlab:acme/tools/widget")
     );
     assert_eq!(header(&headers, "x-trustpub-provider"), Some("gitlab"));
+    let publisher = introspected(&app, &gitlab.sign(&claims().build())).await;
+    assert_eq!(publisher["provider"], "gitlab");
+    assert_eq!(publisher["identity"], "gitlab:acme/tools/widget");
+    assert_eq!(publisher["repository"], "acme/tools/widget");
+    assert_eq!(publisher["ref"], "refs/tags/v1.0");
     // The project path compares case-insensitively, as GitLab's do.
     minted(
         &app,
@@ -224,8 +292,9 @@ async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
             ),
             "ci_config_ref_uri",
         ),
-        // The configuration of another project (an `include:`d template or
-        // a custom CI configuration path) is not trusted by default.
+        // A top-level configuration file of another project is not trusted
+        // by default (an `include:` in the project's own file would not
+        // change the claim; this names another project's file).
         (
             claims().set(
                 "ci_config_ref_uri",
@@ -242,16 +311,16 @@ async fn gitlab_pins_project_namespace_id_config_environment_and_ref() {
             "ref_path",
         ),
         (claims().set("ref_protected", "false"), "ref_protected"),
+        (claims().set("ref_protected", Value::Null), "ref_protected"),
     ];
     refused_each(&app, &gitlab, cases).await;
-    for claim in ["project_path", "namespace_id", "ci_config_ref_uri", "jti"] {
-        lacks(
-            &app,
-            &gitlab.sign(&claims().set(claim, Value::Null).build()),
-            claim,
-        )
-        .await;
-    }
+    lacks_each(
+        &app,
+        &gitlab,
+        claims,
+        &["project_path", "namespace_id", "ci_config_ref_uri", "jti"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -276,7 +345,7 @@ async fn gitlab_trusts_another_projects_configuration_only_when_named() {
 }
 
 #[tokio::test]
-async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events() {
+async fn forgejo_pins_repository_owner_id_workflow_and_environment_and_refuses_fork_events() {
     let forgejo = TestIssuer::start_at("/api/actions").await;
     let app = trusting(
         &forgejo,
@@ -285,6 +354,7 @@ async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events()
   repository = "octo-org/widget"
   repository_owner_id = "9919"
   workflow = "release.yml"
+  environment = "pypi"
   ref = "refs/heads/main"
   packages = ["widget"]
 "#],
@@ -325,6 +395,8 @@ async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events()
             ),
             "workflow_ref",
         ),
+        (claims().set("environment", "staging"), "environment"),
+        (claims().set("environment", Value::Null), "environment"),
         (claims().set("ref", "refs/heads/dev"), "ref"),
     ];
     refused_each(&app, &forgejo, cases).await;
@@ -332,28 +404,26 @@ async fn forgejo_pins_repository_owner_id_and_workflow_and_refuses_fork_events()
         let token = forgejo.sign(&claims().set("event_name", event).build());
         problem(mint(&app, &token).await, 403, "forbidden-event").await;
     }
-    lacks(
-        &app,
-        &forgejo.sign(&claims().set("workflow_ref", Value::Null).build()),
-        "workflow_ref",
-    )
-    .await;
+    lacks_each(&app, &forgejo, claims, &["workflow_ref"]).await;
 }
 
 #[tokio::test]
-async fn buildkite_pins_organization_pipeline_step_and_branch() {
+async fn buildkite_pins_organization_pipeline_step_branch_and_tag() {
     let buildkite = TestIssuer::start().await;
     let app = trusting(
         &buildkite,
         "buildkite",
         &[
-            r#"
+            &format!(
+                r#"
   organization_slug = "acme-inc"
+  organization_id = "{BUILDKITE_ORG}"
   pipeline_slug = "widget"
   step_key = "publish"
   build_branch = "main"
   packages = ["widget"]
-"#,
+"#
+            ),
             r#"
   organization_slug = "acme-inc"
   pipeline_slug = "widget"
@@ -374,6 +444,11 @@ async fn buildkite_pins_organization_pipeline_step_and_branch() {
     );
     assert_eq!(header(&headers, "x-trustpub-packages"), Some("widget"));
     problem(mint(&app, &token).await, 401, "token-reused").await;
+    let next_build = claims().set("build_number", 43);
+    let publisher = introspected(&app, &buildkite.sign(&next_build.build())).await;
+    assert_eq!(publisher["provider"], "buildkite");
+    assert_eq!(publisher["identity"], "buildkite:acme-inc/widget");
+    assert_eq!(publisher["run_id"], "43");
     // A tagged build matches the second publisher only.
     let tagged = claims()
         .set("build_tag", "v2.0")
@@ -386,16 +461,36 @@ async fn buildkite_pins_organization_pipeline_step_and_branch() {
             claims().set("organization_slug", "acme-evil"),
             "organization_slug",
         ),
+        // Resurrection: the slug taken by an organization created after
+        // the first was deleted.
+        (
+            claims().set("organization_id", "0190a0c4-0000-4000-8000-000000000000"),
+            "organization_id",
+        ),
+        // A step that did not ask for the claim, for a publisher that names it.
+        (
+            claims().set("organization_id", Value::Null),
+            "organization_id",
+        ),
         (claims().set("pipeline_slug", "gadget"), "pipeline_slug"),
         (claims().set("step_key", "test"), "step_key"),
         (claims().set("step_key", Value::Null), "step_key"),
         (claims().set("build_branch", "feature"), "build_branch"),
+        // A tag the tag publisher's pattern does not match (its branch,
+        // named after the tag as Buildkite does, not the branch publisher's).
+        (
+            claims()
+                .set("build_tag", "nightly-2")
+                .set("build_branch", "nightly-2"),
+            "build_tag",
+        ),
     ];
     refused_each(&app, &buildkite, cases).await;
-    lacks(
+    lacks_each(
         &app,
-        &buildkite.sign(&claims().set("pipeline_slug", Value::Null).build()),
-        "pipeline_slug",
+        &buildkite,
+        claims,
+        &["organization_slug", "pipeline_slug"],
     )
     .await;
 }
@@ -455,14 +550,11 @@ async fn circleci_pins_organization_project_ref_and_context() {
     // A job re-run with SSH: whoever holds the session could publish.
     let token = circleci.sign(&claims().set("oidc.circleci.com/ssh-rerun", true).build());
     problem(mint(&app, &token).await, 403, "forbidden-event").await;
-    lacks(
+    lacks_each(
         &app,
-        &circleci.sign(
-            &claims()
-                .set("oidc.circleci.com/project-id", Value::Null)
-                .build(),
-        ),
-        "oidc.circleci.com/project-id",
+        &circleci,
+        claims,
+        &["sub", "oidc.circleci.com/project-id"],
     )
     .await;
 }
@@ -500,12 +592,7 @@ async fn google_pins_a_verified_service_account_email_and_its_id() {
         (claims().set("sub", "104857600000000000002"), "sub"),
     ];
     refused_each(&app, &google, cases).await;
-    lacks(
-        &app,
-        &google.sign(&claims().set("email_verified", Value::Null).build()),
-        "email_verified",
-    )
-    .await;
+    lacks_each(&app, &google, claims, &["email", "email_verified"]).await;
 }
 
 #[tokio::test]
@@ -562,12 +649,7 @@ async fn in_a_mixed_registry_each_publisher_matches_only_its_own_issuer() {
     let other_gitlab = TestIssuer::start().await;
     let cluster = TestIssuer::start().await;
     let publishers = [
-        publisher(
-            "github",
-            github.url(),
-            "  repository = \"octo-org/widget\"\n  repository_owner_id = \"9919\"\n  \
-             workflow = \"release.yml\"\n  packages = [\"widget\"]",
-        ),
+        publisher("github", github.url(), GITHUB),
         publisher("gitlab", gitlab.url(), GITLAB),
         publisher(
             "generic",
@@ -638,6 +720,17 @@ fn one_publisher(provider: &str, keys: &str) -> String {
     registry(&[(issuer, provider)], &publisher(provider, issuer, &keys))
 }
 
+/// A registry trusting the CircleCI issuer of the organization `issuer_org`,
+/// with a publisher of [`CIRCLECI_ORG`]'s project [`CIRCLECI_PROJECT`].
+fn circleci_publisher(issuer_org: &str) -> String {
+    let keys =
+        format!("  organization_id = \"{CIRCLECI_ORG}\"\n  project_id = \"{CIRCLECI_PROJECT}\"\n");
+    one_publisher("circleci", &keys).replace(
+        "https://ci.acme.test",
+        &format!("https://oidc.circleci.com/org/{issuer_org}"),
+    )
+}
+
 #[tokio::test]
 async fn check_config_refuses_publishers_that_would_trust_strangers_or_nothing() {
     let gitlab = "  project_path = \"acme/widget\"\n  namespace_id = \"72\"\n  ci_config_path = \".gitlab-ci.yml\"\n";
@@ -682,6 +775,17 @@ async fn check_config_refuses_publishers_that_would_trust_strangers_or_nothing()
             ),
             "registries.0.publishers.0.organization_id",
             "UUID",
+        ),
+        // CircleCI has an issuer per organization, its id the last segment.
+        (
+            circleci_publisher(CIRCLECI_PROJECT),
+            "registries.0.publishers.0.organization_id",
+            "not the organization of the issuer",
+        ),
+        (
+            circleci_publisher(CIRCLECI_ORG).replace("/org/", "/orgs/"),
+            "registries.0.publishers.0.organization_id",
+            "not the organization of the issuer",
         ),
         (
             one_publisher(
@@ -735,6 +839,7 @@ async fn check_config_refuses_publishers_that_would_trust_strangers_or_nothing()
         }
     }
     // Each provider's example publisher is valid.
+    settings(&circleci_publisher(CIRCLECI_ORG), &db).unwrap();
     for (provider, keys) in [
         ("gitlab", gitlab),
         (
