@@ -177,6 +177,12 @@ mod tests {
             at("gitlab.example.com/group/sub/project//ci/release.yml@refs/heads/main"),
             Some(("group/sub/project", "ci/release.yml"))
         );
+        // A custom configuration path naming another project's file keeps
+        // the job's own project before `//` and the setting after it.
+        assert_eq!(
+            at("gitlab.example.com/g/p//.gitlab-ci.yml@g/shared@refs/heads/main"),
+            Some(("g/p", ".gitlab-ci.yml@g/shared"))
+        );
         // Another instance's project is not this one's.
         assert_eq!(at("gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1"), None);
         assert_eq!(at("gitlab.example.com.evil/g/p//.gitlab-ci.yml@x"), None);
