@@ -121,7 +121,10 @@ impl Devpi {
     /// text, if devpi has it.
     async fn release(&self, index: &str, project: &str) -> Option<String> {
         let response = reqwest::Client::new()
-            .get(self.server.url(&format!("/ci-uploader/{index}/{project}/0.1.0")))
+            .get(
+                self.server
+                    .url(&format!("/ci-uploader/{index}/{project}/0.1.0")),
+            )
             .header("Accept", "application/json")
             .send()
             .await
@@ -223,20 +226,22 @@ impl Front {
             &format!("{}+simple/", self.index()),
             Some(&self.ca),
             &format!("{package}==0.1.0"),
-            &package.replace('-', "_"),
+            &module(package),
         );
     }
 
     /// twine uploads the wheel of `package` to the index with `username`
-    /// and `password`.
+    /// and `password`, at the index URL without its trailing slash, as
+    /// devpi's client shows it.
     async fn twine(&self, package: &str, username: &str, password: &str) -> Output {
         let dir = workspace_of(package);
+        let index = self.index();
         let args = [
             "upload",
             "--non-interactive",
             "--disable-progress-bar",
             "--repository-url",
-            &self.index(),
+            index.trim_end_matches('/'),
             "--cert",
             &self.ca.path("ca.pem"),
             "-u",
@@ -263,7 +268,7 @@ impl Front {
             password,
             "--publish-url",
             &self.index(),
-            &format!("dist/{package}-0.1.0-py3-none-any.whl"),
+            &format!("dist/{}", wheel(package)),
         ];
         let args = args.iter().map(|a| a.to_string()).collect();
         let env = vec![
@@ -280,7 +285,10 @@ impl Front {
     /// nginx only.
     async fn devpi(&self, dir: &Path, args: &[&str]) -> Output {
         let env = vec![
-            ("DEVPI_CLIENTDIR", dir.join("devpi-client").display().to_string()),
+            (
+                "DEVPI_CLIENTDIR",
+                dir.join("devpi-client").display().to_string(),
+            ),
             ("REQUESTS_CA_BUNDLE", self.ca.path("ca.pem")),
         ];
         let args = args.iter().map(|a| a.to_string()).collect();
@@ -292,7 +300,9 @@ impl Front {
     /// `user`.
     async fn devpi_session(&self, package: &str, user: &str, password: &str) -> tempfile::TempDir {
         let dir = workspace_of(package);
-        let docs = dir.path().join(format!("dist/{package}-0.1.0.doc.zip"));
+        let docs = dir
+            .path()
+            .join(format!("dist/{}-0.1.0.doc.zip", module(package)));
         run_python(&[
             "-c".as_ref(),
             "import sys, zipfile\n\
@@ -302,7 +312,10 @@ impl Front {
             docs.as_os_str(),
         ]);
         let index = self.index();
-        for args in [&["use", &index][..], &["login", user, "--password", password]] {
+        for args in [
+            &["use", &index][..],
+            &["login", user, "--password", password],
+        ] {
             let output = self.devpi(dir.path(), args).await;
             assert!(output.status.success(), "devpi {}", args.join(" "));
         }
@@ -312,12 +325,23 @@ impl Front {
     /// `devpi upload` of the wheel of `package` and its documentation, in
     /// a session of `dir`.
     async fn devpi_upload(&self, dir: &Path, package: &str) -> Output {
-        let wheel = format!("dist/{package}-0.1.0-py3-none-any.whl");
-        let docs = format!("dist/{package}-0.1.0.doc.zip");
+        let wheel = format!("dist/{}", wheel(package));
+        let docs = format!("dist/{}-0.1.0.doc.zip", module(package));
         self.devpi(dir, &["upload", &wheel, &docs]).await
     }
 }
 
+/// `package`'s name as its files and module spell it.
+fn module(package: &str) -> String {
+    package.replace('-', "_")
+}
+
+/// The name of the wheel of `package` 0.1.0 that `workspace_of` builds.
+fn wheel(package: &str) -> String {
+    format!("{}-0.1.0-py3-none-any.whl", module(package))
+}
+
+/// What a client printed, both streams.
 fn said(output: &Output) -> String {
     format!(
         "{}{}",
@@ -335,7 +359,7 @@ async fn uv_and_twine_publish_through_the_recipes_nginx_into_a_devpi_index() {
     assert!(output.status.success(), "uv publish failed");
     let release = front.devpi.release("release", "widget").await;
     assert!(
-        release.is_some_and(|r| r.contains("widget-0.1.0-py3-none-any.whl")),
+        release.is_some_and(|r| r.contains(&wheel("widget"))),
         "widget is on the index"
     );
     front.pip_installs("widget");
@@ -346,7 +370,7 @@ async fn uv_and_twine_publish_through_the_recipes_nginx_into_a_devpi_index() {
     assert!(output.status.success(), "twine upload failed");
     let release = front.devpi.release("release", "widget-extra").await;
     assert!(
-        release.is_some_and(|r| r.contains("widget_extra-0.1.0-py3-none-any.whl")),
+        release.is_some_and(|r| r.contains(&wheel("widget-extra"))),
         "widget-extra is on the index"
     );
     front.pip_installs("widget-extra");
@@ -376,7 +400,10 @@ async fn uv_and_twine_publish_through_the_recipes_nginx_into_a_devpi_index() {
         .filter(|e| e.kind == "upload" && e.outcome == "forwarded")
         .count();
     assert_eq!(forwarded, 2, "{uploads:?}");
-    assert_eq!(refusals(&front.app, "acme", "upload", "passed-through").await, 0);
+    assert_eq!(
+        refusals(&front.app, "acme", "upload", "passed-through").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -398,16 +425,20 @@ async fn devpi_users_and_devpi_client_pass_through_when_it_is_on() {
 
     // devpi's own client: a release and its documentation, then a push of
     // both to another index.
-    let session = front
-        .devpi_session("gizmo", "alice", ALICE_PASSWORD)
-        .await;
+    let session = front.devpi_session("gizmo", "alice", ALICE_PASSWORD).await;
     let output = front.devpi_upload(session.path(), "gizmo").await;
     assert!(output.status.success(), "devpi upload: {}", said(&output));
     let release = front.devpi.release("release", "gizmo").await.unwrap();
-    assert!(release.contains("gizmo-0.1.0-py3-none-any.whl"), "{release}");
+    assert!(
+        release.contains("gizmo-0.1.0-py3-none-any.whl"),
+        "{release}"
+    );
     assert!(release.contains("gizmo-0.1.0.doc.zip"), "{release}");
     let output = front
-        .devpi(session.path(), &["push", "gizmo==0.1.0", "ci-uploader/staging"])
+        .devpi(
+            session.path(),
+            &["push", "gizmo==0.1.0", "ci-uploader/staging"],
+        )
         .await;
     assert!(output.status.success(), "devpi push: {}", said(&output));
     let pushed = front.devpi.release("staging", "gizmo").await.unwrap();

@@ -88,7 +88,7 @@ pub fn pip_installs(index_url: &str, ca: Option<&TestCa>, requirement: &str, mod
         .env("PIP_FIND_LINKS", "");
     if let Some(ca) = ca {
         // pip verifies with the system's store (truststore), which reads
-        // this variable; it does not apply `--cert` there.
+        // this variable (`--cert` did not reach it).
         pip.env("SSL_CERT_FILE", ca.path("ca.pem"));
     }
     let installed = pip.output().unwrap();
