@@ -454,6 +454,17 @@ async fn devpi_users_and_devpi_client_pass_through_when_it_is_on() {
     assert!(!output.status.success());
     assert!(said(&output).contains("403"), "{}", said(&output));
     assert_eq!(front.devpi.release("release", "gimlet").await, None);
+    // Nor may that user push into the index from another: devpi's
+    // acl_upload decides (a push does not go through trustpub).
+    let push = ["push", "gizmo==0.1.0", "ci-uploader/release"];
+    let output = front
+        .devpi(
+            session.path(),
+            &[&push[..], &["--index", "ci-uploader/staging"]].concat(),
+        )
+        .await;
+    assert!(!output.status.success());
+    assert!(said(&output).contains("cannot upload"), "{}", said(&output));
 
     // A credential of acme's own prefix is never passed through: a forged
     // one is refused by trustpub, whatever devpi would say.
