@@ -17,9 +17,10 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::json;
-use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with};
+use trustpub::testing::{ACME_AUDIENCE, TestIssuer, acme_registry_with};
 
-use crate::helpers::{TestApp, TestCa, json_ok, refusals, spawn_app};
+use crate::fixtures::mint_through;
+use crate::helpers::{TestApp, TestCa, refusals, spawn_app};
 use crate::nginx::{Nginx, documented_nginx, free_port, start_nginx_server};
 use crate::real_clients::{
     PythonServer, pip_installs, run, run_python, tool, uv_publish_to, workspace_of,
@@ -204,24 +205,19 @@ impl Front {
 
     /// A credential of acme, minted through nginx.
     async fn mint(&self) -> String {
-        let token = self.issuer.sign(
-            &TestClaims::github(self.issuer.url(), ACME_AUDIENCE, trustpub::store::now()).build(),
-        );
-        let minted = json_ok(
-            self.ca
-                .client()
-                .post(format!("{}/_/trustpub/acme/mint-token", self.public))
-                .json(&json!({ "token": token }))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        minted["token"].as_str().unwrap().to_owned()
+        let client = self.ca.client();
+        let (issuer, base) = (&self.issuer, &self.public);
+        mint_through(&client, base, issuer, "acme", ACME_AUDIENCE, json!({})).await
     }
 
-    /// pip installs `package` 0.1.0 from the index, through nginx.
-    fn pip_installs(&self, package: &str) {
+    /// The wheel of `package` 0.1.0 is on the index (devpi asked
+    /// directly), and pip installs it from there through nginx.
+    async fn assert_published(&self, package: &str) {
+        let release = self.devpi.release("release", package).await;
+        assert!(
+            release.is_some_and(|r| r.contains(&wheel(package))),
+            "{package} is on the index"
+        );
         pip_installs(
             &format!("{}+simple/", self.index()),
             Some(&self.ca),
@@ -329,6 +325,22 @@ impl Front {
         let docs = format!("dist/{}-0.1.0.doc.zip", module(package));
         self.devpi(dir, &["upload", &wheel, &docs]).await
     }
+
+    /// `devpi upload` of `package` as `user` (name, password) fails with
+    /// `status`, and devpi has nothing of it; answers the session.
+    async fn devpi_upload_refused(
+        &self,
+        package: &str,
+        (user, password): (&str, &str),
+        status: &str,
+    ) -> tempfile::TempDir {
+        let session = self.devpi_session(package, user, password).await;
+        let output = self.devpi_upload(session.path(), package).await;
+        assert!(!output.status.success());
+        assert!(said(&output).contains(status), "{}", said(&output));
+        assert_eq!(self.devpi.release("release", package).await, None);
+        session
+    }
 }
 
 /// `package`'s name as its files and module spell it.
@@ -357,23 +369,13 @@ async fn uv_and_twine_publish_through_the_recipes_nginx_into_a_devpi_index() {
     // uv: Trusted Publishing on the index's host, through nginx.
     let output = uv_publish_to(&front.index(), &front.issuer, &front.ca, "widget").await;
     assert!(output.status.success(), "uv publish failed");
-    let release = front.devpi.release("release", "widget").await;
-    assert!(
-        release.is_some_and(|r| r.contains(&wheel("widget"))),
-        "widget is on the index"
-    );
-    front.pip_installs("widget");
+    front.assert_published("widget").await;
 
     // twine with a credential minted through nginx.
     let credential = front.mint().await;
     let output = front.twine("widget-extra", "__token__", &credential).await;
     assert!(output.status.success(), "twine upload failed");
-    let release = front.devpi.release("release", "widget-extra").await;
-    assert!(
-        release.is_some_and(|r| r.contains(&wheel("widget-extra"))),
-        "widget-extra is on the index"
-    );
-    front.pip_installs("widget-extra");
+    front.assert_published("widget-extra").await;
 
     // gadget is not among acme's packages: refused, and devpi never sees it.
     let output = uv_publish_to(&front.index(), &front.issuer, &front.ca, "gadget").await;
@@ -387,13 +389,8 @@ async fn uv_and_twine_publish_through_the_recipes_nginx_into_a_devpi_index() {
     // Without pass-through, devpi's own client gets in (its login goes to
     // devpi), but its upload, even as the gateway's own account, is
     // refused by trustpub and never reaches devpi.
-    let session = front
-        .devpi_session("widget-docs", "ci-uploader", UPLOADER_PASSWORD)
-        .await;
-    let output = front.devpi_upload(session.path(), "widget-docs").await;
-    assert!(!output.status.success());
-    assert!(said(&output).contains("401"), "{}", said(&output));
-    assert_eq!(front.devpi.release("release", "widget-docs").await, None);
+    let user = ("ci-uploader", UPLOADER_PASSWORD);
+    front.devpi_upload_refused("widget-docs", user, "401").await;
     let uploads = front.app.store.events("acme").await.unwrap();
     let forwarded = uploads
         .iter()
@@ -421,7 +418,7 @@ async fn devpi_users_and_devpi_client_pass_through_when_it_is_on() {
         .uv_as_devpi_user("gadget", "alice", ALICE_PASSWORD)
         .await;
     assert!(output.status.success(), "uv as alice failed");
-    assert!(front.devpi.release("release", "gadget").await.is_some());
+    front.assert_published("gadget").await;
 
     // devpi's own client: a release and its documentation, then a push of
     // both to another index.
@@ -447,13 +444,8 @@ async fn devpi_users_and_devpi_client_pass_through_when_it_is_on() {
 
     // A devpi user whom the index's acl_upload leaves out: passed through,
     // and devpi's refusal passed back.
-    let session = front
-        .devpi_session("gimlet", "stranger", STRANGER_PASSWORD)
-        .await;
-    let output = front.devpi_upload(session.path(), "gimlet").await;
-    assert!(!output.status.success());
-    assert!(said(&output).contains("403"), "{}", said(&output));
-    assert_eq!(front.devpi.release("release", "gimlet").await, None);
+    let user = ("stranger", STRANGER_PASSWORD);
+    let session = front.devpi_upload_refused("gimlet", user, "403").await;
     // Nor may that user push into the index from another: devpi's
     // acl_upload decides (a push does not go through trustpub).
     let push = ["push", "gizmo==0.1.0", "ci-uploader/release"];
