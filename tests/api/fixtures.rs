@@ -74,6 +74,18 @@ pub async fn mint_on(
     audience: &str,
     extra: Value,
 ) -> String {
+    mint_through(&app.client, &app.address, issuer, registry, audience, extra).await
+}
+
+/// [`mint_on`] with `client`, at trustpub's `base` URL (a proxy in front).
+pub async fn mint_through(
+    client: &reqwest::Client,
+    base: &str,
+    issuer: &TestIssuer,
+    registry: &str,
+    audience: &str,
+    extra: Value,
+) -> String {
     let mut body = json!({
         "token": issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build())
     });
@@ -81,7 +93,8 @@ pub async fn mint_on(
         body.extend(extra);
     }
     let minted = json_ok(
-        app.request(Method::POST, &format!("/_/trustpub/{registry}/mint-token"))
+        client
+            .post(format!("{base}/_/trustpub/{registry}/mint-token"))
             .json(&body)
             .send()
             .await

@@ -6,7 +6,8 @@
 //! parsers, in `multipart_sink.py` next to this file, and pypiserver behind
 //! the upload gateway (`parsers.rs`); the conformance kit's upload probe
 //! through the gateway to pypiserver (`kit.rs`); devpi-server, with users
-//! and upload ACLs, behind the gateway (`devpi.rs`); Kellnr behind nginx
+//! and upload ACLs, behind the devpi recipe's nginx and the gateway, and
+//! devpi's own client through them (`devpi.rs`); Kellnr behind nginx
 //! and the gateway, when `.ci/setup-kellnr` has built it (`kellnr.rs`);
 //! three trustpub processes on one database behind nginx round robin
 //! (`round_robin.rs`).

@@ -74,19 +74,24 @@ pub fn workspace_of(package: &str) -> tempfile::TempDir {
 }
 
 /// pip installs `requirement` from the simple index at `index_url` alone,
-/// and the installed package has the module `module`; fails the test with
-/// what pip said otherwise.
-pub fn pip_installs(index_url: &str, requirement: &str, module: &str) {
+/// trusting `ca` when given (an index behind https), and the installed
+/// package has the module `module`; fails the test with what pip said
+/// otherwise.
+pub fn pip_installs(index_url: &str, ca: Option<&TestCa>, requirement: &str, module: &str) {
     let target = tempfile::tempdir().unwrap();
-    let installed = std::process::Command::new(tool("python"))
-        .args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
+    let mut pip = std::process::Command::new(tool("python"));
+    pip.args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
         .args(["--disable-pip-version-check", "--index-url", index_url])
         .arg("--target")
         .arg(target.path())
         .arg(requirement)
-        .env("PIP_FIND_LINKS", "")
-        .output()
-        .unwrap();
+        .env("PIP_FIND_LINKS", "");
+    if let Some(ca) = ca {
+        // pip verifies with the system's store (truststore), which reads
+        // this variable (`--cert` did not reach it).
+        pip.env("SSL_CERT_FILE", ca.path("ca.pem"));
+    }
+    let installed = pip.output().unwrap();
     assert!(
         installed.status.success(),
         "{}",
@@ -190,6 +195,12 @@ pub async fn uv_publish_package(
     ca: &TestCa,
     package: &str,
 ) -> Output {
+    uv_publish_to(&format!("{}/legacy/", app.address), issuer, ca, package).await
+}
+
+/// [`uv_publish`] of a wheel of `package` to `url`, over https that trusts
+/// `ca`.
+pub async fn uv_publish_to(url: &str, issuer: &TestIssuer, ca: &TestCa, package: &str) -> Output {
     let dir = workspace_of(package);
     let cache = dir.path().join("cache").display().to_string();
     run(
@@ -199,7 +210,7 @@ pub async fn uv_publish_package(
             "--trusted-publishing".into(),
             "always".into(),
             "--publish-url".into(),
-            format!("{}/legacy/", app.address),
+            url.into(),
             format!("dist/{package}-0.1.0-py3-none-any.whl"),
         ],
         dir.path(),
@@ -510,7 +521,7 @@ async fn uv_publishes_through_the_gateway_to_pypiserver() {
     );
 
     // The wheel installs from pypiserver.
-    pip_installs(&registry.url("/simple/"), "widget==0.1.0", "widget");
+    pip_installs(&registry.url("/simple/"), None, "widget==0.1.0", "widget");
 
     // gadget is not among acme's packages for this publisher.
     let output = uv_publish_package(&app, &issuer, &ca, "gadget").await;
