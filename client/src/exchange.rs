@@ -143,7 +143,11 @@ fn audience(http: &Http, endpoints: &Endpoints) -> Result<String> {
     let answer = http
         .get(url, &[("Accept", PEP_MEDIA_TYPE)])?
         .ok("the audience request", url)?;
-    match answer.index_json(url)?.get("audience").and_then(Value::as_str) {
+    match answer
+        .index_json(url)?
+        .get("audience")
+        .and_then(Value::as_str)
+    {
         Some(audience) if !audience.is_empty() => Ok(audience.to_owned()),
         _ => Err(Error::Protocol {
             url: url.to_owned(),

@@ -59,7 +59,9 @@ pub fn run(
     command
         .args(args)
         .envs(variables.iter().map(|(n, v)| (n, v)));
-    let waited = interrupts.spawn(&mut command)?.and_then(|mut child| child.wait());
+    let waited = interrupts
+        .spawn(&mut command)?
+        .and_then(|mut child| child.wait());
     interrupts.ended();
     let status = match waited {
         Ok(status) => status,

@@ -35,12 +35,18 @@ fn expect(breakage: Breakage) -> Expect {
         B::UntrustworthyScheme => Refused("only https URLs (plain http only to a loopback"),
         B::FeaturesNotAnArray => Refused("features is not an array"),
         B::AudienceMisnamed => Refused("the answer has no audience string"),
-        B::TokenNotAString => Refused("the mint's answer has no token string (its token is a number)"),
-        B::HtmlSuccess => Refused("/.well-known/pytp?discover=%2Fv%2Fhtml-success%20index%2Flegacy%2F: the answer is labelled text/html"),
+        B::TokenNotAString => {
+            Refused("the mint's answer has no token string (its token is a number)")
+        }
+        B::HtmlSuccess => Refused(
+            "/.well-known/pytp?discover=%2Fv%2Fhtml-success%20index%2Flegacy%2F: the answer is labelled text/html",
+        ),
         B::HtmlMint => Refused("/mint-token: the answer is labelled text/html"),
         B::IssuerNotTrusted => Refused("the mint was refused by"),
         // The empty key of the upload URL without its slash, answered 404.
-        B::RootEmptyKeyNotFound => Refused("does not offer Trusted Publishing (PEP 807) for this upload URL"),
+        B::RootEmptyKeyNotFound => {
+            Refused("does not offer Trusted Publishing (PEP 807) for this upload URL")
+        }
         B::ShortExpiry => Warns("warning: the index says the credential expires in"),
         B::BurnFails => BurnFails,
         // Breakages a client cannot see: of refusals (of tokens it does not
@@ -100,7 +106,15 @@ async fn exec_against_each_broken_server_of_the_kit() {
             }
             _ => &server.upload_url,
         };
-        let args = ["exec", "--upload-url", upload_url, "--", "sh", "-c", "exit 3"];
+        let args = [
+            "exec",
+            "--upload-url",
+            upload_url,
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ];
         let run = token(&args, &env, None).await;
         let said = |part: &str| run.stderr.contains(part);
         let burnt = said("burnt the credential at");

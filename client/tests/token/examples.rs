@@ -58,5 +58,34 @@ fn every_ci_example_is_yaml_that_asks_for_the_token() {
 
     let circleci = example("circleci/config.yml");
     let publish = at(&circleci, &["workflows", "release", "jobs", "0", "publish"]);
-    assert!(at(publish, &["context"]).as_sequence().is_some_and(|c| !c.is_empty()));
+    assert!(
+        at(publish, &["context"])
+            .as_sequence()
+            .is_some_and(|c| !c.is_empty())
+    );
+}
+
+/// The README's "Publishing from CI" shows each CI's lines with the file
+/// of `examples/ci/` they come from.
+#[test]
+fn the_readme_names_every_ci_example() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|section| section.starts_with("Publishing from CI\n"))
+        .expect("a section Publishing from CI");
+    for file in [
+        "github/action.yml",
+        "gitlab/trustpub.gitlab-ci.yml",
+        "forgejo/release.yml",
+        "buildkite/pipeline.yml",
+        "circleci/config.yml",
+    ] {
+        assert!(
+            section.contains(&format!("examples/ci/{file}")),
+            "examples/ci/{file} in:\n{section}"
+        );
+    }
 }
