@@ -215,3 +215,47 @@ async fn sigterm_is_passed_on_and_the_credential_burnt() {
     let answer = trustpub.introspect(credential, "widget").await;
     assert_eq!(answer["active"], false, "burnt: {answer}");
 }
+
+/// SIGTERM while the mint is under way (here, a discovery that does not
+/// answer): there is no credential to burn yet, so trustpub-token stops at
+/// once, with 128 + 15, and the command never runs.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_before_the_mint_ended_stops_at_once() {
+    let issuer = TestIssuer::start().await;
+    let marker = tempfile::tempdir().unwrap();
+    let asked = marker.path().join("asked");
+    let ran = marker.path().join("ran");
+    let asked_by_server = asked.clone();
+    let port = crafted(move |_, _, _| {
+        std::fs::write(&asked_by_server, "").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        (404, "{}".into())
+    });
+    let upload_url = format!("http://127.0.0.1:{port}/legacy/");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub-token"));
+    command
+        .args(["exec", "--upload-url", &upload_url, "--", "touch"])
+        .arg(&ran)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(github_actions(&issuer));
+    let (status, waited) = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("trustpub-token runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !asked.exists() {
+            assert!(std::time::Instant::now() < deadline, "discovery was asked");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        let sent = std::time::Instant::now();
+        // SAFETY: kill(2) on the process this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        (child.wait().unwrap(), sent.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    assert!(!ran.exists(), "the command did not run");
+}
