@@ -14,6 +14,7 @@ use crate::exchange::{self, MintRequest, Minted};
 use crate::exec;
 use crate::http::Http;
 use crate::identity::{Ci, Source};
+use crate::interrupts::Interrupts;
 
 #[derive(Parser)]
 #[command(name = "trustpub-token", version, about)]
@@ -109,13 +110,30 @@ impl MintArgs {
     }
 }
 
-/// ", valid N more minutes", when the index said until when.
+/// PEP 807's bounds of a credential's lifetime, in seconds, and how far an
+/// `expires` may stray from them before the client says so (the request's
+/// own time, clocks that differ).
+const LIFETIME: std::ops::RangeInclusive<i64> = 900..=21_600;
+const LIFETIME_SLACK: i64 = 60;
+
+/// ", valid N more minutes", when the index said until when, and a warning
+/// when that is outside PEP 807's bounds.
 fn validity(expires: Option<i64>) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     expires.map_or_else(String::new, |expires| {
-        format!(", valid {} more minutes", (expires - now).max(0) / 60)
+        let left = expires - now;
+        let mut text = format!(", valid {} more minutes", left.max(0) / 60);
+        if left < LIFETIME.start() - LIFETIME_SLACK || left > LIFETIME.end() + LIFETIME_SLACK {
+            text.push_str(&format!(
+                "\ntrustpub-token: warning: the index says the credential expires in {left} s; \
+                 PEP 807 has credentials last {} to {} s",
+                LIFETIME.start(),
+                LIFETIME.end()
+            ));
+        }
+        text
     })
 }
 
@@ -152,12 +170,15 @@ fn exec(
     cargo_registry: Option<&str>,
     command: &[OsString],
 ) -> Result<ExitCode> {
+    let interrupts = Interrupts::catch()
+        .map_err(|e| crate::error::Error::Usage(format!("catching SIGINT and SIGTERM: {e}")))?;
     let (upload, minted) = args.mint(http, |line| {
         println!("{line}");
         let _ = std::io::stdout().flush();
     })?;
+    interrupts.minted();
     let variables = exec::variables(minted.credential.secret(), upload.as_str(), cargo_registry);
-    let status = exec::run(command, &variables);
+    let status = exec::run(command, &variables, &interrupts);
     match exchange::burn(http, &minted) {
         Ok(()) => eprintln!("trustpub-token: burnt the credential at {}", minted.burn),
         Err(error) if !minted.burn_discovered => eprintln!(
@@ -166,5 +187,10 @@ fn exec(
         ),
         Err(error) => eprintln!("trustpub-token: the credential could not be burnt: {error}"),
     }
-    Ok(ExitCode::from(status))
+    if let Some(signal) = interrupts.received() {
+        eprintln!("trustpub-token: stopped by signal {signal}");
+        return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)));
+    }
+    // A command is skipped only after a signal.
+    Ok(ExitCode::from(status.unwrap_or(1)))
 }

@@ -164,7 +164,7 @@ pub fn discover(http: &Http, upload: &UploadUrl) -> Result<Endpoints> {
             });
         }
     }
-    let document = answer.json(&url)?;
+    let document = answer.index_json(&url)?;
     if !document.is_object() {
         return Err(Error::Protocol {
             url,

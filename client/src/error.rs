@@ -7,6 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::claims;
+use crate::http::PEP_MEDIA_TYPE;
 
 #[derive(Debug)]
 pub enum Error {
@@ -34,10 +35,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An HTTP answer: its status and its body, as text.
+/// An HTTP answer: its status, its `Content-Type` and its body, as text.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    pub content_type: Option<String>,
     pub body: String,
 }
 
@@ -53,6 +55,31 @@ impl Answer {
             answer: self,
             identity: None,
         })
+    }
+
+    /// The body of a successful answer of the index (discovery, audience,
+    /// mint) as JSON. It must be labelled JSON when it is labelled at all:
+    /// a 200 labelled `text/html` is a login page or a proxy's, whatever its
+    /// body looks like (the answer types the conformance kit requires).
+    pub fn index_json(&self, url: &str) -> Result<Value> {
+        if let Some(label) = &self.content_type {
+            let media_type = label.split(';').next().unwrap_or_default().trim();
+            let media_type = media_type.to_ascii_lowercase();
+            if media_type != PEP_MEDIA_TYPE
+                && media_type != "application/json"
+                && !media_type.ends_with("+json")
+            {
+                return Err(Error::Protocol {
+                    url: url.to_owned(),
+                    what: format!(
+                        "the answer is labelled {label}, not {PEP_MEDIA_TYPE} or \
+                         application/json: {}",
+                        excerpt(&self.body)
+                    ),
+                });
+            }
+        }
+        self.json(url)
     }
 
     /// The body as JSON, or a protocol error naming `url`.

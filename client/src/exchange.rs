@@ -78,12 +78,19 @@ pub fn mint(http: &Http, request: &MintRequest) -> Result<Minted> {
             identity: Some(identity),
         });
     }
-    let document = answer.json(url)?;
-    let Some(token) = document.get("token").and_then(Value::as_str) else {
-        return Err(Error::Protocol {
-            url: url.to_owned(),
-            what: "the mint's answer has no token".into(),
-        });
+    let document = answer.index_json(url)?;
+    let token = match document.get("token") {
+        Some(Value::String(token)) if !token.is_empty() => token,
+        other => {
+            return Err(Error::Protocol {
+                url: url.to_owned(),
+                // Not its value: whatever it is, it may be the credential.
+                what: format!(
+                    "the mint's answer has no token string (its token is {})",
+                    json_kind(other)
+                ),
+            });
+        }
     };
     let (burn, burn_discovered) = match endpoints.burn {
         Some(burn) => (burn, true),
@@ -95,6 +102,19 @@ pub fn mint(http: &Http, request: &MintRequest) -> Result<Minted> {
         burn,
         burn_discovered,
     })
+}
+
+/// What a JSON value is, in words.
+fn json_kind(value: Option<&Value>) -> &'static str {
+    match value {
+        None => "missing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "an empty string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+    }
 }
 
 fn pypi_burn_url(upload: &UploadUrl) -> Result<Url> {
@@ -123,7 +143,11 @@ fn audience(http: &Http, endpoints: &Endpoints) -> Result<String> {
     let answer = http
         .get(url, &[("Accept", PEP_MEDIA_TYPE)])?
         .ok("the audience request", url)?;
-    match answer.json(url)?.get("audience").and_then(Value::as_str) {
+    match answer
+        .index_json(url)?
+        .get("audience")
+        .and_then(Value::as_str)
+    {
         Some(audience) if !audience.is_empty() => Ok(audience.to_owned()),
         _ => Err(Error::Protocol {
             url: url.to_owned(),

@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::process::Command;
 
+use crate::interrupts::Interrupts;
+
 /// The environment of the command: the credential for twine, uv, pdm,
 /// maturin and cargo, and the upload URL for the Python tools, so that
 /// `exec --upload-url URL -- uv publish` needs the URL once.
@@ -43,22 +45,36 @@ fn cargo_token_variable(registry: &str) -> String {
     )
 }
 
-/// Runs `command` with `variables` added to this process's environment
-/// and answers its exit status as a shell would: its code, 128 + the
-/// signal that ended it, or 127 when it could not be started.
-pub fn run(command: &[OsString], variables: &[(String, String)]) -> u8 {
+/// Runs `command` with `variables` added to this process's environment,
+/// passing it the signals `interrupts` catches, and answers its exit status
+/// as a shell would: its code, 128 + the signal that ended it, or 127 when
+/// it could not be started. `None` when a signal came before it started.
+pub fn run(
+    command: &[OsString],
+    variables: &[(String, String)],
+    interrupts: &Interrupts,
+) -> Option<u8> {
     let (program, args) = command.split_first().expect("clap requires a command");
-    let status = match Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
-        .envs(variables.iter().map(|(n, v)| (n, v)))
-        .status()
-    {
+        .envs(variables.iter().map(|(n, v)| (n, v)));
+    let waited = interrupts
+        .spawn(&mut command)?
+        .and_then(|mut child| child.wait());
+    interrupts.ended();
+    let status = match waited {
         Ok(status) => status,
         Err(e) => {
             eprintln!("trustpub-token: running {}: {e}", program.to_string_lossy());
-            return 127;
+            return Some(127);
         }
     };
+    Some(exit_code(status))
+}
+
+/// A shell's `$?` for `status`.
+fn exit_code(status: std::process::ExitStatus) -> u8 {
     if let Some(code) = status.code() {
         return u8::try_from(code & 0xff).unwrap_or(1);
     }

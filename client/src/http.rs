@@ -71,6 +71,15 @@ fn read(
     };
     let mut response = response.map_err(network)?;
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let body = response.body_mut().read_to_string().map_err(network)?;
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        content_type,
+        body,
+    })
 }

@@ -12,3 +12,4 @@ pub mod exchange;
 pub mod exec;
 pub mod http;
 pub mod identity;
+pub mod interrupts;

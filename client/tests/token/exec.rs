@@ -163,3 +163,99 @@ async fn without_a_discovered_burn_endpoint_pypis_is_tried() {
         assert_eq!(*burns.lock().unwrap(), [r#"{"token":"pypi-minted"}"#]);
     }
 }
+
+/// A CI cancelling the job sends SIGTERM to trustpub-token: the command
+/// gets it, trustpub-token waits for it, burns the credential and exits
+/// with 128 + 15.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_is_passed_on_and_the_credential_burnt() {
+    let issuer = TestIssuer::start().await;
+    let trustpub = Trustpub::github(&issuer).await;
+    let upload_url = trustpub.upload_url();
+    let marker = tempfile::tempdir().unwrap();
+    let started = marker.path().join("started");
+    let started_path = started.display().to_string();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub-token"));
+    command
+        .args(["exec", "--upload-url", &upload_url, "--", "sh", "-c"])
+        .arg("touch \"$0\"; exec sleep 30")
+        .arg(&started_path)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(github_actions(&issuer))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::task::spawn_blocking(move || {
+        let child = command.spawn().expect("trustpub-token runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !started.exists() {
+            assert!(std::time::Instant::now() < deadline, "the command started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: kill(2) on the process this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let run = crate::support::Run::from(output);
+    eprintln!("-- stdout\n{}\n-- stderr\n{}", run.stdout, run.stderr);
+
+    assert_eq!(run.code, Some(128 + 15), "{}", run.stderr);
+    for said in [
+        "passing signal 15 on to the command",
+        "burnt the credential at",
+        "stopped by signal 15",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?} in {}", run.stderr);
+    }
+    let credential = run.stdout.trim().strip_prefix("::add-mask::").unwrap();
+    let answer = trustpub.introspect(credential, "widget").await;
+    assert_eq!(answer["active"], false, "burnt: {answer}");
+}
+
+/// SIGTERM while the mint is under way (here, a discovery that does not
+/// answer): there is no credential to burn yet, so trustpub-token stops at
+/// once, with 128 + 15, and the command never runs.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_before_the_mint_ended_stops_at_once() {
+    let issuer = TestIssuer::start().await;
+    let marker = tempfile::tempdir().unwrap();
+    let asked = marker.path().join("asked");
+    let ran = marker.path().join("ran");
+    let asked_by_server = asked.clone();
+    let port = crafted(move |_, _, _| {
+        std::fs::write(&asked_by_server, "").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        (404, "{}".into())
+    });
+    let upload_url = format!("http://127.0.0.1:{port}/legacy/");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub-token"));
+    command
+        .args(["exec", "--upload-url", &upload_url, "--", "touch"])
+        .arg(&ran)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(github_actions(&issuer));
+    let (status, waited) = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("trustpub-token runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !asked.exists() {
+            assert!(std::time::Instant::now() < deadline, "discovery was asked");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        let sent = std::time::Instant::now();
+        // SAFETY: kill(2) on the process this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        (child.wait().unwrap(), sent.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(128 + 15));
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    assert!(!ran.exists(), "the command did not run");
+}

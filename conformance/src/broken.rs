@@ -1,12 +1,16 @@
-//! Proof that every check can fail: trustpub behind a proxy that breaks one
-//! rule at a time, each run of the kit failing exactly the checks that rule
-//! is about. The control (no breakage) shows the proxy itself is faithful.
+//! Deliberately broken PEP 807 servers: trustpub behind a proxy that breaks
+//! one rule at a time. The kit's tests run the kit against each, and fail
+//! unless exactly the checks that rule is about fail; the client's tests run
+//! `trustpub-token` against each, and fail unless it notices what a client
+//! can. The control (no breakage) shows the proxy itself is faithful.
 //!
 //! Breakages of token verification work by laundering: the proxy rewrites
 //! the token's offending claim (or its signature) and signs it again with the
 //! kit's key, so trustpub accepts what a lax server would have accepted.
+//!
+//! Only with the feature `broken-servers`, for tests.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -14,21 +18,16 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use conformance::catalogue::{CHECKS, Level};
-use conformance::checks::{REFUSALS, discovery_key};
-use conformance::http::PEP_MEDIA_TYPE;
-use conformance::issuer::Identity;
-use conformance::report::Status;
 use serde_json::{Value, json};
-use trustpub::testing::TestIssuer;
+use trustpub::testing::{TestIssuer, TestServer};
 
-use crate::support::{
-    accepting_index, audience_of, bind, kit_issuer, registry, registry_with_gateway,
-    run_kit_trusting, start_trustpub,
-};
+use crate::checks::discovery_key;
+use crate::http::PEP_MEDIA_TYPE;
+use crate::issuer::{self, Identity};
 
+/// The one rule a proxy breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Breakage {
+pub enum Breakage {
     None,
     DiscoveryNotAnObject,
     VendorTypeRefused,
@@ -63,6 +62,7 @@ enum Breakage {
     BurnFails,
     BurnAccepted,
     HtmlSuccess,
+    HtmlMint,
     MintNeedsAccept,
     UnknownFeatureAdvertised,
     DefaultNotAdvertised,
@@ -93,7 +93,7 @@ use Breakage::*;
 /// fail (all others pass, skip or, for INFO checks, note). An empty list is
 /// a conforming variant.
 #[rustfmt::skip]
-const CASES: &[(Breakage, &str, &[&str])] = &[
+pub const CASES: &[(Breakage, &str, &[&str])] = &[
     (None, "control", &[]),
     (DiscoveryNotAnObject, "discovery-array", &["discovery.ok"]),
     (VendorTypeRefused, "vendor-refused", &["discovery.ok", "accept.vendor"]),
@@ -128,6 +128,7 @@ const CASES: &[(Breakage, &str, &[&str])] = &[
     (BurnFails, "burn-fails", &["trustpub.burn-token"]),
     (BurnAccepted, "burn-accepted", &[]),
     (HtmlSuccess, "html-success", &["accept.answer-type"]),
+    (HtmlMint, "html-mint", &["accept.answer-type"]),
     (MintNeedsAccept, "mint-needs-accept", &["accept.missing"]),
     (UnknownFeatureAdvertised, "unknown-feature-advertised", &["discovery.features-known"]),
     (DefaultNotAdvertised, "default-not-advertised", &["discovery.features-known"]),
@@ -157,7 +158,7 @@ const CASES: &[(Breakage, &str, &[&str])] = &[
 /// The checks a conforming variant may skip, because its setup gives them
 /// nothing to check; every other check of a conforming run passes (or, for
 /// INFO, notes). `None` for the cases that break something.
-fn conforming_skips(breakage: Breakage) -> Option<&'static [&'static str]> {
+pub fn conforming_skips(breakage: Breakage) -> Option<&'static [&'static str]> {
     match breakage {
         // No space in the root's path.
         RootControl | BareRootControl => Some(&["discovery.key-space"]),
@@ -202,152 +203,153 @@ struct Proxy {
     seen: Mutex<HashSet<String>>,
 }
 
-#[tokio::test]
-async fn every_check_fails_against_the_server_that_breaks_its_rule() {
-    let issuer = kit_issuer();
-    let index = accepting_index();
-    let (trustpub_listener, backend) = bind();
-    let mut registries = String::new();
-    let mut proxies = Vec::new();
-    for &(breakage, name, expected) in CASES {
-        let (listener, origin) = bind();
-        let upload_path = match breakage {
-            RootControl | RootEmptyKeyNotFound => "/".to_owned(),
-            BareRootControl | BareRootEmptyKeyNotFound => String::new(),
-            _ => format!("/v/{name} index/legacy/"),
-        };
-        let client_origin = client_origin(breakage, &origin);
-        // trustpub's configuration wants a loopback host for plain http.
-        let upload_url = match breakage {
-            InternalNetwork | InternalNetworkTrusted => format!("{origin}{upload_path}"),
-            _ => format!("{client_origin}{upload_path}"),
-        };
-        // Gateways are told apart by host without port and path: only one
-        // of the registries at the root of a host can have one.
-        registries.push_str(&match breakage {
-            RootEmptyKeyNotFound | BareRootEmptyKeyNotFound => {
-                registry(issuer.url(), name, &upload_url)
-            }
-            _ => registry_with_gateway(issuer.url(), name, &upload_url, &index),
-        });
-        let proxy = Proxy {
-            breakage,
-            backend: backend.clone(),
-            origin,
-            client_origin,
-            upload_path,
-            audience: audience_of(name),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            signer: issuer.clone(),
-            seen: Mutex::default(),
-        };
-        proxies.push((listener, proxy, expected));
-    }
-    let _trustpub = start_trustpub(trustpub_listener, &registries).await;
+/// One broken server of [`BrokenServers`].
+pub struct BrokenServer {
+    pub breakage: Breakage,
+    /// Its registry's name in trustpub.
+    pub name: &'static str,
+    /// The kit's checks it must fail.
+    pub fails: &'static [&'static str],
+    /// The upload URL to give a client: the proxy's origin as the client
+    /// is given it, and the registry's path.
+    pub upload_url: String,
+    /// The origins the kit is told to trust (`--trusted-origin`).
+    pub trusted_origins: Vec<String>,
+}
 
-    let mut wrong = String::new();
-    let mut failed_somewhere = HashSet::new();
-    let mut noted_somewhere = HashSet::new();
-    for (listener, proxy, expected) in proxies {
-        let upload_url = format!("{}{}", proxy.client_origin, proxy.upload_path);
-        let breakage = proxy.breakage;
-        let trusted = if breakage == InternalNetworkTrusted {
-            vec![proxy.client_origin.clone()]
-        } else {
-            Vec::new()
-        };
-        start_proxy(listener, proxy);
-        let trusted: Vec<&str> = trusted.iter().map(String::as_str).collect();
-        let report = run_kit_trusting(&upload_url, &issuer, &trusted).await;
-        let failed: BTreeSet<_> = report.failed().into_iter().collect();
-        let expected: BTreeSet<_> = expected.iter().copied().collect();
-        if failed != expected {
-            wrong.push_str(&format!(
-                "{breakage:?}: failed {failed:?}, expected {expected:?}\n{}\n",
-                report.table()
-            ));
-        }
-        let must_be: &[(&str, Status)] = match breakage {
-            BurnAccepted => &[("trustpub.burn-token", Status::Pass)],
-            AnyAcceptIs406 => &[("accept.any", Status::Info)],
-            FeaturesUnreported => &[("mint.default-features", Status::Pass)],
-            RootControl | BareRootControl => &[("discovery.empty-path", Status::Pass)],
-            DiscoveryNotFound => &[
-                ("discovery.not-found", Status::Skip),
-                ("discovery.empty-path", Status::Skip),
-            ],
-            ProblemMinimal => &[("errors.problem-document", Status::Pass)],
-            None => &[
-                ("upload.single-use", Status::Pass),
-                ("upload.multi-use", Status::Pass),
-            ],
-            _ => &[],
-        };
-        let refusals_skipped: Vec<_> = REFUSALS.iter().map(|id| (*id, Status::Skip)).collect();
-        let must_be = if breakage == IssuerNotTrusted {
-            refusals_skipped.as_slice()
-        } else {
-            must_be
-        };
-        for (id, status) in must_be {
-            let result = report.result(id);
-            if result.status != *status {
-                wrong.push_str(&format!(
-                    "{breakage:?}: {id} should be {status:?}, is {:?}: {}\n",
-                    result.status, result.reason
-                ));
-            }
-        }
-        // A conforming run passes everything it can run: a fault that
-        // turned checks into skips would show here.
-        if let Some(skips) = conforming_skips(breakage) {
-            for result in &report.results {
-                let fine = match result.status {
-                    Status::Pass | Status::Info => true,
-                    Status::Skip => skips.contains(&result.check.id),
-                    Status::Fail => false,
-                };
-                if !fine {
-                    wrong.push_str(&format!(
-                        "{breakage:?} conforms, but {} is {:?}: {}\n",
-                        result.check.id, result.status, result.reason
-                    ));
+/// One trustpub serving a registry per case of [`CASES`], each behind its
+/// own proxy, and the kit's issuer that the registries trust. They run as
+/// long as this value lives (on the Tokio runtime that started them).
+pub struct BrokenServers {
+    /// The kit's issuer, as `TestIssuer`: its GitHub Actions token endpoint
+    /// hands out tokens of the publisher every registry trusts.
+    pub issuer: Arc<TestIssuer>,
+    pub servers: Vec<BrokenServer>,
+    _trustpub: TestServer,
+}
+
+impl BrokenServers {
+    /// Starts every case of [`CASES`]. Must run inside a Tokio runtime.
+    pub async fn start() -> Self {
+        let issuer = kit_issuer();
+        let index = accepting_index();
+        let (trustpub_listener, backend) = bind();
+        let mut registries = String::new();
+        let mut proxies = Vec::new();
+        let mut servers = Vec::new();
+        for &(breakage, name, fails) in CASES {
+            let (listener, origin) = bind();
+            let upload_path = match breakage {
+                RootControl | RootEmptyKeyNotFound => "/".to_owned(),
+                BareRootControl | BareRootEmptyKeyNotFound => String::new(),
+                _ => format!("/v/{name} index/legacy/"),
+            };
+            let client_origin = client_origin(breakage, &origin);
+            // trustpub's configuration wants a loopback host for plain http.
+            let registry_url = match breakage {
+                InternalNetwork | InternalNetworkTrusted => format!("{origin}{upload_path}"),
+                _ => format!("{client_origin}{upload_path}"),
+            };
+            // Gateways are told apart by host without port and path: only one
+            // of the registries at the root of a host can have one.
+            registries.push_str(&match breakage {
+                RootEmptyKeyNotFound | BareRootEmptyKeyNotFound => {
+                    registry(issuer.url(), name, &registry_url)
                 }
-            }
+                _ => registry_with_gateway(issuer.url(), name, &registry_url, &index),
+            });
+            let upload_url = format!("{client_origin}{upload_path}");
+            let trusted_origins = if breakage == InternalNetworkTrusted {
+                vec![client_origin.clone()]
+            } else {
+                Vec::new()
+            };
+            let proxy = Proxy {
+                breakage,
+                backend: backend.clone(),
+                origin,
+                client_origin,
+                upload_path,
+                audience: audience_of(name),
+                client: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap(),
+                signer: issuer.clone(),
+                seen: Mutex::default(),
+            };
+            proxies.push((listener, proxy));
+            servers.push(BrokenServer {
+                breakage,
+                name,
+                fails,
+                upload_url,
+                trusted_origins,
+            });
         }
-        // Reasons show values as JSON, never as Rust's debug text.
-        for result in &report.results {
-            if ["String(", "Number(", "Array(", "Object("]
-                .iter()
-                .any(|debug| result.reason.contains(debug))
-            {
-                wrong.push_str(&format!(
-                    "{breakage:?}: {} has Rust debug text in its reason: {}\n",
-                    result.check.id, result.reason
-                ));
-            }
+        let trustpub = TestServer::start(trustpub_listener, &registries).await;
+        for (listener, proxy) in proxies {
+            start_proxy(listener, proxy);
         }
-        failed_somewhere.extend(failed);
-        noted_somewhere.extend(
-            report
-                .results
-                .iter()
-                .filter(|r| r.status == Status::Info)
-                .map(|r| r.check.id),
-        );
+        BrokenServers {
+            issuer,
+            servers,
+            _trustpub: trustpub,
+        }
     }
-    assert!(wrong.is_empty(), "{wrong}");
-    for check in CHECKS {
-        let (shown, how) = if check.level == Level::Info {
-            (&noted_somewhere, "noted")
-        } else {
-            (&failed_somewhere, "failed")
-        };
-        assert!(shown.contains(check.id), "{} never {how}", check.id);
-    }
+}
+
+/// The kit's issuer on a random loopback port.
+pub fn kit_issuer() -> Arc<TestIssuer> {
+    let (listener, url) = bind();
+    Arc::new(issuer::start(listener, &url))
+}
+
+/// A registry table trusting `issuer`, from the kit's own trustpub snippet,
+/// renamed so that several can live in one configuration.
+pub fn registry(issuer: &str, name: &str, upload_url: &str) -> String {
+    Identity::new(issuer.to_owned())
+        .trustpub_toml(upload_url)
+        .replace("name = \"conformance\"", &format!("name = \"{name}\""))
+        .replace(
+            &format!("audience = \"{}\"", issuer::SNIPPET_AUDIENCE),
+            &format!("audience = \"{}\"", audience_of(name)),
+        )
+}
+
+/// [`registry`] with an upload gateway forwarding its uploads to
+/// `upstream`, so that the upload probe can run.
+pub fn registry_with_gateway(issuer: &str, name: &str, upload_url: &str, upstream: &str) -> String {
+    format!(
+        "{}\n[registries.gateway]\nupstream = \"{upstream}\"\n",
+        registry(issuer, name, upload_url)
+    )
+}
+
+/// A package index that stores nothing and accepts every upload (200): the
+/// upstream of trustpub's gateway in the kit's tests. Its URL.
+pub fn accepting_index() -> String {
+    let (listener, url) = bind();
+    let server = HttpServer::new(|| App::new().default_service(web::to(HttpResponse::Ok)))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("the index listens")
+        .run();
+    tokio::spawn(server);
+    format!("{url}/")
+}
+
+/// The audience [`registry`] gives a registry.
+pub fn audience_of(name: &str) -> String {
+    format!("aud-{name}")
+}
+
+/// A loopback listener on a random port, and its `http://` address.
+pub fn bind() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    (listener, address)
 }
 
 fn start_proxy(listener: TcpListener, proxy: Proxy) {
@@ -514,6 +516,10 @@ fn rewrite_answer(
         (TokenNotAString, 200) if path.ends_with("/mint-token") => document["token"] = json!(12345),
         (ShortExpiry, 200) if path.ends_with("/mint-token") => {
             document["expires"] = json!(now + 300)
+        }
+        (HtmlMint, 200) if path.ends_with("/mint-token") => {
+            *content_type = "text/html; charset=utf-8".to_owned();
+            return;
         }
         (HtmlSuccess, 200) => {
             *content_type = "text/html; charset=utf-8".to_owned();
