@@ -355,17 +355,20 @@ impl Follower {
         let mut fresh = Vec::new();
         let mut after = self.floor.clone();
         loop {
-            let mut paged: Vec<(&str, String)> =
-                query.iter().filter(|(name, _)| *name != "limit").cloned().collect();
+            let mut paged: Vec<(&str, String)> = query
+                .iter()
+                .filter(|(name, _)| *name != "limit")
+                .cloned()
+                .collect();
             paged.push(("limit", LARGEST_EVENT_PAGE.to_string()));
             paged.push(("after", after));
             let page = api.call(Method::GET, &events_path(&paged), None).await?;
             let events = page["events"].as_array().cloned().unwrap_or_default();
-            fresh.extend(
-                events
-                    .into_iter()
-                    .filter(|e| e["id"].as_str().is_some_and(|id| !self.shown.contains_key(id))),
-            );
+            fresh.extend(events.into_iter().filter(|e| {
+                e["id"]
+                    .as_str()
+                    .is_some_and(|id| !self.shown.contains_key(id))
+            }));
             match page["next_cursor"].as_str() {
                 Some(next) => after = next.to_owned(),
                 None => break,

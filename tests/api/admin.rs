@@ -127,6 +127,12 @@ fn new_registry(issuer: &str) -> Value {
     })
 }
 
+/// Creates [`new_registry`] through the API; what it answers.
+async fn create_made(app: &TestApp, issuer: &TestIssuer) -> Value {
+    let body = Some(new_registry(issuer.url()));
+    expect(call(app, OPS, Method::POST, "/registries", body).await, 201).await
+}
+
 async fn mint(app: &TestApp, issuer: &TestIssuer, registry: &str, audience: &str) -> Response {
     let token = issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build());
     app.request(Method::POST, &format!("/_/trustpub/{registry}/mint-token"))
@@ -288,18 +294,7 @@ async fn registries_of_the_file_are_read_only() {
 #[tokio::test]
 async fn an_api_registry_is_created_updated_kept_across_restarts_and_deleted() {
     let (issuer, app) = prepare().await;
-    let created = expect(
-        call(
-            &app,
-            OPS,
-            Method::POST,
-            "/registries",
-            Some(new_registry(issuer.url())),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let created = create_made(&app, &issuer).await;
     assert_eq!(created["source"], "api");
     assert_eq!(created["publishers"][0]["source"], "api");
     assert_eq!(mint(&app, &issuer, "made", "made").await.status(), 200);
@@ -741,13 +736,26 @@ async fn a_second_instance_sees_a_publisher_added_on_the_first() {
 
 /// `trustpub admin …` as an operator runs it, against the admin listener.
 async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    run(cli_command(app, Some(OPS), args)).await
+}
+
+/// `trustpub admin …` with `token` in `TRUSTPUB_ADMIN_TOKEN`, if any.
+fn cli_command(app: &TestApp, token: Option<&str>, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"));
     command
         .arg("admin")
         .arg("--url")
         .arg(app.admin_address.as_deref().unwrap())
         .args(args)
-        .env("TRUSTPUB_ADMIN_TOKEN", OPS);
+        .env_remove("TRUSTPUB_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("TRUSTPUB_ADMIN_TOKEN", token);
+    }
+    command
+}
+
+/// Runs `command` to its end, off the runtime that serves it.
+async fn run(mut command: std::process::Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
@@ -807,18 +815,7 @@ async fn start_error(db: &crate::helpers::TestDatabase, config: &str) -> Option<
 #[tokio::test]
 async fn a_file_registry_that_clashes_with_an_api_registry_stops_the_start() {
     let (issuer, app) = prepare().await;
-    expect(
-        call(
-            &app,
-            OPS,
-            Method::POST,
-            "/registries",
-            Some(new_registry(issuer.url())),
-        )
-        .await,
-        201,
-    )
-    .await;
+    create_made(&app, &issuer).await;
     let file_registry = |name: &str, audience: &str, upload_url: &str| {
         format!(
             "{}\n[[registries]]\nname = \"{name}\"\nupload_url = \"{upload_url}\"\n\
@@ -827,27 +824,33 @@ async fn a_file_registry_that_clashes_with_an_api_registry_stops_the_start() {
         )
     };
 
-    // The file's "made" would have turned the API's into a file registry.
-    let taken = file_registry("made", "other", "https://pypi.other.test/legacy/");
-    let error = start_error(&app.db, &taken).await.expect("refused");
-    assert!(
-        error.contains("registries.2.name") && error.contains("admin API created a registry named \"made\""),
-        "{error}"
-    );
-    // Its audience, or its upload URL, would be shared with the API's.
-    let audience = file_registry("copy", "made", "https://pypi.other.test/legacy/");
-    let error = start_error(&app.db, &audience).await.expect("refused");
-    assert!(
-        error.contains("registries.2.audience")
-            && error.contains("already used by the registry \"made\""),
-        "{error}"
-    );
-    let url = file_registry("copy", "copy", "https://pypi.made.test/legacy/");
-    let error = start_error(&app.db, &url).await.expect("refused");
-    assert!(
-        error.contains("registries.2.upload_url") && error.contains("\"made\""),
-        "{error}"
-    );
+    let clashes = [
+        // The file's "made" would have turned the API's into a file registry.
+        (
+            ("made", "other", "https://pypi.other.test/legacy/"),
+            [
+                "registries.2.name",
+                "admin API created a registry named \"made\"",
+            ],
+        ),
+        // Its audience, or its upload URL, would be shared with the API's.
+        (
+            ("copy", "made", "https://pypi.other.test/legacy/"),
+            [
+                "registries.2.audience",
+                "already used by the registry \"made\"",
+            ],
+        ),
+        (
+            ("copy", "copy", "https://pypi.made.test/legacy/"),
+            ["registries.2.upload_url", "the registry \"made\""],
+        ),
+    ];
+    for ((name, audience, url), said) in clashes {
+        let file = file_registry(name, audience, url);
+        let error = start_error(&app.db, &file).await.expect("refused");
+        assert!(said.iter().all(|s| error.contains(s)), "{error}");
+    }
 
     // Nothing was written: the API's registry is still the API's, with its
     // publisher, and the file's registries were not added.
@@ -985,31 +988,17 @@ async fn the_cli_creates_shows_updates_and_removes() {
 #[tokio::test]
 async fn the_cli_takes_its_token_only_from_the_environment() {
     let (_issuer, app) = prepare().await;
-    let run = async |token: Option<&str>, args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"));
-        command
-            .arg("admin")
-            .arg("--url")
-            .arg(app.admin_address.as_deref().unwrap())
-            .args(args)
-            .env_remove("TRUSTPUB_ADMIN_TOKEN");
-        if let Some(token) = token {
-            command.env("TRUSTPUB_ADMIN_TOKEN", token);
-        }
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap()
-    };
+    let admin = async |token, args| run(cli_command(&app, token, args)).await;
     // A token in argv is visible to every user of the machine (ps).
-    let flag = run(None, &["--token", OPS, "registries", "list"]).await;
+    let flag = admin(None, &["--token", OPS, "registries", "list"]).await;
     assert!(!flag.status.success());
     let stderr = String::from_utf8(flag.stderr).unwrap();
     assert!(stderr.contains("--token"), "{stderr}");
-    let missing = run(None, &["registries", "list"]).await;
+    let missing = admin(None, &["registries", "list"]).await;
     assert!(!missing.status.success());
     let stderr = String::from_utf8(missing.stderr).unwrap();
     assert!(stderr.contains("TRUSTPUB_ADMIN_TOKEN"), "{stderr}");
-    let given = run(Some(OPS), &["registries", "list"]).await;
+    let given = admin(Some(OPS), &["registries", "list"]).await;
     assert!(given.status.success(), "{given:?}");
 }
 
@@ -1032,13 +1021,11 @@ async fn record(app: &TestApp, detail: String) {
 
 #[tokio::test]
 async fn the_cli_follows_every_event_once_even_a_burst_or_a_late_commit() {
-    use std::io::BufRead;
     use sqlx::Connection;
+    use std::io::BufRead;
     let (_issuer, app) = prepare().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"))
-        .args(["admin", "--url", app.admin_address.as_deref().unwrap()])
-        .args(["events", "--registry", "tools", "--limit", "2", "--follow"])
-        .env("TRUSTPUB_ADMIN_TOKEN", OPS)
+    let follow = ["events", "--registry", "tools", "--limit", "2", "--follow"];
+    let mut child = cli_command(&app, Some(OPS), &follow)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
