@@ -1,8 +1,10 @@
 //! The admin API's use cases: who calls it (bearer tokens configured by
 //! their SHA-256), what each token may do, and the changes it makes to
 //! registries, publishers and credentials. A change is checked with the
-//! rules `check-config` applies, against every registry in the store, and
-//! written in one transaction with the `admin` event that records it.
+//! rules `check-config` applies, against every registry in the store as
+//! read inside the transaction that writes it (which no other change of
+//! registries can interleave with), and written with the `admin` event
+//! that records it.
 
 use crate::config::{AdminSettings, AdminToken, validate_registries};
 use crate::problem::{Error, Result};
@@ -147,16 +149,18 @@ pub async fn create_registry(
     registry
         .resolve_defaults()
         .map_err(|(field, reason)| invalid(format!("registries.{name}.{field}"), reason))?;
-    let mut all = stored_registries(store).await?;
-    all.push(registry.clone());
-    check(&all)?;
     let event = operator.event(
         &name,
         Outcome::Created,
         format!("registry {name:?} created"),
         None,
     );
-    store.write_api_registry(&registry, false, event).await?;
+    store
+        .write_api_registry(&registry, false, event, |mut all| {
+            all.push(registry.clone());
+            check(&all)
+        })
+        .await?;
     self::registry(store, operator, &name).await
 }
 
@@ -179,22 +183,27 @@ pub async fn update_registry(
             "publishers are added and removed at …/publishers, not here".to_owned(),
         ));
     }
-    let current = api_registry(store, operator, name).await?;
+    api_registry(store, operator, name).await?;
     registry
         .resolve_defaults()
         .map_err(|(field, reason)| invalid(format!("registries.{name}.{field}"), reason))?;
-    registry.publishers = current.registry.publishers;
-    let mut all = stored_registries(store).await?;
-    all.retain(|r| r.name.as_str() != name);
-    all.push(registry.clone());
-    check(&all)?;
     let event = operator.event(
         name,
         Outcome::Updated,
         format!("registry {name:?} updated"),
         None,
     );
-    store.write_api_registry(&registry, true, event).await?;
+    let mut checked = registry.clone();
+    store
+        .write_api_registry(&registry, true, event, |mut all| {
+            // Checked with the publishers it has when the change is written.
+            if let Some(stored) = all.iter_mut().find(|r| r.name.as_str() == name) {
+                checked.publishers = std::mem::take(&mut stored.publishers);
+                *stored = checked;
+            }
+            check(&all)
+        })
+        .await?;
     self::registry(store, operator, name).await
 }
 
@@ -225,11 +234,6 @@ pub async fn add_publisher(
 ) -> Result<ManagedPublisher> {
     operator.may_write(name)?;
     registry(store, operator, name).await?;
-    let mut all = stored_registries(store).await?;
-    if let Some(target) = all.iter_mut().find(|r| r.name.as_str() == name) {
-        target.publishers.push(publisher.clone());
-    }
-    check(&all)?;
     let id = publisher.key();
     let event = operator.event(
         name,
@@ -237,7 +241,15 @@ pub async fn add_publisher(
         format!("publisher {id} added"),
         Some(&id),
     );
-    store.add_api_publisher(name, &publisher, event).await?;
+    store
+        .add_api_publisher(name, &publisher, event, |mut all| {
+            // Gone since it was read: the insert fails on the foreign key.
+            if let Some(target) = all.iter_mut().find(|r| r.name.as_str() == name) {
+                target.publishers.push(publisher.clone());
+            }
+            check(&all)
+        })
+        .await?;
     Ok(ManagedPublisher {
         id,
         source: Source::Api,
@@ -316,17 +328,6 @@ pub async fn events(
     store.find_events(&query).await
 }
 
-/// Every registry in the store, as `check-config` would see them.
-async fn stored_registries(store: &Store) -> Result<Vec<Registry>> {
-    Ok(store
-        .managed_registries()
-        .await?
-        .into_iter()
-        .map(|r| r.registry)
-        .collect())
-}
-
-/// `check-config`'s rules, registries named by name rather than position.
 /// Whether `id` can be a publisher's or a credential's id: 64 lower-case hex
 /// digits (a SHA-256). Anything else names nothing, and is not looked up (a
 /// NUL in it would be an error of PostgreSQL's, not a miss).
@@ -334,6 +335,9 @@ fn is_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// `check-config`'s rules, registries named by name rather than position;
+/// run by the store on the registries it reads inside the transaction that
+/// writes the change.
 fn check(registries: &[Registry]) -> Result<()> {
     validate_registries(registries, |i| {
         format!("registries.{}", registries[i].name.as_str())

@@ -773,6 +773,39 @@ pub fn validate_registries(
     validate_gateway_routing(registries, &prefix)
 }
 
+/// The file's registries checked, at every configuration sync, together
+/// with those the admin API created (kept in the store, `api`): a registry
+/// of the file may not take an API registry's name (the sync would turn it
+/// into a file registry), nor its audience, upload URL or anything else
+/// [`validate_registries`] keeps apart. The error names the file's registry
+/// by its key and the API's by its name.
+pub fn validate_with_api_registries(file: &[Registry], api: &[Registry]) -> Result<()> {
+    let api_name = |name: &str| api.iter().any(|r| r.name.as_str() == name);
+    if let Some(i) = file.iter().position(|r| api_name(r.name.as_str())) {
+        let name = file[i].name.as_str();
+        return Err(Error::config(
+            format!("registries.{i}.name"),
+            format!(
+                "the admin API created a registry named {name:?}; rename the file's, \
+                 or delete the API's (`trustpub admin registries delete {name}`)"
+            ),
+        ));
+    }
+    let all: Vec<Registry> = api.iter().chain(file).cloned().collect();
+    // The API's come first: a clash is reported at the file's registry.
+    validate_registries(&all, |i| match i.checked_sub(api.len()) {
+        Some(i) => format!("registries.{i}"),
+        None => format!("the admin API's registry {:?}", all[i].name.as_str()),
+    })
+    .map_err(|error| match error {
+        Error::Config { key, reason } => Error::config(
+            key,
+            format!("{reason} (registries created through the admin API are checked too)"),
+        ),
+        other => other,
+    })
+}
+
 /// Gateways on one host that take the same paths are told apart by the
 /// request's port, or else by the credential's prefix (proxies need not
 /// forward the port): two of them must not have prefixes one of which

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::http::LARGEST_EVENT_PAGE;
 use crate::problem::{Error, Result};
 
 #[derive(Debug, Args)]
@@ -19,9 +20,6 @@ pub struct AdminArgs {
         default_value = "http://127.0.0.1:8081"
     )]
     url: String,
-    /// An admin token (its SHA-256 is in `[[admin.tokens]]`).
-    #[arg(long, env = "TRUSTPUB_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
     /// Print the API's JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -31,7 +29,7 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// List, show, create (from a JSON file) or delete registries.
+    /// List, show, create or update (from a JSON file) or delete registries.
     #[command(subcommand)]
     Registries(RegistriesCommand),
     /// List, add (JSON) or remove a registry's trusted publishers.
@@ -52,6 +50,12 @@ enum RegistriesCommand {
     },
     /// Create a registry from a JSON file (a `[[registries]]` table as JSON).
     Create {
+        file: std::path::PathBuf,
+    },
+    /// Replace an API registry's settings and issuers from a JSON file (its
+    /// publishers stay).
+    Update {
+        name: String,
         file: std::path::PathBuf,
     },
     Delete {
@@ -107,6 +111,13 @@ struct EventsArgs {
     /// A publisher's id.
     #[arg(long)]
     publisher: Option<String>,
+    /// Only events at or after this time (Unix seconds).
+    #[arg(long)]
+    since: Option<i64>,
+    /// Only events before this time (Unix seconds).
+    #[arg(long)]
+    until: Option<i64>,
+    /// How many events to show (with `--follow`, at start).
     #[arg(long, default_value_t = 20)]
     limit: u32,
     /// Keep polling and print new events (oldest first) until interrupted.
@@ -120,12 +131,28 @@ type Table = fn(&Value) -> Vec<Vec<String>>;
 /// How often `events --follow` asks for new events.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long, in seconds, an event may be committed after a later one:
+/// its id (time-ordered) is taken when it is made, and it is committed
+/// with its transaction or group-commit batch, within
+/// `database.query_timeout` (10 s by default); another instance's clock may
+/// be a little off too. `events --follow` reads this window again on every
+/// poll and skips what it has shown, so such an event is shown late rather
+/// than never.
+const LATE_COMMITS: i64 = 30;
+
 impl AdminArgs {
     pub async fn run(self) -> Result<()> {
+        let token = std::env::var("TRUSTPUB_ADMIN_TOKEN").map_err(|_| {
+            Error::config(
+                "TRUSTPUB_ADMIN_TOKEN",
+                "set it to an admin token (never given on the command line, where \
+                 other users could read it)",
+            )
+        })?;
         let api = Api {
             client: reqwest::Client::new(),
             base: format!("{}/_/trustpub/admin/v1", self.url.trim_end_matches('/')),
-            token: self.token,
+            token,
         };
         let json = self.json;
         let (answer, table): (Value, Table) = match self.command {
@@ -144,6 +171,12 @@ impl AdminArgs {
                     let body = read_json(&format!("@{}", file.display()))?;
                     let created = api.call(Method::POST, "/registries", Some(body)).await?;
                     (created, registry_and_publisher_rows)
+                }
+                RegistriesCommand::Update { name, file } => {
+                    let body = read_json(&format!("@{}", file.display()))?;
+                    let path = format!("/registries/{name}");
+                    let updated = api.call(Method::PUT, &path, Some(body)).await?;
+                    (updated, registry_and_publisher_rows)
                 }
                 RegistriesCommand::Delete { name, revoke } => {
                     let path = format!("/registries/{name}?revoke={revoke}");
@@ -257,52 +290,113 @@ fn read_json(given: &str) -> Result<Value> {
 /// `events`, once or (`--follow`) until interrupted.
 async fn events(api: &Api, args: EventsArgs, json: bool) -> Result<()> {
     let mut query = vec![("limit", args.limit.to_string())];
-    for (name, value) in [
+    let texts = [
         ("registry", args.registry),
         ("kind", args.kind),
         ("outcome", args.outcome),
         ("code", args.code),
         ("publisher", args.publisher),
-    ] {
-        if let Some(value) = value {
-            query.push((name, value));
-        }
-    }
-    let path = |query: &[(&str, String)]| {
-        format!(
-            "/events?{}",
-            serde_urlencoded::to_string(query).unwrap_or_default()
-        )
-    };
-    let page = api.call(Method::GET, &path(&query), None).await?;
+    ];
+    let times = [("since", args.since), ("until", args.until)];
+    let given = texts
+        .into_iter()
+        .chain(times.map(|(name, time)| (name, time.map(|t| t.to_string()))));
+    query.extend(given.filter_map(|(name, value)| Some((name, value?))));
+    let page = api.call(Method::GET, &events_path(&query), None).await?;
     let mut shown: Vec<Value> = page["events"].as_array().cloned().unwrap_or_default();
     shown.reverse();
     print_events(&shown, json, true);
     if !args.follow {
         return Ok(());
     }
-    let mut newest = shown
-        .last()
-        .and_then(|e| e["id"].as_str())
-        .map(str::to_owned);
+    let mut follower = Follower::new(&shown);
     loop {
         tokio::time::sleep(FOLLOW_INTERVAL).await;
-        let page = api.call(Method::GET, &path(&query), None).await?;
-        let mut fresh: Vec<Value> = page["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| {
-                newest
-                    .as_deref()
-                    .is_none_or(|n| e["id"].as_str().is_some_and(|id| id > n))
-            })
-            .collect();
-        fresh.reverse();
+        let fresh = follower.poll(api, &query).await?;
         print_events(&fresh, json, false);
-        if let Some(last) = fresh.last().and_then(|e| e["id"].as_str()) {
-            newest = Some(last.to_owned());
+    }
+}
+
+fn events_path(query: &[(&str, String)]) -> String {
+    format!(
+        "/events?{}",
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    )
+}
+
+/// Where `events --follow` is: every event with an id above `floor` is
+/// read again on each poll (oldest first, page after page), and those of
+/// `shown` are skipped. The floor rises to the events older than
+/// [`LATE_COMMITS`] before the newest one shown, so an event committed
+/// after a newer one is still found, and `shown` stays small.
+struct Follower {
+    floor: String,
+    /// The ids shown above the floor, with their times.
+    shown: std::collections::BTreeMap<String, i64>,
+}
+
+impl Follower {
+    /// After `shown` (oldest first), the events printed at start.
+    fn new(shown: &[Value]) -> Self {
+        let mut follower = Follower {
+            floor: String::new(),
+            shown: Default::default(),
+        };
+        follower.remember(shown);
+        // Those older than the first shown were left out on purpose.
+        if let Some(oldest) = follower.shown.keys().next() {
+            follower.floor = oldest.clone();
+        }
+        follower
+    }
+
+    /// The events not shown yet, in the order of their ids.
+    async fn poll(&mut self, api: &Api, query: &[(&str, String)]) -> Result<Vec<Value>> {
+        let mut fresh = Vec::new();
+        let mut after = self.floor.clone();
+        loop {
+            let mut paged: Vec<(&str, String)> = query
+                .iter()
+                .filter(|(name, _)| *name != "limit")
+                .cloned()
+                .collect();
+            paged.push(("limit", LARGEST_EVENT_PAGE.to_string()));
+            paged.push(("after", after));
+            let page = api.call(Method::GET, &events_path(&paged), None).await?;
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            fresh.extend(events.into_iter().filter(|e| {
+                e["id"]
+                    .as_str()
+                    .is_some_and(|id| !self.shown.contains_key(id))
+            }));
+            match page["next_cursor"].as_str() {
+                Some(next) => after = next.to_owned(),
+                None => break,
+            }
+        }
+        self.remember(&fresh);
+        if let Some(newest) = self.shown.values().max().copied() {
+            let settled = self
+                .shown
+                .iter()
+                .filter(|(_, at)| **at < newest - LATE_COMMITS)
+                .map(|(id, _)| id)
+                .max();
+            if let Some(settled) = settled {
+                self.floor = settled.clone();
+            }
+            let floor = &self.floor;
+            self.shown.retain(|id, _| id > floor);
+        }
+        Ok(fresh)
+    }
+
+    fn remember(&mut self, events: &[Value]) {
+        for event in events {
+            if let Some(id) = event["id"].as_str() {
+                self.shown
+                    .insert(id.to_owned(), event["at"].as_i64().unwrap_or_default());
+            }
         }
     }
 }
@@ -401,6 +495,7 @@ fn credential_rows(answer: &Value) -> Vec<Vec<String>> {
         "SINGLE USE",
         "CREATED",
         "EXPIRES",
+        "USED",
     ])];
     for c in answer["credentials"].as_array().into_iter().flatten() {
         rows.push(vec![
@@ -410,6 +505,7 @@ fn credential_rows(answer: &Value) -> Vec<Vec<String>> {
             text(&c["single_use"]),
             text(&c["created"]),
             text(&c["expires"]),
+            text(&c["used"]),
         ]);
     }
     rows

@@ -216,12 +216,13 @@ struct EventsQuery {
     since: Option<i64>,
     until: Option<i64>,
     cursor: Option<String>,
+    after: Option<String>,
     limit: Option<u32>,
 }
 
 /// Events per page unless `limit` says otherwise, and the most it may say.
 const DEFAULT_PAGE: u32 = 50;
-const LARGEST_PAGE: u32 = 500;
+pub const LARGEST_PAGE: u32 = 500;
 
 async fn list_events(
     query: web::Query<EventsQuery>,
@@ -238,6 +239,7 @@ async fn list_events(
         ("code", &query.code),
         ("publisher", &query.publisher),
         ("cursor", &query.cursor),
+        ("after", &query.after),
     ];
     if let Some((name, _)) = texts
         .iter()
@@ -252,6 +254,11 @@ async fn list_events(
         return Err(Error::InvalidQuery(format!(
             "kind must be one of mint, check, revoke, upload, admin, not {kind:?}"
         )));
+    }
+    if query.cursor.is_some() && query.after.is_some() {
+        return Err(Error::InvalidQuery(
+            "cursor pages back (newest first), after forward (oldest first): give one".to_owned(),
+        ));
     }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=LARGEST_PAGE).contains(&limit) {
@@ -272,6 +279,7 @@ async fn list_events(
             since: query.since,
             until: query.until,
             before: query.cursor,
+            after: query.after,
             limit,
         },
     )

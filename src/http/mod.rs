@@ -32,6 +32,7 @@ use crate::oidc::KeyStore;
 use crate::problem::Error;
 use crate::store::Store;
 
+pub use admin::LARGEST_PAGE as LARGEST_EVENT_PAGE;
 pub use head_limits::check_head;
 pub use limits::RateLimits;
 pub use metrics::observe;

@@ -178,7 +178,8 @@ impl NewEvent<'_> {
 }
 
 /// Which events [`Store::find_events`] returns: those meeting every
-/// condition given, newest first, after the cursor.
+/// condition given, newest first, after the cursor; or, with `after`,
+/// oldest first from there.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     /// Only these registries (an admin token's scope); `None`: all.
@@ -195,6 +196,8 @@ pub struct EventQuery {
     pub until: Option<i64>,
     /// The id of the last event of the previous page: only older ones.
     pub before: Option<String>,
+    /// Only events with a greater id, oldest first (a follower's position).
+    pub after: Option<String>,
     pub limit: u32,
 }
 
@@ -309,9 +312,10 @@ impl Store {
         Ok(events + counts)
     }
 
-    /// The events a query selects, newest first. Paging by id: events
-    /// recorded while an operator pages are newer than the cursor, so they
-    /// never shift the pages that follow.
+    /// The events a query selects, newest first (oldest first with
+    /// `after`). Paging by id: events recorded while an operator pages are
+    /// newer than the cursor, so they never shift the pages that follow;
+    /// `next` is the page's last id, to pass as `before` (or `after`).
     pub async fn find_events(&self, query: &EventQuery) -> Result<EventPage> {
         self.within_timeout(async {
             let mut values = Vec::new();
@@ -334,6 +338,9 @@ impl Store {
             }
             if let Some(before) = &query.before {
                 conditions.push(format!("id < {}", bind(Bound::Text(before.clone()))));
+            }
+            if let Some(after) = &query.after {
+                conditions.push(format!("id > {}", bind(Bound::Text(after.clone()))));
             }
             if let Some(publisher) = &query.publisher {
                 // Publisher ids are hex: no character of LIKE's own.
@@ -364,7 +371,8 @@ impl Store {
             };
             let sql = format!(
                 "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
-                 {filter} ORDER BY id DESC LIMIT {}",
+                 {filter} ORDER BY id {} LIMIT {}",
+                if query.after.is_some() { "ASC" } else { "DESC" },
                 u64::from(query.limit) + 1
             );
             let mut select = sqlx::query_as::<_, Event>(sqlx::AssertSqlSafe(sql));

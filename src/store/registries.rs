@@ -10,6 +10,7 @@ use sqlx::AssertSqlSafe;
 use super::events::NewEvent;
 use super::rows::{Insert, TableRow, table_row};
 use super::{Store, corrupt, from_json, now, to_json};
+use crate::config::{Backend, validate_with_api_registries};
 use crate::domain::{
     Audience, Ecosystem, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest, TokenLifetime,
     TokenPrefix, UploadUrl, without_port,
@@ -349,12 +350,16 @@ pub struct SyncReport {
 impl Store {
     /// Makes the store's configuration-managed registries and publishers those
     /// of the file: adds and updates what it lists, removes what it no longer
-    /// lists. One transaction.
+    /// lists. One transaction; nothing is written when a registry of the
+    /// file clashes with one the admin API created
+    /// ([`crate::config::validate_with_api_registries`]).
     pub async fn sync_registries(&self, registries: &[Registry]) -> Result<SyncReport> {
         self.within_timeout(async {
             let mut report = SyncReport::default();
             let now = now();
-            let mut tx = self.writer().begin().await?;
+            let (mut tx, stored) = self.begin_change().await?;
+            let api = api_registries(&mut tx, stored).await?;
+            validate_with_api_registries(registries, &api)?;
 
             let existing: Vec<String> =
                 sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
@@ -440,35 +445,7 @@ impl Store {
     }
 
     async fn registries_in_store(&self) -> Result<Vec<Registry>> {
-        let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
-        let rows: Vec<IssuerRow> = sqlx::query_as(select::<IssuerRow>("ORDER BY registry, url"))
-            .fetch_all(self.pool())
-            .await?;
-        for row in rows {
-            let registry = row.registry.clone();
-            issuers
-                .entry(registry)
-                .or_default()
-                .push(row.into_issuer()?);
-        }
-        let mut publishers: HashMap<String, Vec<Publisher>> = HashMap::new();
-        let rows: Vec<PublisherRow> =
-            sqlx::query_as(select::<PublisherRow>("ORDER BY registry, created_at, key"))
-                .fetch_all(self.pool())
-                .await?;
-        for row in rows {
-            publishers
-                .entry(row.registry)
-                .or_default()
-                .push(from_json(&row.spec)?);
-        }
-        let mut registries = Vec::new();
-        for row in self.rows_where("ORDER BY name", &[]).await? {
-            let issuers = issuers.remove(&row.name).unwrap_or_default();
-            let publishers = publishers.remove(&row.name).unwrap_or_default();
-            registries.push(row.into_registry(issuers, publishers)?);
-        }
-        Ok(registries)
+        registries_in(&mut *self.pool().acquire().await?).await
     }
 
     /// The registry with this name, with its issuers and publishers.
@@ -594,17 +571,18 @@ impl Store {
 
     /// Stores a registry of the admin API with its publishers (`source`
     /// api), or, when `replace`, replaces such a registry's settings and
-    /// issuers (its publishers stay), with the event that records it. One
-    /// transaction.
+    /// issuers (its publishers stay), with the event that records it, once
+    /// `check` passed the registries as they are. One transaction.
     pub async fn write_api_registry(
         &self,
         registry: &Registry,
         replace: bool,
         event: NewEvent<'_>,
+        check: impl FnOnce(Vec<Registry>) -> Result<()>,
     ) -> Result<()> {
         self.within_timeout(async {
             let now = event.at;
-            let mut tx = self.writer().begin().await?;
+            let (mut tx, stored) = self.begin_change().await?;
             if replace {
                 let source: Option<String> =
                     sqlx::query_scalar("SELECT source FROM registries WHERE name = $1")
@@ -618,6 +596,7 @@ impl Store {
                     )));
                 }
             }
+            check(stored)?;
             write_registry(&mut tx, registry, Source::Api, now).await?;
             if !replace {
                 let publishers: Vec<&Publisher> = registry.publishers.iter().collect();
@@ -674,15 +653,18 @@ impl Store {
     }
 
     /// Adds a publisher of the admin API to a registry (of either source),
-    /// with `event`. One transaction.
+    /// with `event`, once `check` passed the registries as they are. One
+    /// transaction.
     pub async fn add_api_publisher(
         &self,
         registry: &str,
         publisher: &Publisher,
         event: NewEvent<'_>,
+        check: impl FnOnce(Vec<Registry>) -> Result<()>,
     ) -> Result<()> {
         self.within_timeout(async {
-            let mut tx = self.writer().begin().await?;
+            let (mut tx, stored) = self.begin_change().await?;
+            check(stored)?;
             insert_publishers(&mut tx, registry, &[publisher], Source::Api, event.at).await?;
             self.commit_with_event(tx, event).await
         })
@@ -788,4 +770,82 @@ async fn delete_publisher(tx: &mut Tx, registry: &str, key: &str) -> Result<()> 
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Every registry, with its issuers and publishers, ordered by name, as
+/// `connection` (a transaction's, or one of the pool's) reads them.
+async fn registries_in(connection: &mut sqlx::AnyConnection) -> Result<Vec<Registry>> {
+    let mut issuers: HashMap<String, Vec<Issuer>> = HashMap::new();
+    let rows: Vec<IssuerRow> = sqlx::query_as(select::<IssuerRow>("ORDER BY registry, url"))
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in rows {
+        let registry = row.registry.clone();
+        issuers
+            .entry(registry)
+            .or_default()
+            .push(row.into_issuer()?);
+    }
+    let mut publishers: HashMap<String, Vec<Publisher>> = HashMap::new();
+    let rows: Vec<PublisherRow> =
+        sqlx::query_as(select::<PublisherRow>("ORDER BY registry, created_at, key"))
+            .fetch_all(&mut *connection)
+            .await?;
+    for row in rows {
+        publishers
+            .entry(row.registry)
+            .or_default()
+            .push(from_json(&row.spec)?);
+    }
+    let mut registries = Vec::new();
+    let rows: Vec<RegistryRow> = sqlx::query_as(select::<RegistryRow>("ORDER BY name"))
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in rows {
+        let issuers = issuers.remove(&row.name).unwrap_or_default();
+        let publishers = publishers.remove(&row.name).unwrap_or_default();
+        registries.push(row.into_registry(issuers, publishers)?);
+    }
+    Ok(registries)
+}
+
+/// The key of PostgreSQL's advisory lock (`pg_advisory_xact_lock`) that
+/// every change of registries or publishers (an admin API write, a
+/// configuration sync) holds until it commits. Each checks the registries
+/// it reads inside its own transaction, so two changes (on two instances)
+/// that break a rule only together cannot both pass: the second waits, then
+/// reads the first. SQLite needs no lock: its writes queue for the one
+/// writer connection.
+const REGISTRY_CHANGES: i64 = 0x7472_7573_7470_7562;
+
+impl Store {
+    /// A transaction on the writer for a change of registries or
+    /// publishers, holding [`REGISTRY_CHANGES`] on PostgreSQL, and every
+    /// registry as read inside it.
+    async fn begin_change(&self) -> Result<(Tx, Vec<Registry>)> {
+        let mut tx = self.writer().begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(REGISTRY_CHANGES)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let registries = registries_in(&mut tx).await?;
+        Ok((tx, registries))
+    }
+}
+
+/// Of `stored`, the registries the admin API created.
+async fn api_registries(tx: &mut Tx, stored: Vec<Registry>) -> Result<Vec<Registry>> {
+    let names: HashSet<String> =
+        sqlx::query_scalar("SELECT name FROM registries WHERE source = $1")
+            .bind(Source::Api.as_str())
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(stored
+        .into_iter()
+        .filter(|r| names.contains(r.name.as_str()))
+        .collect())
 }

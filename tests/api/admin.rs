@@ -127,6 +127,12 @@ fn new_registry(issuer: &str) -> Value {
     })
 }
 
+/// Creates [`new_registry`] through the API; what it answers.
+async fn create_made(app: &TestApp, issuer: &TestIssuer) -> Value {
+    let body = Some(new_registry(issuer.url()));
+    expect(call(app, OPS, Method::POST, "/registries", body).await, 201).await
+}
+
 async fn mint(app: &TestApp, issuer: &TestIssuer, registry: &str, audience: &str) -> Response {
     let token = issuer.sign(&TestClaims::github(issuer.url(), audience, now()).build());
     app.request(Method::POST, &format!("/_/trustpub/{registry}/mint-token"))
@@ -288,18 +294,7 @@ async fn registries_of_the_file_are_read_only() {
 #[tokio::test]
 async fn an_api_registry_is_created_updated_kept_across_restarts_and_deleted() {
     let (issuer, app) = prepare().await;
-    let created = expect(
-        call(
-            &app,
-            OPS,
-            Method::POST,
-            "/registries",
-            Some(new_registry(issuer.url())),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let created = create_made(&app, &issuer).await;
     assert_eq!(created["source"], "api");
     assert_eq!(created["publishers"][0]["source"], "api");
     assert_eq!(mint(&app, &issuer, "made", "made").await.status(), 200);
@@ -741,13 +736,26 @@ async fn a_second_instance_sees_a_publisher_added_on_the_first() {
 
 /// `trustpub admin …` as an operator runs it, against the admin listener.
 async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    run(cli_command(app, Some(OPS), args)).await
+}
+
+/// `trustpub admin …` with `token` in `TRUSTPUB_ADMIN_TOKEN`, if any.
+fn cli_command(app: &TestApp, token: Option<&str>, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trustpub"));
     command
         .arg("admin")
         .arg("--url")
         .arg(app.admin_address.as_deref().unwrap())
         .args(args)
-        .env("TRUSTPUB_ADMIN_TOKEN", OPS);
+        .env_remove("TRUSTPUB_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("TRUSTPUB_ADMIN_TOKEN", token);
+    }
+    command
+}
+
+/// Runs `command` to its end, off the runtime that serves it.
+async fn run(mut command: std::process::Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
@@ -791,4 +799,292 @@ async fn the_cli_adds_a_publisher_and_shows_the_mint() {
         stderr.contains("409 Conflict managed-by-config"),
         "{stderr}"
     );
+}
+
+/// Starts trustpub with `config` on `db`, as a restart with a changed file
+/// does; the error it stops with, if it does.
+async fn start_error(db: &crate::helpers::TestDatabase, config: &str) -> Option<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let settings = settings(config, db).expect("the file alone is valid");
+    trustpub::startup::Application::build_with_listener(&settings, listener)
+        .await
+        .err()
+        .map(|error| error.to_string())
+}
+
+#[tokio::test]
+async fn a_file_registry_that_clashes_with_an_api_registry_stops_the_start() {
+    let (issuer, app) = prepare().await;
+    create_made(&app, &issuer).await;
+    let file_registry = |name: &str, audience: &str, upload_url: &str| {
+        format!(
+            "{}\n[[registries]]\nname = \"{name}\"\nupload_url = \"{upload_url}\"\n\
+             audience = \"{audience}\"\ntoken_prefix = \"{name}_\"\n",
+            config(issuer.url())
+        )
+    };
+
+    let clashes = [
+        // The file's "made" would have turned the API's into a file registry.
+        (
+            ("made", "other", "https://pypi.other.test/legacy/"),
+            [
+                "registries.2.name",
+                "admin API created a registry named \"made\"",
+            ],
+        ),
+        // Its audience, or its upload URL, would be shared with the API's.
+        (
+            ("copy", "made", "https://pypi.other.test/legacy/"),
+            [
+                "registries.2.audience",
+                "already used by the registry \"made\"",
+            ],
+        ),
+        (
+            ("copy", "copy", "https://pypi.made.test/legacy/"),
+            ["registries.2.upload_url", "the registry \"made\""],
+        ),
+    ];
+    for ((name, audience, url), said) in clashes {
+        let file = file_registry(name, audience, url);
+        let error = start_error(&app.db, &file).await.expect("refused");
+        assert!(said.iter().all(|s| error.contains(s)), "{error}");
+    }
+
+    // Nothing was written: the API's registry is still the API's, with its
+    // publisher, and the file's registries were not added.
+    let made = app.store.managed_registry("made").await.unwrap().unwrap();
+    assert_eq!(made.source, trustpub::store::Source::Api);
+    assert_eq!(made.publishers.len(), 1);
+    assert_eq!(made.registry.audience.as_str(), "made");
+    assert!(app.store.managed_registry("copy").await.unwrap().is_none());
+    // A file without the clash starts.
+    let fine = file_registry("copy", "copy", "https://pypi.copy.test/legacy/");
+    assert_eq!(start_error(&app.db, &fine).await, None);
+}
+
+#[tokio::test]
+async fn of_two_creates_at_once_that_clash_exactly_one_passes() {
+    let issuer = TestIssuer::start().await;
+    let first = spawn_app(&config(issuer.url())).await;
+    // On PostgreSQL a second instance, as in a deployment; SQLite has one
+    // writer per process, and its deployments one process.
+    let second = if first.db.is_sqlite() {
+        None
+    } else {
+        Some(spawn_app_on(Arc::clone(&first.db), &config(issuer.url())).await)
+    };
+    let other = second.as_ref().unwrap_or(&first);
+    for round in 0..8 {
+        let body = |side: &str| {
+            let mut registry = new_registry(issuer.url());
+            registry["name"] = json!(format!("race{round}{side}"));
+            registry["upload_url"] = json!(format!("https://pypi.{side}{round}.test/legacy/"));
+            registry["token_prefix"] = json!(format!("r{round}{side}_"));
+            // The same audience: only one of the two may have it.
+            registry["audience"] = json!(format!("race{round}"));
+            registry
+        };
+        let (a, b) = tokio::join!(
+            call(&first, OPS, Method::POST, "/registries", Some(body("a"))),
+            call(other, OPS, Method::POST, "/registries", Some(body("b"))),
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 422], "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_registry_is_shown_without_its_secrets() {
+    let (issuer, app) = prepare().await;
+    let digest = sha256("introspection-secret-of-made");
+    let secrets = tempfile::tempdir().unwrap();
+    let password = secrets.path().join("password-of-made");
+    std::fs::write(&password, "upload-password-of-made").unwrap();
+    let read_token = secrets.path().join("read-token-of-made");
+    std::fs::write(&read_token, "read-token-of-made").unwrap();
+    let mut registry = new_registry(issuer.url());
+    registry["introspect_secret_sha256"] = json!(digest);
+    registry["gateway"] = json!({
+        "upstream": "http://127.0.0.1:9/upload/",
+        "credential": {
+            "scheme": "basic",
+            "username": "uploader-of-made",
+            "secret_file": password,
+        },
+        "read_credential": { "scheme": "bearer", "secret_file": read_token },
+    });
+    let created = call(&app, OPS, Method::POST, "/registries", Some(registry)).await;
+    let created = expect(created, 201).await;
+    let got = json_ok(call(&app, OPS, Method::GET, "/registries/made", None).await).await;
+    for shown in [&created, &got] {
+        assert_eq!(shown["introspection"], true);
+        assert_eq!(shown["gateway"]["credential"], json!({ "scheme": "basic" }));
+        assert_eq!(
+            shown["gateway"]["read_credential"],
+            json!({ "scheme": "bearer" })
+        );
+        let text = shown.to_string();
+        for secret in [
+            digest.as_str(),
+            "uploader-of-made",
+            "password-of-made",
+            "read-token-of-made",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cli_creates_shows_updates_and_removes() {
+    let (issuer, app) = prepare().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let text = |output: std::process::Output| {
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let created = file("made.json", &new_registry(issuer.url()));
+    // A row of a table: its cells.
+    let row = |table: &str, first: &str| -> Vec<String> {
+        let line = table.lines().find(|l| l.starts_with(first));
+        let line = line.unwrap_or_else(|| panic!("no row {first}: {table}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let table = text(cli(&app, &["registries", "create", &created]).await);
+    assert_eq!(row(&table, "NAME")[..2], ["NAME", "SOURCE"]);
+    assert_eq!(row(&table, "made")[..3], ["made", "api", "python"]);
+    let shown = text(cli(&app, &["registries", "get", "made"]).await);
+    assert_eq!(row(&shown, "made")[..2], ["made", "api"]);
+    assert!(shown.contains("widget"), "{shown}");
+
+    let mut update = new_registry(issuer.url());
+    update.as_object_mut().unwrap().remove("publishers");
+    update["token_lifetime"] = json!(1800);
+    let updated = file("update.json", &update);
+    let answer = text(cli(&app, &["--json", "registries", "update", "made", &updated]).await);
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["token_lifetime"], 1800);
+    let id = answer["publishers"][0]["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(mint(&app, &issuer, "made", "made").await.status(), 200);
+    let credentials = text(cli(&app, &["credentials", "list", "made"]).await);
+    assert!(row(&credentials, "ID").ends_with(&["EXPIRES".into(), "USED".into()]));
+
+    let removed = text(cli(&app, &["publishers", "remove", "made", &id]).await);
+    assert_eq!(removed.trim(), "done");
+    let left = text(cli(&app, &["publishers", "list", "made"]).await);
+    assert_eq!(left.lines().count(), 1, "only the header: {left}");
+}
+
+#[tokio::test]
+async fn the_cli_takes_its_token_only_from_the_environment() {
+    let (_issuer, app) = prepare().await;
+    let admin = async |token, args| run(cli_command(&app, token, args)).await;
+    // A token in argv is visible to every user of the machine (ps).
+    let flag = admin(None, &["--token", OPS, "registries", "list"]).await;
+    assert!(!flag.status.success());
+    let stderr = String::from_utf8(flag.stderr).unwrap();
+    assert!(stderr.contains("--token"), "{stderr}");
+    let missing = admin(None, &["registries", "list"]).await;
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8(missing.stderr).unwrap();
+    assert!(stderr.contains("TRUSTPUB_ADMIN_TOKEN"), "{stderr}");
+    let given = admin(Some(OPS), &["registries", "list"]).await;
+    assert!(given.status.success(), "{given:?}");
+}
+
+/// An event of registry `tools` with `detail`, recorded as trustpub does.
+async fn record(app: &TestApp, detail: String) {
+    use trustpub::store::{Caller, EventKind, NewEvent, Outcome};
+    let event = NewEvent {
+        at: now(),
+        registry: "tools",
+        caller: Caller::Identified,
+        kind: EventKind::Revoke,
+        outcome: Outcome::Revoked,
+        code: "ok",
+        publishers: None,
+        detail,
+        claims: None,
+    };
+    app.store.record_event(event).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cli_follows_every_event_once_even_a_burst_or_a_late_commit() {
+    use sqlx::Connection;
+    use std::io::BufRead;
+    let (_issuer, app) = prepare().await;
+    let follow = ["events", "--registry", "tools", "--limit", "2", "--follow"];
+    let mut child = cli_command(&app, Some(OPS), &follow)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, mut printed) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    // Reads what it prints until a line contains `wanted`.
+    let mut until = async |wanted: &str, seen: &mut Vec<String>| {
+        let deadline = std::time::Duration::from_secs(15);
+        while !seen.last().is_some_and(|l: &String| l.contains(wanted)) {
+            let line = tokio::time::timeout(deadline, printed.recv()).await;
+            seen.push(line.expect("printed in time").expect("still running"));
+        }
+    };
+    until("DETAIL", &mut seen).await;
+
+    // More events than `--limit`, and than a page of the API, between two
+    // polls.
+    let burst = 520;
+    for n in 0..burst {
+        record(&app, format!("burst {n}")).await;
+    }
+    until(&format!("burst {}", burst - 1), &mut seen).await;
+
+    // An event committed after the burst with an id among the burst's, as
+    // a group commit or another instance may: printed late, not never.
+    let fifth = &app.store.events("tools").await.unwrap()[4];
+    let mut connection = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (id, at, registry, kind, outcome, code, detail) \
+         VALUES ($1, $2, 'tools', 'revoke', 'revoked', 'ok', 'late one')",
+    )
+    .bind(format!("{}0000000000000000", &fifth.id[..32]))
+    .bind(fifth.at)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    until("late one", &mut seen).await;
+    // Another poll or two print nothing again.
+    record(&app, "after".to_owned()).await;
+    until("after", &mut seen).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    while let Ok(line) = printed.try_recv() {
+        seen.push(line);
+    }
+    crate::helpers::terminate(&child);
+    child.wait().unwrap();
+
+    let details = (0..burst).map(|n| format!("burst {n}"));
+    for detail in details.chain(["late one".into(), "after".into()]) {
+        let times = seen.iter().filter(|l| l.ends_with(&detail)).count();
+        assert_eq!(times, 1, "{detail:?} printed {times} times: {seen:#?}");
+    }
 }
