@@ -2,8 +2,9 @@
 //! Kellnr recipe (docs/src/recipes.md) sets them up, with `auth_required`:
 //! the nginx block is read from the recipe itself. cargo publishes through
 //! trustpub's gateway with a minted credential, an out-of-scope crate never
-//! reaches Kellnr, and cargo resolves the published crate from Kellnr with
-//! the same credential, which forward-auth swaps for Kellnr's read token.
+//! reaches Kellnr, and `cargo add` and `cargo fetch` resolve and download
+//! the published crate from Kellnr with the same credential, which
+//! forward-auth swaps for Kellnr's read token.
 //!
 //! Kellnr is built by `.ci/setup-kellnr` into `.kellnr/` (about 20 minutes);
 //! without it, the test says NOTE and checks nothing.
@@ -125,17 +126,14 @@ token_prefix = "kellnr_"
 }
 
 /// A crate `name` 0.1.0 in `dir`, publishable to `kellnr` only.
-fn new_crate(dir: &Path, name: &str, dependency: Option<&str>) {
+fn new_crate(dir: &Path, name: &str) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let dependency = dependency
-        .map(|d| format!("{d} = {{ version = \"0.1.0\", registry = \"kellnr\" }}\n"))
-        .unwrap_or_default();
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
              description = \"a test crate\"\nlicense = \"MIT\"\npublish = [\"kellnr\"]\n\n\
-             [dependencies]\n{dependency}"
+             [dependencies]\n"
         ),
     )
     .unwrap();
@@ -226,7 +224,7 @@ async fn cargo_publishes_through_trustpub_and_reads_from_kellnr_with_auth_requir
 
     // In scope: through trustpub's gateway into Kellnr.
     let widget = work.path().join("widget-crate");
-    new_crate(&widget, "widget-crate", None);
+    new_crate(&widget, "widget-crate");
     let published = cargo(&home, &widget, &publish, public, &credential);
     assert!(
         published.status.success(),
@@ -236,16 +234,30 @@ async fn cargo_publishes_through_trustpub_and_reads_from_kellnr_with_auth_requir
 
     // Out of scope: refused by trustpub, never in Kellnr.
     let gadget = work.path().join("gadget-crate");
-    new_crate(&gadget, "gadget-crate", None);
+    new_crate(&gadget, "gadget-crate");
     let refused = cargo(&home, &gadget, &publish, public, &credential);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
     assert!(!kellnr.has("gadget-crate").await);
 
-    // A crate that depends on it resolves and fetches it from Kellnr, whose
-    // reads need a token: nginx asks trustpub, which hands it Kellnr's.
+    // Another crate adds it with cargo add, which reads Kellnr's index, and
+    // fetches it from Kellnr; Kellnr's reads need a token: nginx asks
+    // trustpub, which hands it Kellnr's read token.
     let consumer = work.path().join("consumer");
-    new_crate(&consumer, "consumer", Some("widget-crate"));
+    new_crate(&consumer, "consumer");
+    let added = cargo(
+        &home,
+        &consumer,
+        &["add", "widget-crate", "--registry", "kellnr"],
+        public,
+        &credential,
+    );
+    assert!(added.status.success(), "cargo add from Kellnr failed");
+    let manifest = std::fs::read_to_string(consumer.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("widget-crate = { version = \"0.1.0\", registry = \"kellnr\" }"),
+        "{manifest}"
+    );
     let fetched = cargo(&home, &consumer, &["fetch"], public, &credential);
     assert!(fetched.status.success(), "cargo fetch from Kellnr failed");
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).unwrap();
