@@ -810,9 +810,11 @@ pub fn routing_warnings(registries: &[Registry]) -> Vec<String> {
         .into_iter()
         .filter(|(_, a, b)| a.upload_url.authority() != b.upload_url.authority())
         .filter_map(|(_, a, b)| {
-            let passing = [a, b]
-                .into_iter()
-                .find(|r| r.gateway.as_ref().is_some_and(|g| g.pass_through_foreign_credentials))?;
+            let passing = [a, b].into_iter().find(|r| {
+                r.gateway
+                    .as_ref()
+                    .is_some_and(|g| g.pass_through_foreign_credentials)
+            })?;
             Some(format!(
                 "the registries {:?} and {:?} have gateways on {} that take the same paths \
                  at different ports, and {:?} passes foreign credentials through: only the \

@@ -802,7 +802,10 @@ async fn forward_auth_tells_registries_on_one_host_apart_by_port() {
     let response = check(&for_a, "127.0.0.1", None).await.unwrap();
     let refusal = problem(response, 403, "no-registry-for-request").await;
     assert!(
-        refusal["detail"].as_str().unwrap().contains("X-Forwarded-Port"),
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("X-Forwarded-Port"),
         "{refusal}"
     );
 }
@@ -833,9 +836,14 @@ async fn check_config_warns_when_only_the_port_routes_a_passed_through_upload() 
     let db = crate::helpers::TestDatabase::new().await;
     let issuer = "https://token.actions.githubusercontent.com";
     let warnings = |config: &str| {
-        trustpub::config::routing_warnings(&crate::helpers::settings(config, &db).unwrap().registries)
+        trustpub::config::routing_warnings(
+            &crate::helpers::settings(config, &db).unwrap().registries,
+        )
     };
-    assert_eq!(warnings(&two_ports(issuer, 9, 9, "kb_")), Vec::<String>::new());
+    assert_eq!(
+        warnings(&two_ports(issuer, 9, 9, "kb_")),
+        Vec::<String>::new()
+    );
     let passing = two_ports(issuer, 9, 9, "kb_").replacen(
         "gateway = { upstream",
         "gateway = { pass_through_foreign_credentials = true, upstream",
@@ -844,7 +852,8 @@ async fn check_config_warns_when_only_the_port_routes_a_passed_through_upload() 
     let warned = warnings(&passing);
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
-        warned[0].starts_with("the registries \"kellnr-a\" and \"kellnr-b\" have gateways on 127.0.0.1")
+        warned[0]
+            .starts_with("the registries \"kellnr-a\" and \"kellnr-b\" have gateways on 127.0.0.1")
             && warned[0].contains("\"kellnr-a\" passes foreign credentials through")
             && warned[0].contains("X-Forwarded-Port"),
         "{warned:?}"

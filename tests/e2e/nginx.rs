@@ -417,8 +417,14 @@ async fn the_documented_map_routes_uploads_by_the_credentials_prefix() {
         "map $http_authorization $upload_to {",
         &[
             ("listen 443 ssl;", format!("listen 127.0.0.1:{port};")),
-            ("http://127.0.0.1:8080", format!("http://127.0.0.1:{trustpub}")),
-            ("http://127.0.0.1:3141", format!("http://127.0.0.1:{registry}")),
+            (
+                "http://127.0.0.1:8080",
+                format!("http://127.0.0.1:{trustpub}"),
+            ),
+            (
+                "http://127.0.0.1:3141",
+                format!("http://127.0.0.1:{registry}"),
+            ),
         ],
     );
     let _nginx = start_nginx_server(port, &block).await;
