@@ -10,7 +10,7 @@
 //! without it, the test says NOTE and checks nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -45,6 +45,8 @@ impl Kellnr {
     async fn start(binary: &Path, public_port: u16) -> Self {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
+        let log = data.path().join("kellnr.log");
+        let output = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary)
             .arg("start")
             .env("KELLNR_LOCAL__IP", "127.0.0.1")
@@ -54,8 +56,8 @@ impl Kellnr {
             .env("KELLNR_REGISTRY__DATA_DIR", data.path())
             .env("KELLNR_REGISTRY__AUTH_REQUIRED", "true")
             .env("KELLNR_SETUP__ADMIN_TOKEN", ADMIN_TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
             .spawn()
             .expect("kellnr starts");
         let kellnr = Kellnr {
@@ -69,7 +71,11 @@ impl Kellnr {
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            assert!(Instant::now() < deadline, "kellnr did not start");
+            assert!(
+                Instant::now() < deadline,
+                "kellnr did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         kellnr
