@@ -170,8 +170,9 @@ pub(crate) fn path_of_uri(uri: &str) -> &str {
 /// path, if any. Ports are ignored at first (a proxy forwards the port it
 /// listens on, which need not be the upload URL's); when several
 /// registries' gateways take the path, the one whose upload URL has the
-/// request's host and port ([`routing_authority`]), else the one whose token prefix the presented
-/// credential has (`check-config` makes sure one of them decides).
+/// request's host and port ([`routing_authority`]), else the one whose
+/// token prefix the presented credential has (`check-config` makes sure
+/// one of them decides).
 pub(super) async fn by_gateway_path(
     http: &HttpRequest,
     state: &AppState,
