@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use trustpub::testing::{TestClaims, TestIssuer, trusts_widget};
 
-use crate::helpers::{TestApp, json_ok, not_checked, spawn_app, terminate};
+use crate::helpers::{TestApp, json_ok, not_checked, refusals, spawn_app, terminate};
 use crate::nginx::{documented_nginx, free_port, start_nginx_server};
 
 const ADMIN_TOKEN: &str = "kellnr-admin-token-for-the-gateway";
@@ -268,6 +268,21 @@ async fn cargo_publishes_through_trustpub_and_reads_from_kellnr_with_auth_requir
     assert!(fetched.status.success(), "cargo fetch from Kellnr failed");
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).unwrap();
     assert!(lock.contains("name = \"widget-crate\""), "{lock}");
+    // Kellnr does want a token for reads, which only trustpub's header gave:
+    let direct = reqwest::get(format!(
+        "http://127.0.0.1:{}/api/v1/crates/config.json",
+        kellnr.port
+    ))
+    .await
+    .unwrap();
+    assert_eq!(direct.status(), 401);
+    // and the reads were counted by trustpub, not kept one event each.
+    assert!(refusals(&app, "kellnr", "check", "read").await > 0);
+    let events = app.store.events("kellnr").await.unwrap();
+    assert!(
+        events.iter().all(|e| !e.detail.starts_with("forward-auth")),
+        "{events:?}"
+    );
     // Without a live credential, no read gets through (a fresh cargo home:
     // nothing cached).
     let stranger = work.path().join("stranger-home");
