@@ -814,36 +814,75 @@ fn validate_gateway_routing(
     registries: &[Registry],
     prefix: impl Fn(usize) -> String,
 ) -> Result<()> {
+    for (i, registry, other) in sharing_gateways(registries) {
+        let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
+        if mine.starts_with(theirs) || theirs.starts_with(mine) {
+            return Err(Error::config(
+                format!("{}.token_prefix", prefix(i)),
+                format!(
+                    "the registry {:?}'s {mine:?} and the registry {:?}'s {theirs:?}: both \
+                     registries' gateways are on {}, and uploads to them are told apart by \
+                     the credential's prefix; give each a prefix that does not start the other",
+                    registry.name.as_str(),
+                    other.name.as_str(),
+                    registry.upload_url.host()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `check-config` and `serve` warn about in a valid configuration:
+/// gateways on one host that take the same paths, at different ports, one
+/// of which passes foreign credentials through. A foreign credential has
+/// no prefix of either, so only the port can route it: behind a proxy that
+/// drops the port, such an upload goes to neither (403).
+pub fn routing_warnings(registries: &[Registry]) -> Vec<String> {
+    sharing_gateways(registries)
+        .into_iter()
+        .filter(|(_, a, b)| a.upload_url.authority() != b.upload_url.authority())
+        .filter_map(|(_, a, b)| {
+            let passing = [a, b].into_iter().find(|r| {
+                r.gateway
+                    .as_ref()
+                    .is_some_and(|g| g.pass_through_foreign_credentials)
+            })?;
+            Some(format!(
+                "the registries {:?} and {:?} have gateways on {} that take the same paths \
+                 at different ports, and {:?} passes foreign credentials through: only the \
+                 port can route such an upload, so the proxy in front must forward it (in \
+                 Host or X-Forwarded-Port), or it is refused (403 no-registry-for-request)",
+                b.name.as_str(),
+                a.name.as_str(),
+                a.upload_url.host(),
+                passing.name.as_str()
+            ))
+        })
+        .collect()
+}
+
+/// The pairs of registries whose gateways take some of the same paths on
+/// one host: the index of the later one, it, and the earlier one.
+fn sharing_gateways(registries: &[Registry]) -> Vec<(usize, &Registry, &Registry)> {
     let gateways: Vec<(usize, &Registry)> = registries
         .iter()
         .enumerate()
         .filter(|(_, r)| r.gateway.is_some())
         .collect();
+    let mut pairs = Vec::new();
     for (n, (i, registry)) in gateways.iter().enumerate() {
         for (_, other) in &gateways[..n] {
             let same_host = registry
                 .upload_url
                 .host()
                 .eq_ignore_ascii_case(other.upload_url.host());
-            if !same_host || !gateways_overlap(registry, other) {
-                continue;
-            }
-            let (mine, theirs) = (registry.token_prefix.as_str(), other.token_prefix.as_str());
-            if mine.starts_with(theirs) || theirs.starts_with(mine) {
-                return Err(Error::config(
-                    format!("{}.token_prefix", prefix(*i)),
-                    format!(
-                        "{mine:?} and the registry {:?}'s {theirs:?}: both registries' \
-                             gateways are on {}, and uploads to them are told apart by the \
-                             credential's prefix; give each a prefix that does not start the other",
-                        other.name.as_str(),
-                        registry.upload_url.host()
-                    ),
-                ));
+            if same_host && gateways_overlap(registry, other) {
+                pairs.push((*i, *registry, *other));
             }
         }
     }
-    Ok(())
+    pairs
 }
 
 /// Whether the gateways of two registries take some of the same paths.

@@ -49,6 +49,9 @@ impl Application {
         store.migrate().await?;
         let report = store.sync_registries(&settings.registries).await?;
         log_sync(&report, settings);
+        for warning in crate::config::routing_warnings(&settings.registries) {
+            tracing::warn!("{warning}");
+        }
 
         let address = listener
             .local_addr()

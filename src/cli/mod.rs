@@ -77,6 +77,9 @@ impl Cli {
                 if let Some(tls) = &settings.server.tls {
                     crate::startup::load_tls(tls)?;
                 }
+                for warning in crate::config::routing_warnings(&settings.registries) {
+                    eprintln!("warning: {warning}");
+                }
                 print!("{}", settings.to_redacted_toml());
                 let count = settings.registries.len();
                 let noun = if count == 1 { "registry" } else { "registries" };

@@ -206,6 +206,7 @@ where
             package: Some(&found.package.name),
             consume: true,
             via: "gateway",
+            kept: true,
         },
         now(),
     )

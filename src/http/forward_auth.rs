@@ -67,6 +67,8 @@ async fn checked(
             package: package.as_deref(),
             consume: is_upload,
             via: "forward-auth",
+            // Reads are many: counted, not kept one event each.
+            kept: is_upload,
         },
         now(),
     )

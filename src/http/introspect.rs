@@ -79,6 +79,7 @@ async fn answer(
             package: request.package.as_deref(),
             consume: request.consume,
             via: "introspect",
+            kept: true,
         },
         now(),
     )

@@ -69,9 +69,35 @@ pub(super) async fn by_cargo_url(
         })
 }
 
+/// The host and port the request was sent to, for telling apart
+/// registries on one host: [`request_authority`], with the proxy's
+/// `X-Forwarded-Port` when the host it forwards has none (nginx's `$host`
+/// drops the port; Traefik sends the port in its own header).
+fn routing_authority(request: &HttpRequest) -> String {
+    let authority = request_authority(request);
+    let port = header_str(request, "x-forwarded-port").filter(|p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && *p != default_port(request)
+    });
+    match port {
+        Some(port) if without_port(&authority) == authority => format!("{authority}:{port}"),
+        _ => authority,
+    }
+}
+
+/// The default port of the request's scheme, as forwarded.
+fn default_port(request: &HttpRequest) -> &'static str {
+    match request.connection_info().scheme() {
+        "https" => "443",
+        _ => "80",
+    }
+}
+
 /// The registry the checked request is for: the proxy's `X-Trustpub-Registry`,
-/// or else the registry whose upload URL has the forwarded host (ports
-/// ignored) and the longest path prefix of the forwarded path.
+/// or else, of the registries whose upload URL has the forwarded host (and
+/// its port, when that tells them apart, as for the gateway), the one with
+/// the longest path prefix of the forwarded path. The credential's prefix
+/// never decides here: forward-auth does not send the request anywhere
+/// itself, so a credential must not pick the registry it is checked for.
 pub(super) async fn by_forwarded_headers(http: &HttpRequest, state: &AppState) -> Result<Registry> {
     if let Some(name) = header_str(http, "x-trustpub-registry") {
         let name = RegistryName::parse(name.to_owned()).map_err(Error::NoRegistryForRequest)?;
@@ -84,7 +110,11 @@ pub(super) async fn by_forwarded_headers(http: &HttpRequest, state: &AppState) -
     }
     // As discovery reads it: `Forwarded`, else `X-Forwarded-Host`, else `Host`.
     let host = without_port(http.connection_info().host()).to_ascii_lowercase();
-    let candidates = state.store.registries_by_host(&host).await?;
+    let mut candidates = state.store.registries_by_host(&host).await?;
+    let authority = routing_authority(http);
+    narrow(&mut candidates, |r| {
+        r.upload_url.authority().eq_ignore_ascii_case(&authority)
+    });
     let path = forwarded_path(http).map(discovery_path);
     let mut fitting: Vec<(usize, Registry)> = candidates
         .into_iter()
@@ -115,7 +145,8 @@ pub(super) async fn by_forwarded_headers(http: &HttpRequest, state: &AppState) -
     if !unique {
         return Err(Error::NoRegistryForRequest(format!(
             "several registries are on the host {host:?}; forward the request's path \
-             (X-Forwarded-Uri or X-Original-URI) or set X-Trustpub-Registry"
+             (X-Forwarded-Uri or X-Original-URI) and port (in the host, or \
+             X-Forwarded-Port), or set X-Trustpub-Registry"
         )));
     }
     Ok(fitting.swap_remove(0).1)
@@ -139,8 +170,9 @@ pub(crate) fn path_of_uri(uri: &str) -> &str {
 /// path, if any. Ports are ignored at first (a proxy forwards the port it
 /// listens on, which need not be the upload URL's); when several
 /// registries' gateways take the path, the one whose upload URL has the
-/// request's host and port, else the one whose token prefix the presented
-/// credential has (`check-config` makes sure one of them decides).
+/// request's host and port ([`routing_authority`]), else the one whose
+/// token prefix the presented credential has (`check-config` makes sure
+/// one of them decides).
 pub(super) async fn by_gateway_path(
     http: &HttpRequest,
     state: &AppState,
@@ -161,7 +193,7 @@ pub(super) async fn by_gateway_path(
                 .is_some_and(|g| g.takes(r.ecosystem, &r.upload_url, path))
         })
         .collect();
-    let authority = request_authority(http);
+    let authority = routing_authority(http);
     narrow(&mut found, |r| {
         r.upload_url.authority().eq_ignore_ascii_case(&authority)
     });

@@ -1,7 +1,8 @@
 //! The registry side of a credential's life: checks (introspection,
 //! forward-auth and the upload gateway), consumption of single-use
 //! credentials, and revocation.
-//! Every check and revocation is recorded as an event.
+//! Every check and revocation is recorded as an event, but for the reads
+//! forward-auth lets through, which are counted per hour.
 
 use serde::Serialize;
 
@@ -19,6 +20,10 @@ pub struct CheckRequest<'a> {
     pub consume: bool,
     /// Who asks, for the event log: `introspect`, `forward-auth` or `gateway`.
     pub via: &'static str,
+    /// Whether the check is kept as an event. Reads through forward-auth
+    /// are not (cargo reads an index entry per dependency): they are
+    /// counted per hour and in the metrics, as code `read` when let through.
+    pub kept: bool,
 }
 
 /// A credential that is valid for the request.
@@ -108,7 +113,8 @@ pub async fn check(
     let package = bounded(request.package.unwrap_or("-"));
     let (outcome_name, code) = match outcome {
         Ok(_) if consumed => (Outcome::Consumed, "ok"),
-        Ok(_) => (Outcome::Active, "ok"),
+        Ok(_) if request.kept => (Outcome::Active, "ok"),
+        Ok(_) => (Outcome::Active, "read"),
         Err(reason) => (Outcome::Inactive, reason.code()),
     };
     tracing::info!(registry = %registry.name, via = request.via, %package, outcome = outcome_name.as_str(), code, "credential checked");
@@ -116,8 +122,9 @@ pub async fn check(
         .record_event(NewEvent {
             at: now,
             registry: registry.name.as_str(),
-            // A value that is no credential of this registry proves nothing.
-            caller: Caller::proven(stored.is_some()),
+            // A value that is no credential of this registry proves nothing;
+            // a check that is not kept is counted like an anonymous request.
+            caller: Caller::proven(request.kept && stored.is_some()),
             kind: EventKind::Check,
             outcome: outcome_name,
             code,

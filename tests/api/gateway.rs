@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use trustpub::testing::{TestClaims, TestIssuer, acme_registry_with, trusts_widget};
 
-use crate::fixtures::mint;
+use crate::fixtures::{mint, mint_on};
 use crate::helpers::{TestApp, json_ok, problem, raw_request, refusals, spawn_app};
 use crate::metrics::{sample, scrape};
 
@@ -710,32 +710,10 @@ async fn registries_differing_only_by_port_each_take_their_uploads() {
     let issuer = TestIssuer::start().await;
     let (a, b) = (Upstream::start(200), Upstream::start(200));
     let app = spawn_app(&two_ports(issuer.url(), a.port, b.port, "kb_")).await;
-    let credential = |registry: &'static str| {
-        let token = issuer.sign(
-            &TestClaims::github(
-                issuer.url(),
-                &format!("{registry}-aud"),
-                trustpub::store::now(),
-            )
-            .build(),
-        );
-        let app = &app;
-        async move {
-            let minted = json_ok(
-                app.request(
-                    reqwest::Method::POST,
-                    &format!("/_/trustpub/{registry}/mint-token"),
-                )
-                .json(&json!({ "token": token }))
-                .send()
-                .await
-                .unwrap(),
-            )
-            .await;
-            minted["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let (for_a, for_b) = (credential("kellnr-a").await, credential("kellnr-b").await);
+    let (for_a, for_b) = (
+        mint_on(&app, &issuer, "kellnr-a", "kellnr-a-aud", json!({})).await,
+        mint_on(&app, &issuer, "kellnr-b", "kellnr-b-aud", json!({})).await,
+    );
     let metadata = json!({ "name": "my-crate", "vers": "0.1.0", "deps": [] }).to_string();
     let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(metadata.as_bytes());
@@ -778,6 +756,60 @@ async fn registries_differing_only_by_port_each_take_their_uploads() {
     assert_eq!((a.received().len(), b.received().len()), (1, 2));
 }
 
+/// Forward-auth tells the same two registries apart as the gateway does:
+/// by the port in the forwarded host, or in `X-Forwarded-Port`; never by
+/// the credential's prefix, which would let a credential choose the
+/// registry it is checked for.
+#[tokio::test]
+async fn forward_auth_tells_registries_on_one_host_apart_by_port() {
+    let issuer = TestIssuer::start().await;
+    let app = spawn_app(&two_ports(issuer.url(), 9, 9, "kb_")).await;
+    let (for_a, for_b) = (
+        mint_on(&app, &issuer, "kellnr-a", "kellnr-a-aud", json!({})).await,
+        mint_on(&app, &issuer, "kellnr-b", "kellnr-b-aud", json!({})).await,
+    );
+    let check = |credential: &str, host: &str, port: Option<&str>| {
+        let mut request = app
+            .get("/_/trustpub/auth")
+            .header("x-forwarded-host", host.to_owned())
+            .header("x-forwarded-uri", "/api/v1/crates/my/-c/my-crate")
+            .header("authorization", credential.to_owned());
+        if let Some(port) = port {
+            request = request.header("x-forwarded-port", port.to_owned());
+        }
+        request.send()
+    };
+    for (credential, host, port, registry) in [
+        (&for_a, "127.0.0.1:8001", None, "kellnr-a"),
+        (&for_b, "127.0.0.1:8002", None, "kellnr-b"),
+        (&for_a, "127.0.0.1", Some("8001"), "kellnr-a"),
+        (&for_b, "127.0.0.1", Some("8002"), "kellnr-b"),
+        // The port in the host is what the client asked for.
+        (&for_b, "127.0.0.1:8002", Some("8001"), "kellnr-b"),
+    ] {
+        let response = check(credential, host, port).await.unwrap();
+        assert_eq!(response.status(), 200, "{host} {port:?}");
+        assert_eq!(response.headers()["x-trustpub-registry"], registry);
+    }
+    // A's credential at B's port is checked as B's, and refused.
+    problem(
+        check(&for_a, "127.0.0.1:8002", None).await.unwrap(),
+        401,
+        "invalid-credential",
+    )
+    .await;
+    // Without a port, nothing tells them apart: the credential does not.
+    let response = check(&for_a, "127.0.0.1", None).await.unwrap();
+    let refusal = problem(response, 403, "no-registry-for-request").await;
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("X-Forwarded-Port"),
+        "{refusal}"
+    );
+}
+
 #[tokio::test]
 async fn check_config_refuses_gateways_on_one_host_it_could_not_tell_apart() {
     let db = crate::helpers::TestDatabase::new().await;
@@ -786,12 +818,46 @@ async fn check_config_refuses_gateways_on_one_host_it_could_not_tell_apart() {
         Err(trustpub::Error::Config { key, reason }) => {
             assert_eq!(key, "registries.1.token_prefix");
             assert!(
-                reason.contains("kellnr-a") && reason.contains("\"ka_\""),
+                reason.starts_with(
+                    "the registry \"kellnr-b\"'s \"ka_b_\" and the registry \"kellnr-a\"'s \"ka_\""
+                ),
                 "{reason}"
             );
         }
         other => panic!("expected a configuration error, got {other:?}"),
     }
+}
+
+/// Gateways on one host told apart by port, one passing foreign
+/// credentials through: valid, but only the port can route a foreign
+/// credential, which check-config says.
+#[tokio::test]
+async fn check_config_warns_when_only_the_port_routes_a_passed_through_upload() {
+    let db = crate::helpers::TestDatabase::new().await;
+    let issuer = "https://token.actions.githubusercontent.com";
+    let warnings = |config: &str| {
+        trustpub::config::routing_warnings(
+            &crate::helpers::settings(config, &db).unwrap().registries,
+        )
+    };
+    assert_eq!(
+        warnings(&two_ports(issuer, 9, 9, "kb_")),
+        Vec::<String>::new()
+    );
+    let passing = two_ports(issuer, 9, 9, "kb_").replacen(
+        "gateway = { upstream",
+        "gateway = { pass_through_foreign_credentials = true, upstream",
+        1,
+    );
+    let warned = warnings(&passing);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0]
+            .starts_with("the registries \"kellnr-a\" and \"kellnr-b\" have gateways on 127.0.0.1")
+            && warned[0].contains("\"kellnr-a\" passes foreign credentials through")
+            && warned[0].contains("X-Forwarded-Port"),
+        "{warned:?}"
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use trustpub::store::now;
 
 use crate::fixtures::{ACME_SECRET, OTHER_SECRET, burn, mint, mint_on, prepare, stored_credential};
 use crate::helpers::{TestApp, json_ok, problem, refusals};
+use crate::metrics::{sample, scrape};
 
 async fn introspect_on(app: &TestApp, registry: &str, secret: &str, body: Value) -> Response {
     app.request(Method::POST, &format!("/_/trustpub/{registry}/introspect"))
@@ -718,4 +719,53 @@ async fn forward_auth_of_an_upload_consumes_a_single_use_credential() {
     };
     assert_eq!(put().await.unwrap().status(), 200);
     problem(put().await.unwrap(), 401, "invalid-credential").await;
+}
+
+/// Reads let through by forward-auth are many (cargo reads an index entry
+/// per dependency): counted per hour and in the metrics, not kept one event
+/// each, whether or not the registry has a read credential. Writes keep
+/// theirs.
+#[tokio::test]
+async fn forward_auth_counts_reads_and_keeps_writes_as_events() {
+    let (issuer, app) = prepare().await;
+    let credential = mint(&app, &issuer, json!({})).await;
+    let events_before = app.store.events("acme").await.unwrap().len();
+    for method in ["GET", "HEAD", "OPTIONS"] {
+        let response = forward(&app, method, &credential).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{method}");
+    }
+    problem(
+        forward(&app, "GET", "acme_not-live").send().await.unwrap(),
+        401,
+        "invalid-credential",
+    )
+    .await;
+    assert_eq!(app.store.events("acme").await.unwrap().len(), events_before);
+    assert_eq!(refusals(&app, "acme", "check", "read").await, 3);
+    assert_eq!(
+        refusals(&app, "acme", "check", "unknown-credential").await,
+        1
+    );
+    let text = scrape(&app, &app.address).await;
+    let checks = |outcome: &str, code: &str| {
+        sample(
+            &text,
+            "trustpub_checks_total",
+            &[("registry", "acme"), ("outcome", outcome), ("code", code)],
+        )
+    };
+    assert_eq!(checks("active", "read"), Some(3.0));
+    assert_eq!(checks("inactive", "unknown-credential"), Some(1.0));
+
+    // A write is kept, with the job's claims.
+    let response = upload_check(&app, "PUT", &credential).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.store.events("acme").await.unwrap().len(),
+        events_before + 1
+    );
+    assert_eq!(
+        last_event(&app, "acme").await,
+        event("check", "active", "ok")
+    );
 }

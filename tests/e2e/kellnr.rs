@@ -2,20 +2,21 @@
 //! Kellnr recipe (docs/src/recipes.md) sets them up, with `auth_required`:
 //! the nginx block is read from the recipe itself. cargo publishes through
 //! trustpub's gateway with a minted credential, an out-of-scope crate never
-//! reaches Kellnr, and cargo resolves the published crate from Kellnr with
-//! the same credential, which forward-auth swaps for Kellnr's read token.
+//! reaches Kellnr, and `cargo add` and `cargo fetch` resolve and download
+//! the published crate from Kellnr with the same credential, which
+//! forward-auth swaps for Kellnr's read token.
 //!
 //! Kellnr is built by `.ci/setup-kellnr` into `.kellnr/` (about 20 minutes);
 //! without it, the test says NOTE and checks nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use trustpub::testing::{TestClaims, TestIssuer, trusts_widget};
 
-use crate::helpers::{TestApp, json_ok, not_checked, spawn_app, terminate};
+use crate::helpers::{TestApp, json_ok, not_checked, refusals, spawn_app, terminate};
 use crate::nginx::{documented_nginx, free_port, start_nginx_server};
 
 const ADMIN_TOKEN: &str = "kellnr-admin-token-for-the-gateway";
@@ -44,6 +45,8 @@ impl Kellnr {
     async fn start(binary: &Path, public_port: u16) -> Self {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
+        let log = data.path().join("kellnr.log");
+        let output = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary)
             .arg("start")
             .env("KELLNR_LOCAL__IP", "127.0.0.1")
@@ -53,8 +56,8 @@ impl Kellnr {
             .env("KELLNR_REGISTRY__DATA_DIR", data.path())
             .env("KELLNR_REGISTRY__AUTH_REQUIRED", "true")
             .env("KELLNR_SETUP__ADMIN_TOKEN", ADMIN_TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
             .spawn()
             .expect("kellnr starts");
         let kellnr = Kellnr {
@@ -68,7 +71,11 @@ impl Kellnr {
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            assert!(Instant::now() < deadline, "kellnr did not start");
+            assert!(
+                Instant::now() < deadline,
+                "kellnr did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         kellnr
@@ -125,17 +132,14 @@ token_prefix = "kellnr_"
 }
 
 /// A crate `name` 0.1.0 in `dir`, publishable to `kellnr` only.
-fn new_crate(dir: &Path, name: &str, dependency: Option<&str>) {
+fn new_crate(dir: &Path, name: &str) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let dependency = dependency
-        .map(|d| format!("{d} = {{ version = \"0.1.0\", registry = \"kellnr\" }}\n"))
-        .unwrap_or_default();
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
              description = \"a test crate\"\nlicense = \"MIT\"\npublish = [\"kellnr\"]\n\n\
-             [dependencies]\n{dependency}"
+             [dependencies]\n"
         ),
     )
     .unwrap();
@@ -226,7 +230,7 @@ async fn cargo_publishes_through_trustpub_and_reads_from_kellnr_with_auth_requir
 
     // In scope: through trustpub's gateway into Kellnr.
     let widget = work.path().join("widget-crate");
-    new_crate(&widget, "widget-crate", None);
+    new_crate(&widget, "widget-crate");
     let published = cargo(&home, &widget, &publish, public, &credential);
     assert!(
         published.status.success(),
@@ -236,20 +240,49 @@ async fn cargo_publishes_through_trustpub_and_reads_from_kellnr_with_auth_requir
 
     // Out of scope: refused by trustpub, never in Kellnr.
     let gadget = work.path().join("gadget-crate");
-    new_crate(&gadget, "gadget-crate", None);
+    new_crate(&gadget, "gadget-crate");
     let refused = cargo(&home, &gadget, &publish, public, &credential);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
     assert!(!kellnr.has("gadget-crate").await);
 
-    // A crate that depends on it resolves and fetches it from Kellnr, whose
-    // reads need a token: nginx asks trustpub, which hands it Kellnr's.
+    // Another crate adds it with cargo add, which reads Kellnr's index, and
+    // fetches it from Kellnr; Kellnr's reads need a token: nginx asks
+    // trustpub, which hands it Kellnr's read token.
     let consumer = work.path().join("consumer");
-    new_crate(&consumer, "consumer", Some("widget-crate"));
+    new_crate(&consumer, "consumer");
+    let added = cargo(
+        &home,
+        &consumer,
+        &["add", "widget-crate", "--registry", "kellnr"],
+        public,
+        &credential,
+    );
+    assert!(added.status.success(), "cargo add from Kellnr failed");
+    let manifest = std::fs::read_to_string(consumer.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("widget-crate = { version = \"0.1.0\", registry = \"kellnr\" }"),
+        "{manifest}"
+    );
     let fetched = cargo(&home, &consumer, &["fetch"], public, &credential);
     assert!(fetched.status.success(), "cargo fetch from Kellnr failed");
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).unwrap();
     assert!(lock.contains("name = \"widget-crate\""), "{lock}");
+    // Kellnr does want a token for reads, which only trustpub's header gave:
+    let direct = reqwest::get(format!(
+        "http://127.0.0.1:{}/api/v1/crates/config.json",
+        kellnr.port
+    ))
+    .await
+    .unwrap();
+    assert_eq!(direct.status(), 401);
+    // and the reads were counted by trustpub, not kept one event each.
+    assert!(refusals(&app, "kellnr", "check", "read").await > 0);
+    let events = app.store.events("kellnr").await.unwrap();
+    assert!(
+        events.iter().all(|e| !e.detail.starts_with("forward-auth")),
+        "{events:?}"
+    );
     // Without a live credential, no read gets through (a fresh cargo home:
     // nothing cached).
     let stranger = work.path().join("stranger-home");

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
+use base64::Engine;
 use serde_json::json;
 use trustpub::store::now;
 
@@ -399,4 +400,66 @@ async fn nginx_never_forwards_a_write_whose_path_trustpub_could_not_read() {
             .any(|c| c.kind == "check" && c.code == "path-not-allowed" && c.count >= 10),
         "{counts:?}"
     );
+}
+
+/// The nginx alternative to `pass_through_foreign_credentials` in
+/// `docs/src/registry-side.md`, as written there: an upload goes to
+/// trustpub exactly when its `Authorization` carries the prefix `acme_` in
+/// one of the shapes clients send (cargo's bare token, Bearer, Python's
+/// Basic `__token__`), and to the registry otherwise.
+#[tokio::test]
+async fn the_documented_map_routes_uploads_by_the_credentials_prefix() {
+    let trustpub = serve(|_| HttpResponse::Ok().body("trustpub"));
+    let registry = serve(|_| HttpResponse::Ok().body("registry"));
+    let port = free_port();
+    let block = documented_nginx(
+        "registry-side.md",
+        "map $http_authorization $upload_to {",
+        &[
+            ("listen 443 ssl;", format!("listen 127.0.0.1:{port};")),
+            (
+                "http://127.0.0.1:8080",
+                format!("http://127.0.0.1:{trustpub}"),
+            ),
+            (
+                "http://127.0.0.1:3141",
+                format!("http://127.0.0.1:{registry}"),
+            ),
+        ],
+    );
+    let _nginx = start_nginx_server(port, &block).await;
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let credential = "acme_Z3JhbmRvbS1ieXRlcy1vZi1hLWNyZWRlbnRpYWw";
+    for (authorization, to) in [
+        (Some(credential.to_owned()), "trustpub"),
+        (Some(format!("Bearer {credential}")), "trustpub"),
+        (Some(format!("bearer {credential}")), "trustpub"),
+        (Some(basic("__token__", credential)), "trustpub"),
+        // Every length of what follows the prefix: base64 has no padding
+        // or group boundary that moves the prefix's characters.
+        (Some(basic("__token__", "acme_x")), "trustpub"),
+        (Some(basic("__token__", "acme_xy")), "trustpub"),
+        (Some(basic("__token__", "acme_xyz")), "trustpub"),
+        (Some("cio_a-users-own-cargo-token".to_owned()), "registry"),
+        (Some(basic("__token__", "pypi-AgEIcHlwaS5vcmc")), "registry"),
+        (Some(basic("__token__", "acme")), "registry"),
+        (Some(basic("alice", credential)), "registry"),
+        (Some(format!("Bearer cio_{credential}")), "registry"),
+        (None, "registry"),
+    ] {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/legacy/"))
+            .body("an upload");
+        if let Some(authorization) = &authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{authorization:?}");
+        assert_eq!(response.text().await.unwrap(), to, "{authorization:?}");
+    }
 }
