@@ -35,8 +35,12 @@ pub struct Store {
     pool: AnyPool,
     /// Where writes go. SQLite allows one writer at a time: its writes queue
     /// for a single connection here instead of sleeping in SQLite's busy
-    /// handler. For PostgreSQL it is the same pool as reads.
+    /// handler. For PostgreSQL it is the same pool as reads (mints have a
+    /// connection of their own: [`Store::connect`]).
     writer: AnyPool,
+    /// The connection the mint batches are written on: the writer's for
+    /// SQLite, one of their own for PostgreSQL.
+    minting: AnyPool,
     /// Mints queued for the task that writes them in batches.
     minter: tokens::MintQueue,
     /// Every registry, as recently read (`database.registry_cache_ttl`).
@@ -96,19 +100,24 @@ impl Store {
             Ok(pool) => pool,
             Err(error) => return Err(connect_error(settings, &options, error).await),
         };
-        let writer = match backend {
+        let one_connection = pool_options().max_connections(1).connect_with(options);
+        // SQLite: every write on the one connection. PostgreSQL: mints on a
+        // connection of their own, which keeps the statements of each batch
+        // size prepared (a connection of the shared pool would prepare them
+        // again on each connection the batches come to) and leaves mints
+        // unaffected by a busy pool.
+        let (writer, minting) = match backend {
             Backend::Sqlite => {
-                pool_options()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await?
+                let writer = one_connection.await?;
+                (writer.clone(), writer)
             }
-            Backend::Postgres => pool.clone(),
+            Backend::Postgres => (pool.clone(), one_connection.await?),
         };
         let query_timeout = Duration::from_secs(settings.query_timeout);
         Ok(Store {
             pool,
-            minter: tokens::start_writer(writer.clone(), metrics.clone(), query_timeout),
+            minter: tokens::start_writer(minting.clone(), metrics.clone(), query_timeout),
+            minting,
             registries: registries::Cache::new(std::time::Duration::from_secs(
                 settings.registry_cache_ttl,
             )),
@@ -158,6 +167,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.minting.close().await;
         self.writer.close().await;
         self.pool.close().await;
     }
