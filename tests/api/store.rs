@@ -315,3 +315,57 @@ async fn purges_go_on_batch_after_batch_and_keep_what_is_valid() {
         assert_eq!(left, 3, "{table}: the valid rows stay");
     }
 }
+
+/// On PostgreSQL, mints are written on a connection of their own: with the
+/// pool's every connection taken (its one, here, by a reread of the
+/// registries that waits for a lock), a mint still goes through instead of
+/// waiting for the pool until `query_timeout` (503).
+#[tokio::test]
+async fn mints_are_written_while_every_pooled_connection_is_busy() {
+    use sqlx::Connection;
+    use trustpub::testing::TestIssuer;
+
+    use crate::fixtures::{config, mint};
+
+    let db = Arc::new(TestDatabase::new().await);
+    if db.is_sqlite() {
+        not_checked(
+            "store::mints_are_written_while_every_pooled_connection_is_busy",
+            "TEST_DATABASE_URL is not set, and on SQLite the writer has always been outside the pool",
+            "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --test api store::",
+        );
+        return;
+    }
+    let issuer = TestIssuer::start().await;
+    let settings = "[database]\nmax_connections = 1\nquery_timeout = 3\nregistry_cache_ttl = 1\n";
+    let app = spawn_app_on(db.clone(), &format!("{settings}{}", config(issuer.url()))).await;
+    // The issuer's keys and the registries are in memory from here on.
+    mint(&app, &issuer, json!({})).await;
+
+    // Another session locks the publishers (which a mint does not touch):
+    // once the registries are out of date, the request that reads them
+    // again waits for the lock, holding the pool's one connection.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE publishers IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let rereading = tokio::spawn(app.get("/_/trustpub/acme/audience").send());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut locker)
+    .await
+    .unwrap();
+    assert_eq!(waiting, 1, "the reread waits for the lock");
+
+    // Other requests go on with the registries they have; the mint is
+    // written beside the pool.
+    mint(&app, &issuer, json!({})).await;
+
+    sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+    assert_eq!(rereading.await.unwrap().unwrap().status(), 200);
+}
