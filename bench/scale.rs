@@ -36,6 +36,10 @@ use support::{FreshPostgres, free_port, memory, mint, start_trustpub};
 const SECRET: &str = "scale-introspection-secret";
 /// Publishers per registry; the last one is the one the tokens match.
 const PUBLISHERS: usize = 10;
+/// Identity tokens signed per second of a mint run: more than trustpub mints
+/// in a second here, so that none is sent twice (a replay would be counted
+/// as a failed request and make the rate look higher).
+const MINTS_PER_SECOND: usize = 15_000;
 
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name)
@@ -274,8 +278,7 @@ async fn many_registries(
         })
         .collect();
     let discovery = wrk(&base, &discoveries, seconds, connections);
-    // Enough identity tokens that none is sent twice.
-    let mints: Vec<String> = (0..seconds * 9_000)
+    let mints: Vec<String> = (0..seconds * MINTS_PER_SECOND)
         .map(|i| {
             let r = spread(i, count);
             let claims = TestClaims::github(issuer.url(), &format!("r{r}-pypi"), now()).build();
@@ -403,7 +406,12 @@ async fn purging(
             })
             .collect()
     };
-    let quiet = wrk(base, &tokens(seconds * 9_000), seconds, connections);
+    let quiet = wrk(
+        base,
+        &tokens(seconds * MINTS_PER_SECOND),
+        seconds,
+        connections,
+    );
     database.seed("expired", rows, 100).await;
     // Mint in runs of `seconds` until the expired rows are gone.
     sqlx::any::install_default_drivers();
@@ -411,7 +419,12 @@ async fn purging(
     let started = Instant::now();
     let mut during = Vec::new();
     loop {
-        during.push(wrk(base, &tokens(seconds * 9_000), seconds, connections));
+        during.push(wrk(
+            base,
+            &tokens(seconds * MINTS_PER_SECOND),
+            seconds,
+            connections,
+        ));
         let left: Option<i64> = sqlx::query_scalar(
             "SELECT expires_at FROM upload_tokens WHERE expires_at < 1000 LIMIT 1",
         )
