@@ -352,14 +352,22 @@ async fn mints_are_written_while_every_pooled_connection_is_busy() {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let rereading = tokio::spawn(app.get("/_/trustpub/acme/audience").send());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let waiting: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-         AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(&mut locker)
-    .await
-    .unwrap();
+    // Until the reread waits for the lock (a few milliseconds; at most the
+    // reread's `query_timeout`).
+    let mut waiting = 0_i64;
+    for _ in 0..100 {
+        waiting = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut locker)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(waiting, 1, "the reread waits for the lock");
 
     // Other requests go on with the registries they have; the mint is
