@@ -365,6 +365,24 @@ mod tests {
         Store::connect(&settings, crate::metrics::Metrics::new()).await
     }
 
+    /// Every SQLite connection, the pool's and the writer's, keeps its
+    /// temporary data in memory: the statement journal that each multi-row
+    /// insert of a mint batch keeps would otherwise spill to a temporary
+    /// file (bench/README.md, "The mint profiled").
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_data_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trustpub.db").display().to_string();
+        let store = store_at(format!("sqlite://{path}")).await.unwrap();
+        for connections in [store.pool(), store.writer()] {
+            let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(connections)
+                .await
+                .unwrap();
+            assert_eq!(temp_store, 2, "2 is MEMORY");
+        }
+    }
+
     /// A SQLite file that can only be read: not ready, and its refused
     /// writes are the store being unavailable (503), not a server error.
     #[tokio::test]
