@@ -11,8 +11,11 @@
 //!    registry.
 //! 2. Many stored rows (`CREDENTIALS`, default `0,1000000,5000000`): that
 //!    many live credentials and as many used `jti`s are written straight
-//!    into the database; then introspection and forward-auth of real
-//!    credentials are measured. After the largest count, `PURGE_ROWS`
+//!    into the database, and as many events (half of them acme's, the rest
+//!    spread over 999 other registries); then introspection and
+//!    forward-auth of real credentials are measured, and the admin API's
+//!    first page of the event log of acme (busy) and of `q7` (quiet).
+//!    After the largest count, `PURGE_ROWS`
 //!    (default 1,000,000) expired credentials and as many expired `jti`s
 //!    are added, and mints are measured while the purge
 //!    (`database.purge_interval` = 5 s here) deletes them.
@@ -34,6 +37,7 @@ mod support;
 use support::{FreshPostgres, free_port, memory, mint, start_trustpub};
 
 const SECRET: &str = "scale-introspection-secret";
+const ADMIN_TOKEN: &str = "scale-admin-token";
 /// Publishers per registry; the last one is the one the tokens match.
 const PUBLISHERS: usize = 10;
 /// Identity tokens signed per second of a mint run: more than trustpub mints
@@ -157,17 +161,19 @@ impl Database {
     }
 
     /// Adds `count` credentials of acme and as many used `jti`s, expiring
-    /// at `expires_at`, their keys starting with `tag`: one statement each.
-    async fn seed(&self, tag: &str, count: usize, expires_at: i64) {
+    /// at `expires_at`, their keys starting with `tag`, and with `events`
+    /// as many events (every other one acme's): one statement each.
+    async fn seed(&self, tag: &str, count: usize, expires_at: i64, events: bool) {
         if count == 0 {
             return;
         }
         sqlx::any::install_default_drivers();
         let mut connection = sqlx::AnyConnection::connect(&self.url).await.unwrap();
-        let (numbers, key) = match self.postgres {
+        let (numbers, key, event_id) = match self.postgres {
             Some(_) => (
                 format!("generate_series(1, {count}) AS n(i)"),
                 format!("'{tag}' || lpad(i::text, 58, '0')"),
+                "lpad(i::text, 64, '0')".to_owned(),
             ),
             None => (
                 format!(
@@ -175,9 +181,10 @@ impl Database {
                      WHERE i < {count}) SELECT i FROM n)"
                 ),
                 format!("'{tag}' || printf('%058d', i)"),
+                "printf('%064d', i)".to_owned(),
             ),
         };
-        for statement in [
+        let mut statements = vec![
             format!(
                 "INSERT INTO upload_tokens (hash, registry, publishers, packages, single_use, \
                  created_at, expires_at, claims) SELECT {key}, 'acme', '[]', '[\"widget\"]', 0, \
@@ -187,7 +194,19 @@ impl Database {
                 "INSERT INTO used_jtis (issuer, jti, expires_at) \
                  SELECT 'https://seed.test', {key}, {expires_at} FROM {numbers}"
             ),
-        ] {
+        ];
+        if events {
+            // One a second up to now: well within the retention, so that
+            // the purge leaves them alone.
+            let start = now() - count as i64;
+            statements.push(format!(
+                "INSERT INTO events (id, at, registry, kind, outcome, code, publishers, detail, \
+                 claims) SELECT {event_id}, {start} + i, CASE WHEN i % 2 = 0 THEN 'acme' \
+                 ELSE 'q' || (i % 999) END, 'mint', 'minted', 'ok', '[]', 'seeded', '{{}}' \
+                 FROM {numbers}"
+            ));
+        }
+        for statement in statements {
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
                 .execute(&mut connection)
                 .await
@@ -352,19 +371,33 @@ async fn many_rows(
         let database = Database::new(postgres, dir.path(), &format!("rows{count}")).await;
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let config = server_section(port, &database.url, "purge_interval = 5") + &registry;
+        let admin = format!(
+            "[admin]\nenabled = true\n[[admin.tokens]]\nname = \"scale\"\nsha256 = \"{}\"\n\
+             registries = [\"*\"]\n",
+            hex::encode(Sha256::digest(ADMIN_TOKEN.as_bytes()))
+        );
+        let config = server_section(port, &database.url, "purge_interval = 5") + &admin + &registry;
         // Started once to create the tables, then stopped for the seeding.
         stop(start_trustpub(dir.path(), &config, &base).await);
         let seeding = Instant::now();
-        database.seed("live", count, 4_000_000_000).await;
+        database.seed("live", count, 4_000_000_000, true).await;
         let seeded = seeding.elapsed();
         let server = start_trustpub(dir.path(), &config, &base).await;
         let (introspections, forward_auth) = checks(&base, issuer, seconds).await;
         let introspection = wrk(&base, &introspections, seconds, connections);
         let check = wrk(&base, &forward_auth, seconds, connections);
+        let listing = |registry: &str| {
+            vec![format!(
+                "GET\t/_/trustpub/admin/v1/events?registry={registry}\t-\t\
+                 Authorization: Bearer {ADMIN_TOKEN}"
+            )]
+        };
+        let busy = wrk(&base, &listing("acme"), seconds, connections);
+        let quiet = wrk(&base, &listing("q7"), seconds, connections);
         println!(
-            "{label:<10} {count:>8} credentials and jtis (seeded in {:.0} s)\n           \
-             introspection {introspection}\n           forward-auth  {check}",
+            "{label:<10} {count:>8} credentials, jtis and events (seeded in {:.0} s)\n           \
+             introspection {introspection}\n           forward-auth  {check}\n           \
+             events, busy  {busy}\n           events, quiet {quiet}",
             seeded.as_secs_f64()
         );
         if count == largest && purge_rows > 0 {
@@ -412,7 +445,7 @@ async fn purging(
         seconds,
         connections,
     );
-    database.seed("expired", rows, 100).await;
+    database.seed("expired", rows, 100, false).await;
     // Mint in runs of `seconds` until the expired rows are gone.
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(&database.url).await.unwrap();

@@ -357,7 +357,7 @@ mod tests {
     use super::*;
     use crate::config::{DatabaseUrl, Settings};
 
-    async fn store_at(url: String) -> Result<Store> {
+    pub(super) async fn store_at(url: String) -> Result<Store> {
         let settings = DatabaseSettings {
             url: DatabaseUrl::new(url),
             ..Settings::default().database
