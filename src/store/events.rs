@@ -260,7 +260,7 @@ impl EventQuery {
         };
         let sql = format!(
             "SELECT id, at, registry, kind, outcome, code, publishers, detail, claims FROM events \
-         {filter} ORDER BY id {} LIMIT {}",
+             {filter} ORDER BY id {} LIMIT {}",
             if self.after.is_some() { "ASC" } else { "DESC" },
             u64::from(self.limit) + 1
         );
