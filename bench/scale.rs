@@ -15,10 +15,10 @@
 //!    spread over 999 other registries); then introspection and
 //!    forward-auth of real credentials are measured, and the admin API's
 //!    first page of the event log of acme (busy) and of `q7` (quiet).
-//!    After the largest count, `PURGE_ROWS`
-//!    (default 1,000,000) expired credentials and as many expired `jti`s
-//!    are added, and mints are measured while the purge
-//!    (`database.purge_interval` = 5 s here) deletes them.
+//!    After the largest count, `PURGE_ROWS` (default 1,000,000) expired
+//!    credentials and as many expired `jti`s are added, and mints are
+//!    measured while the purge (`database.purge_interval` = 5 s here)
+//!    deletes them.
 //!
 //! `SECONDS` (default 5) per wrk run, `CONNECTIONS` (default 32). Linux only.
 
