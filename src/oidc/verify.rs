@@ -44,12 +44,15 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidToken(reason.into())
 }
 
-/// Reads the header or the payload. An object with a member named twice,
-/// at any depth, is refused: readers differ on which of the two counts.
-fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+/// Reads the header or the payload, a JSON object. An object with a member
+/// named twice, at any depth, is refused: readers differ on which of the two
+/// counts.
+fn decode_json(bytes: &[u8], what: &str) -> Result<serde_json::Map<String, Value>> {
     let not_json = |e: serde_json::Error| invalid(format!("the {what} is not valid JSON: {e}"));
-    let Unique(value) = serde_json::from_slice(bytes).map_err(not_json)?;
-    serde_json::from_value(value).map_err(not_json)
+    match serde_json::from_slice(bytes).map_err(not_json)? {
+        Unique(Value::Object(members)) => Ok(members),
+        Unique(_) => Err(invalid(format!("the {what} is not a JSON object"))),
+    }
 }
 
 /// A JSON value whose objects have no member named twice.
@@ -148,7 +151,9 @@ pub async fn verify(
     let [header_part, payload_part, signature_part] = parts.as_slice() else {
         return Err(invalid("not a JWT: expected three dot-separated parts"));
     };
-    let header: Header = decode_json(&decode_base64(header_part, "header")?, "header")?;
+    let header = decode_json(&decode_base64(header_part, "header")?, "header")?;
+    let header = Header::deserialize(Value::Object(header))
+        .map_err(|e| invalid(format!("the header is not valid JSON: {e}")))?;
     let payload = decode_base64(payload_part, "payload")?;
     let claims: Claims = decode_json(&payload, "payload")?;
 

@@ -4,7 +4,6 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
 use super::FieldError;
 use crate::oidc::VerifiedToken;
@@ -14,7 +13,7 @@ use crate::problem::{Error, Result};
 /// is missing or of another type makes the token invalid, naming the claim.
 pub(super) fn read<T: DeserializeOwned>(token: &VerifiedToken) -> Result<T> {
     let provider = token.issuer.provider.as_str();
-    serde_json::from_value(Value::Object(token.claims.clone())).map_err(|error| {
+    T::deserialize(&token.claims).map_err(|error| {
         let error = error.to_string();
         Error::InvalidToken(match error.strip_prefix("missing field ") {
             Some(name) => format!("the {name} claim is missing; {provider} tokens carry it"),

@@ -30,6 +30,18 @@ pub use tokens::{LiveCredential, NewUploadToken, Revocation, StoredUploadToken, 
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// SQLite: how many pages (4 KiB each) the write-ahead log may hold before
+/// the connection that commits copies them into the database file itself
+/// (`wal_autocheckpoint`, 1,000 by default). The checkpointer task does that
+/// work off the writer's thread; this is the bound when it falls behind.
+/// A page that many batches change is copied once per checkpoint, however
+/// often it was written to the log (bench/README.md).
+const WAL_PAGES_BEFORE_THE_WRITER_CHECKPOINTS: u32 = 20_000;
+
+/// SQLite: how often the checkpointer copies what the log holds into the
+/// database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -91,6 +103,10 @@ impl Store {
                             // mint batch keeps one) stay in memory instead of
                             // spilling to a temporary file: bench/README.md.
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            conn.execute(AssertSqlSafe(format!(
+                                "PRAGMA wal_autocheckpoint = {WAL_PAGES_BEFORE_THE_WRITER_CHECKPOINTS}"
+                            )))
+                            .await?;
                         }
                         Ok(())
                     })
@@ -117,10 +133,13 @@ impl Store {
             }
             Backend::Postgres => (pool.clone(), one_connection.await?),
         };
+        if backend == Backend::Sqlite {
+            start_checkpointer(pool.clone());
+        }
         let query_timeout = Duration::from_secs(settings.query_timeout);
         Ok(Store {
             pool,
-            minter: tokens::start_writer(minting.clone(), metrics.clone(), query_timeout),
+            minter: tokens::start_writer(minting.clone(), backend, metrics.clone(), query_timeout),
             minting,
             registries: registries::Cache::new(std::time::Duration::from_secs(
                 settings.registry_cache_ttl,
@@ -309,6 +328,27 @@ async fn connect_error(
     Error::StoreConnect { location, reason }
 }
 
+/// Starts the task that checkpoints a SQLite database every
+/// [`CHECKPOINT_INTERVAL`] on a connection of `pool`, until the pool is
+/// closed. A passive checkpoint waits for no one: it copies the pages that
+/// no reader still needs, while the writer goes on appending to the log, so
+/// that the mints' writer seldom stops to checkpoint.
+fn start_checkpointer(pool: AnyPool) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(error) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::debug!(%error, "a checkpoint of the SQLite log failed");
+            }
+        }
+    });
+}
+
 /// Creates the folder of a SQLite database file and asks for the file to be
 /// created when missing (unless the URL sets `mode` itself).
 fn prepare_sqlite(rest: &str) -> Result<String> {
@@ -380,6 +420,47 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(temp_store, 2, "2 is MEMORY");
+        }
+    }
+
+    /// SQLite: the writer checkpoints only when the log has grown large;
+    /// the checkpointer task copies the log into the database file soon
+    /// after each write. Read from the wal-index (the `-shm` file, in the
+    /// host's byte order): the log's last frame (`mxFrame`, offset 16) and
+    /// how many frames a checkpoint has copied (`nBackfill`, offset 96).
+    #[tokio::test]
+    async fn sqlite_s_log_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trustpub.db");
+        let store = store_at(format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(store.writer())
+            .await
+            .unwrap();
+        assert_eq!(pages, i64::from(WAL_PAGES_BEFORE_THE_WRITER_CHECKPOINTS));
+
+        store
+            .writer()
+            .execute("INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ('i', 'j', 0)")
+            .await
+            .unwrap();
+        let shm = dir.path().join("trustpub.db-shm");
+        let frames = |offset: usize| {
+            let header = std::fs::read(&shm).unwrap();
+            u32::from_ne_bytes(header[offset..offset + 4].try_into().unwrap())
+        };
+        let last = frames(16);
+        assert!(last > 0, "the insert is in the log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while frames(96) < last {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint copied the log's {last} frames"
+            );
+            tokio::time::sleep(CHECKPOINT_INTERVAL).await;
         }
     }
 

@@ -76,30 +76,49 @@ impl Insert {
         rows: impl IntoIterator<Item = &'r R>,
     ) -> Result<Self> {
         let mut insert = Insert {
-            sql: format!(
-                "INSERT INTO {} ({}) VALUES ",
-                R::TABLE,
-                R::COLUMNS.join(", ")
-            ),
+            sql: String::new(),
             arguments: AnyArguments::default(),
             columns: R::COLUMNS,
             rows: 0,
         };
-        for row in rows {
-            let first = insert.arguments.len() + 1;
-            row.add_values(&mut insert.arguments)?;
-            let placeholders: Vec<String> = (first..=insert.arguments.len())
+        insert.push(rows)?;
+        Ok(insert)
+    }
+
+    /// Follows this statement with the `INSERT` of rows of another table,
+    /// their placeholders numbered on from this one's: several statements
+    /// sent, and run, in one round trip. Only SQLite runs several statements
+    /// with bound values in one go; PostgreSQL's prepared statements hold one.
+    /// Each statement must have rows: one without would be invalid SQL.
+    pub(super) fn and<'r, R: TableRow + 'r>(
+        mut self,
+        rows: impl IntoIterator<Item = &'r R>,
+    ) -> Result<Self> {
+        self.sql.push_str("; ");
+        self.columns = R::COLUMNS;
+        self.push(rows)?;
+        Ok(self)
+    }
+
+    fn push<'r, R: TableRow + 'r>(&mut self, rows: impl IntoIterator<Item = &'r R>) -> Result<()> {
+        self.sql.push_str(&format!(
+            "INSERT INTO {} ({}) VALUES ",
+            R::TABLE,
+            R::COLUMNS.join(", ")
+        ));
+        for (n, row) in rows.into_iter().enumerate() {
+            let first = self.arguments.len() + 1;
+            row.add_values(&mut self.arguments)?;
+            let placeholders: Vec<String> = (first..=self.arguments.len())
                 .map(|n| format!("${n}"))
                 .collect();
-            if insert.rows > 0 {
-                insert.sql.push_str(", ");
+            if n > 0 {
+                self.sql.push_str(", ");
             }
-            insert
-                .sql
-                .push_str(&format!("({})", placeholders.join(", ")));
-            insert.rows += 1;
+            self.sql.push_str(&format!("({})", placeholders.join(", ")));
+            self.rows += 1;
         }
-        Ok(insert)
+        Ok(())
     }
 
     /// Adds SQL after the values (`ON CONFLICT …`, `RETURNING …`).

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Store;
 use super::events::{EventRow, NewEvent, Outcome};
 use super::rows::{Insert, TableRow, table_row};
+use crate::config::Backend;
 use crate::metrics::{Metrics, Outcomes};
 use crate::problem::{Error, Result};
 
@@ -127,13 +128,51 @@ pub(super) struct PendingMint {
     reply: oneshot::Sender<Result<()>>,
 }
 
+impl PendingMint {
+    /// The mint with its rows owned, and where its outcome will come.
+    fn new(
+        jti: UsedJti<'_>,
+        token: NewUploadToken<'_>,
+        event: NewEvent<'_>,
+    ) -> (Self, oneshot::Receiver<Result<()>>) {
+        let (reply, outcome) = oneshot::channel();
+        let mint = PendingMint {
+            jti: UsedJtiRow {
+                issuer: jti.issuer.to_owned(),
+                jti: jti.jti.to_owned(),
+                expires_at: jti.keep_until,
+            },
+            token: UploadTokenRow {
+                hash: token.hash,
+                registry: token.registry.to_owned(),
+                publishers: super::to_json(&token.publishers),
+                packages: super::to_json(&token.packages),
+                single_use: i64::from(token.single_use),
+                created_at: token.created_at,
+                expires_at: token.expires_at,
+                used_at: None,
+                revoked_at: None,
+                claims: super::to_json(token.claims),
+            },
+            event: event.to_row(),
+            reply,
+        };
+        (mint, outcome)
+    }
+}
+
 /// Where mints are queued for the writer task.
 pub(super) type MintQueue = mpsc::Sender<PendingMint>;
 
 /// Starts the task that writes mints in batches (group commit): every mint
 /// waiting when a transaction starts goes into it, so the round trips of a
 /// transaction are paid per batch, not per mint.
-pub(super) fn start_writer(writer: AnyPool, metrics: Metrics, limit: Duration) -> MintQueue {
+pub(super) fn start_writer(
+    writer: AnyPool,
+    backend: Backend,
+    metrics: Metrics,
+    limit: Duration,
+) -> MintQueue {
     let (queue, mut pending) = mpsc::channel::<PendingMint>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = pending.recv().await {
@@ -145,7 +184,7 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics, limit: Duration) -
                 }
             }
             metrics.mint_batch(batch.len());
-            match super::within(limit, write_batch(&writer, &batch)).await {
+            match super::within(limit, write_batch(&writer, backend, &batch)).await {
                 Ok(accepted) => {
                     for (mint, accepted) in batch.into_iter().zip(accepted) {
                         let _ = mint.reply.send(if accepted {
@@ -172,9 +211,11 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics, limit: Duration) -
                 Err(error) if batch.len() > 1 => {
                     tracing::warn!(%error, mints = batch.len(), "a batch of mints failed; retrying them one by one");
                     for mint in batch {
-                        let outcome =
-                            super::within(limit, write_batch(&writer, std::slice::from_ref(&mint)))
-                                .await;
+                        let outcome = super::within(
+                            limit,
+                            write_batch(&writer, backend, std::slice::from_ref(&mint)),
+                        )
+                        .await;
                         let _ = mint.reply.send(outcome.and_then(|accepted| {
                             if accepted[0] {
                                 Ok(())
@@ -197,13 +238,23 @@ pub(super) fn start_writer(writer: AnyPool, metrics: Metrics, limit: Duration) -
 
 /// Writes a batch in one transaction; says for each mint whether its `jti`
 /// was new (a repeated one, in the store or earlier in the batch, is not).
-async fn write_batch(writer: &AnyPool, batch: &[PendingMint]) -> Result<Vec<bool>> {
-    let mut tx = writer.begin().await?;
+async fn write_batch(
+    writer: &AnyPool,
+    backend: Backend,
+    batch: &[PendingMint],
+) -> Result<Vec<bool>> {
     let mut seen = HashSet::new();
     let first_in_batch: Vec<bool> = batch
         .iter()
         .map(|m| seen.insert((m.jti.issuer.as_str(), m.jti.jti.as_str())))
         .collect();
+    if backend == Backend::Sqlite
+        && first_in_batch.iter().all(|first| *first)
+        && write_all_new(writer, batch).await?
+    {
+        return Ok(first_in_batch);
+    }
+    let mut tx = writer.begin().await?;
     let jtis = batch
         .iter()
         .zip(&first_in_batch)
@@ -237,6 +288,32 @@ async fn write_batch(writer: &AnyPool, batch: &[PendingMint]) -> Result<Vec<bool
     Ok(accepted)
 }
 
+/// On SQLite, writes a batch whose `jti`s are all new in one round trip:
+/// the three inserts sent as one script, the `jti`s without `ON CONFLICT`.
+/// False, with nothing written, when a `jti` is already stored: its insert
+/// fails on the key, and the caller writes the batch the checked way. The
+/// usual batch has no replay, and saves the two round trips of reading back
+/// which `jti`s were new (bench/README.md).
+async fn write_all_new(writer: &AnyPool, batch: &[PendingMint]) -> Result<bool> {
+    let mut tx = writer.begin().await?;
+    let written = Insert::rows(batch.iter().map(|m| &m.jti))?
+        .and(batch.iter().map(|m| &m.token))?
+        .and(batch.iter().map(|m| &m.event))?
+        .execute(&mut *tx)
+        .await;
+    match written {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(true)
+        }
+        Err(Error::Store(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            tx.rollback().await?;
+            Ok(false)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 impl Store {
     /// Records a mint: the `jti` (inserted only if new, so a replayed
     /// identity token fails here with `token-reused`, also across instances
@@ -249,28 +326,7 @@ impl Store {
         event: NewEvent<'_>,
     ) -> Result<()> {
         self.within_timeout(async {
-            let (reply, outcome) = oneshot::channel();
-            let mint = PendingMint {
-                jti: UsedJtiRow {
-                    issuer: jti.issuer.to_owned(),
-                    jti: jti.jti.to_owned(),
-                    expires_at: jti.keep_until,
-                },
-                token: UploadTokenRow {
-                    hash: token.hash,
-                    registry: token.registry.to_owned(),
-                    publishers: super::to_json(&token.publishers),
-                    packages: super::to_json(&token.packages),
-                    single_use: i64::from(token.single_use),
-                    created_at: token.created_at,
-                    expires_at: token.expires_at,
-                    used_at: None,
-                    revoked_at: None,
-                    claims: super::to_json(token.claims),
-                },
-                event: event.to_row(),
-                reply,
-            };
+            let (mint, outcome) = PendingMint::new(jti, token, event);
             let registry = mint.token.registry.clone();
             let stopped = || {
                 Error::io(
@@ -476,5 +532,85 @@ impl Store {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::events::{Caller, EventKind};
+    use crate::store::tests::store_at;
+
+    fn mint(jti: &str) -> PendingMint {
+        let packages = vec!["widget".to_owned()];
+        let (mint, _outcome) = PendingMint::new(
+            UsedJti {
+                issuer: "https://issuer.test",
+                jti,
+                keep_until: 2_000_000_000,
+            },
+            NewUploadToken {
+                registry: "acme",
+                hash: format!("hash-of-{jti}"),
+                publishers: vec!["p".into()],
+                packages: &packages,
+                single_use: false,
+                created_at: 1_000_000_000,
+                expires_at: 2_000_000_000,
+                claims: &crate::publishers::Audit::default(),
+            },
+            NewEvent {
+                at: 1_000_000_000,
+                registry: "acme",
+                caller: Caller::Identified,
+                kind: EventKind::Mint,
+                outcome: Outcome::Minted,
+                code: "ok",
+                publishers: None,
+                detail: String::new(),
+                claims: None,
+            },
+        );
+        mint
+    }
+
+    /// A batch in which some `jti`s were seen before: on SQLite the
+    /// one-round-trip write fails on the stored `jti` and leaves nothing
+    /// behind, then the checked write stores the new ones and refuses the
+    /// others, a `jti` repeated within the batch too.
+    #[tokio::test]
+    async fn a_replay_in_a_batch_refuses_that_mint_and_writes_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trustpub.db").display().to_string();
+        let store = store_at(format!("sqlite://{path}")).await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO registries (name, upload_url, upload_authority, upload_path, audience, \
+             ecosystem, token_lifetime, token_prefix, features, default_features, source, \
+             created_at, updated_at) VALUES ('acme', 'https://acme.test/legacy/', 'acme.test', \
+             '/legacy/', 'acme', 'python', 900, 'acme_', '[]', '[]', 'config', 0, 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        let write = |batch: Vec<PendingMint>| {
+            let writer = store.minting.clone();
+            async move { write_batch(&writer, Backend::Sqlite, &batch).await.unwrap() }
+        };
+
+        assert_eq!(write(vec![mint("a"), mint("b")]).await, [true, true]);
+        assert_eq!(
+            write(vec![mint("c"), mint("a"), mint("d"), mint("c")]).await,
+            [true, false, true, false]
+        );
+        assert_eq!(write(vec![mint("e")]).await, [true]);
+        for table in ["used_jtis", "upload_tokens", "events"] {
+            let rows: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(rows, 5, "{table}: a, b, c, d and e");
+        }
     }
 }
