@@ -288,12 +288,13 @@ async fn write_batch(
     Ok(accepted)
 }
 
-/// On SQLite, writes a batch whose `jti`s are all new in one round trip:
-/// the three inserts sent as one script, the `jti`s without `ON CONFLICT`.
-/// False, with nothing written, when a `jti` is already stored: its insert
-/// fails on the key, and the caller writes the batch the checked way. The
-/// usual batch has no replay, and saves the two round trips of reading back
-/// which `jti`s were new (bench/README.md).
+/// On SQLite, writes a batch whose `jti`s are all new with its three
+/// inserts sent as one script (one round trip between `BEGIN` and
+/// `COMMIT`), the `jti`s without `ON CONFLICT`. False, with nothing
+/// written, when a `jti` is already stored: its insert fails on the key, and
+/// the caller writes the batch the checked way. The usual batch has no
+/// replay, and saves two of the checked way's five round trips
+/// (bench/README.md).
 async fn write_all_new(writer: &AnyPool, batch: &[PendingMint]) -> Result<bool> {
     let mut tx = writer.begin().await?;
     let written = Insert::rows(batch.iter().map(|m| &m.jti))?

@@ -204,6 +204,15 @@ async fn forged_tokens_are_refused() {
             "{document}"
         );
     }
+    // Signed JSON that is not an object.
+    for payload in ["[1, 2]", "\"octo-org/widget\"", "null"] {
+        let token = issuer.sign_json_text(payload);
+        let document = refused(&app, json!({ "token": token }), 401, "invalid-token").await;
+        assert_eq!(
+            document["detail"], "the identity token is invalid: the payload is not a JSON object",
+            "{document}"
+        );
+    }
     // Not a JWT at all.
     for token in ["", "abc", "a.b", "a.b.c.d", "!!.!!.!!"] {
         refused(&app, json!({ "token": token }), 401, "invalid-token").await;
