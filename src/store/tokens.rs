@@ -539,7 +539,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::events::{Caller, EventKind};
     use crate::store::tests::store_at;
 
     fn mint(jti: &str) -> PendingMint {
@@ -560,17 +559,7 @@ mod tests {
                 expires_at: 2_000_000_000,
                 claims: &crate::publishers::Audit::default(),
             },
-            NewEvent {
-                at: 1_000_000_000,
-                registry: "acme",
-                caller: Caller::Identified,
-                kind: EventKind::Mint,
-                outcome: Outcome::Minted,
-                code: "ok",
-                publishers: None,
-                detail: String::new(),
-                claims: None,
-            },
+            crate::testing::minted_event("acme", 1_000_000_000),
         );
         mint
     }

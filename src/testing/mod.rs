@@ -545,3 +545,20 @@ pub fn trusts_widget(issuer: &str, packages: &str) -> String {
 "#
     )
 }
+
+/// The `minted` event of a mint written straight to the store (tests that
+/// store credentials without the exchange).
+pub fn minted_event(registry: &str, at: i64) -> crate::store::NewEvent<'_> {
+    use crate::store::{Caller, EventKind, NewEvent, Outcome};
+    NewEvent {
+        at,
+        registry,
+        caller: Caller::Identified,
+        kind: EventKind::Mint,
+        outcome: Outcome::Minted,
+        code: "ok",
+        publishers: None,
+        detail: String::new(),
+        claims: None,
+    }
+}

@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trustpub::domain::TokenPrefix;
 use trustpub::publishers::Audit;
-use trustpub::store::{Caller, EventKind, NewEvent, NewUploadToken, Outcome, UsedJti, now};
-use trustpub::testing::{ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with, trusts_widget};
+use trustpub::store::{NewUploadToken, UsedJti, now};
+use trustpub::testing::{
+    ACME_AUDIENCE, TestClaims, TestIssuer, acme_registry_with, minted_event, trusts_widget,
+};
 use trustpub::tokens::Credential;
 
 use crate::helpers::{TestApp, json_ok, spawn_app};
@@ -139,17 +141,7 @@ pub async fn stored_credential(app: &TestApp, created_at: i64, expires_at: i64) 
                 expires_at,
                 claims: &Audit::default(),
             },
-            NewEvent {
-                at: created_at,
-                registry: "acme",
-                caller: Caller::Identified,
-                kind: EventKind::Mint,
-                outcome: Outcome::Minted,
-                code: "ok",
-                publishers: None,
-                detail: String::new(),
-                claims: None,
-            },
+            minted_event("acme", created_at),
         )
         .await
         .unwrap();
