@@ -448,12 +448,7 @@ mod tests {
     /// page over a second with a million events (bench/README.md).
     #[tokio::test]
     async fn a_page_of_a_registry_s_events_reads_that_page_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("trustpub.db").display().to_string();
-        let store = super::super::tests::store_at(format!("sqlite://{path}"))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = super::super::tests::migrated_sqlite().await;
         let id = "0".repeat(64);
         let pages = [
             EventQuery::default(),

@@ -405,6 +405,16 @@ mod tests {
         Store::connect(&settings, crate::metrics::Metrics::new()).await
     }
 
+    /// A migrated store on a new SQLite file (`trustpub.db`) in the folder
+    /// returned with it, which must outlive the store.
+    pub(super) async fn migrated_sqlite() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trustpub.db").display().to_string();
+        let store = store_at(format!("sqlite://{path}")).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
     /// Every SQLite connection, the pool's and the writer's, keeps its
     /// temporary data in memory: the statement journal that each multi-row
     /// insert of a mint batch keeps would otherwise spill to a temporary
@@ -430,12 +440,7 @@ mod tests {
     /// how many frames a checkpoint has copied (`nBackfill`, offset 96).
     #[tokio::test]
     async fn sqlite_s_log_is_checkpointed_off_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("trustpub.db");
-        let store = store_at(format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (dir, store) = migrated_sqlite().await;
         let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
             .fetch_one(store.writer())
             .await
