@@ -177,53 +177,89 @@ fn select<R: TableRow>(tail: &str) -> AssertSqlSafe<String> {
 
 /// Every registry, as read at one moment, used for `ttl`: discovery, the
 /// token exchange and the registry side find their registry in memory
-/// instead of asking the store on every request. A configuration sync or an
-/// admin API change clears this instance's copy; another instance sharing
-/// the database sees it `ttl` later at most. With a `ttl` of zero, every
-/// lookup reads the store. When the copy is out of date, one request reads
-/// the store again while the others go on with it; when there is none (at
-/// start, after a clear), the others wait for that one read instead of
-/// making their own.
+/// instead of asking the store on every request. With a `ttl` of zero,
+/// every lookup reads the store.
+///
+/// Every change (a configuration sync, an admin API change) adds one to the
+/// stored generation in its transaction, and clears this instance's copy.
+/// Once the copy is `ttl` old, a task on the runtime the store was opened on
+/// reads the generation, and reads every registry again only if it changed:
+/// another instance sharing the database sees a change `ttl` later at most
+/// (plus that read). Meanwhile every request goes on with the copy it has,
+/// so neither the read nor the building of the new copy holds up an HTTP
+/// worker. When there is no copy (at start, after a clear), the requests
+/// wait for one read instead of making their own.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
-    snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    copy: Arc<RwLock<Option<Copy>>>,
     reading: Arc<tokio::sync::Mutex<()>>,
     /// Counts the clears: a read that began before one is not kept.
     clears: Arc<AtomicU64>,
+    /// Where the copy is renewed.
+    runtime: tokio::runtime::Handle,
+}
+
+/// The registries as read from the store.
+#[derive(Debug)]
+struct Copy {
+    snapshot: Arc<Snapshot>,
+    /// The stored generation they were read at (or after).
+    generation: i64,
+    /// When they were read, or last found unchanged.
+    checked_at: Instant,
 }
 
 impl Cache {
+    /// Must be called on a Tokio runtime: the copy is renewed on it.
     pub(super) fn new(ttl: Duration) -> Self {
         Cache {
             ttl,
-            snapshot: Arc::default(),
+            copy: Arc::default(),
             reading: Arc::default(),
             clears: Arc::default(),
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
-    /// The copy, if there is one, and whether it is younger than `ttl`.
+    /// The copy, if there is one, and whether it was checked within `ttl`.
     fn get(&self) -> Option<(Arc<Snapshot>, bool)> {
-        let snapshot = self.snapshot.read().ok()?;
-        let current = snapshot.as_ref()?;
-        Some((current.clone(), current.read_at.elapsed() < self.ttl))
+        let copy = self.copy.read().ok()?;
+        let current = copy.as_ref()?;
+        Some((
+            current.snapshot.clone(),
+            current.checked_at.elapsed() < self.ttl,
+        ))
     }
 
-    /// Keeps `registries`, read after `clears` clears, unless another
-    /// clear came since (the read may have missed the change it was for).
-    fn put(&self, registries: Arc<Snapshot>, clears: u64) {
-        if let Ok(mut snapshot) = self.snapshot.write()
+    /// The copy, if it is of `generation`: the registries have not changed
+    /// since it was read, and it is good for another `ttl`.
+    fn unchanged(&self, generation: i64) -> Option<Arc<Snapshot>> {
+        let mut copy = self.copy.write().ok()?;
+        let current = copy.as_mut().filter(|c| c.generation == generation)?;
+        current.checked_at = Instant::now();
+        Some(current.snapshot.clone())
+    }
+
+    /// Keeps `snapshot`, read at `generation` after `clears` clears, unless
+    /// another clear came since (the read may have missed the change it was
+    /// for).
+    fn put(&self, snapshot: Arc<Snapshot>, generation: i64, clears: u64) {
+        if let Ok(mut copy) = self.copy.write()
             && self.clears.load(Ordering::SeqCst) == clears
         {
-            *snapshot = Some(registries);
+            *copy = Some(Copy {
+                snapshot,
+                generation,
+                checked_at: Instant::now(),
+            });
         }
     }
 
     fn clear(&self) {
-        if let Ok(mut snapshot) = self.snapshot.write() {
+        if let Ok(mut copy) = self.copy.write() {
             self.clears.fetch_add(1, Ordering::SeqCst);
-            *snapshot = None;
+            *copy = None;
         }
     }
 }
@@ -233,7 +269,6 @@ impl Cache {
 /// thousand registries as with one.
 #[derive(Debug)]
 struct Snapshot {
-    read_at: Instant,
     registries: Vec<Registry>,
     by_name: HashMap<String, usize>,
     /// By [`crate::domain::discovery_path`] of the upload URL.
@@ -245,7 +280,6 @@ struct Snapshot {
 impl Snapshot {
     fn new(registries: Vec<Registry>) -> Self {
         let mut snapshot = Snapshot {
-            read_at: Instant::now(),
             by_name: HashMap::with_capacity(registries.len()),
             by_path: HashMap::new(),
             by_host: HashMap::new(),
@@ -400,52 +434,79 @@ impl Store {
                 insert_publishers(&mut tx, name, &added, Source::Config, now).await?;
                 report.publishers_added += added.len();
             }
-            tx.commit().await?;
-            self.registries.clear();
+            self.commit_change(tx).await?;
             Ok(report)
         })
         .await
     }
 
     /// Every registry, with its issuers and publishers, ordered by name:
-    /// read from the store at most once per `database.registry_cache_ttl`
-    /// (three queries, whatever the number of registries).
+    /// read from the store when they changed, checked at most once per
+    /// `database.registry_cache_ttl`.
     async fn registries(&self) -> Result<Arc<Snapshot>> {
         let cache = &self.registries;
         if cache.ttl.is_zero() {
-            return self.read_registries().await;
+            return self
+                .within_timeout(async {
+                    let registries = registries_in(&mut *self.pool().acquire().await?).await?;
+                    Ok(Arc::new(Snapshot::new(registries)))
+                })
+                .await;
         }
-        let _reading = match cache.get() {
-            Some((current, true)) => return Ok(current),
-            // Out of date: while one request reads the store again, the
-            // others go on with this copy rather than wait.
-            Some((stale, false)) => match cache.reading.try_lock() {
-                Ok(reading) => reading,
-                Err(_) => return Ok(stale),
-            },
+        match cache.get() {
+            Some((current, true)) => Ok(current),
+            Some((stale, false)) => {
+                // Out of date: one task checks the store, unless one
+                // already does.
+                if let Ok(reading) = cache.reading.clone().try_lock_owned() {
+                    let store = self.clone();
+                    cache.runtime.spawn(async move {
+                        if let Err(error) = store.renew_registries().await {
+                            tracing::warn!(
+                                %error,
+                                "the registries could not be read again; \
+                                 the copy read before goes on being used"
+                            );
+                        }
+                        drop(reading);
+                    });
+                }
+                Ok(stale)
+            }
             // None at all (at start, or cleared by a change): every request
             // waits for the one read.
-            None => cache.reading.lock().await,
-        };
+            None => {
+                let _reading = cache.reading.lock().await;
+                self.renew_registries().await
+            }
+        }
+    }
+
+    /// Renews the cached copy of the registries, within
+    /// `database.query_timeout`: keeps it if the stored generation is the
+    /// copy's, else reads them all (three queries, whatever their number).
+    /// The caller holds `reading`.
+    async fn renew_registries(&self) -> Result<Arc<Snapshot>> {
+        let cache = &self.registries;
         // Another request may have read them while this one waited.
         if let Some((current, true)) = cache.get() {
             return Ok(current);
         }
         let clears = cache.clears.load(Ordering::SeqCst);
-        let snapshot = self.read_registries().await?;
-        cache.put(snapshot.clone(), clears);
-        Ok(snapshot)
-    }
-
-    /// Every registry, with its issuers and publishers, from the store,
-    /// within `database.query_timeout`.
-    async fn read_registries(&self) -> Result<Arc<Snapshot>> {
-        let registries = self.within_timeout(self.registries_in_store()).await?;
-        Ok(Arc::new(Snapshot::new(registries)))
-    }
-
-    async fn registries_in_store(&self) -> Result<Vec<Registry>> {
-        registries_in(&mut *self.pool().acquire().await?).await
+        self.within_timeout(async {
+            let mut connection = self.pool().acquire().await?;
+            // Read first: the registries read after it are at least as new.
+            let generation: i64 = sqlx::query_scalar("SELECT generation FROM registry_generation")
+                .fetch_one(&mut *connection)
+                .await?;
+            if let Some(current) = cache.unchanged(generation) {
+                return Ok(current);
+            }
+            let snapshot = Arc::new(Snapshot::new(registries_in(&mut connection).await?));
+            cache.put(snapshot.clone(), generation, clears);
+            Ok(snapshot)
+        })
+        .await
     }
 
     /// The registry with this name, with its issuers and publishers.
@@ -699,10 +760,20 @@ impl Store {
         .await
     }
 
-    /// Records `event` in `tx`, commits, and forgets the cached registries
-    /// so that this instance sees the change at once.
+    /// Records `event` in `tx`, then [`Store::commit_change`].
     async fn commit_with_event(&self, mut tx: Tx, event: NewEvent<'_>) -> Result<()> {
         Insert::rows([&event.to_row()])?.execute(&mut *tx).await?;
+        self.commit_change(tx).await
+    }
+
+    /// Commits a change of registries or publishers with a new stored
+    /// generation, so that other instances read the registries again, and
+    /// forgets the cached registries so that this instance sees the change
+    /// at once.
+    async fn commit_change(&self, mut tx: Tx) -> Result<()> {
+        sqlx::query("UPDATE registry_generation SET generation = generation + 1")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.registries.clear();
         Ok(())
