@@ -39,7 +39,8 @@ impl Application {
     }
 
     /// Connects the store, applies migrations, syncs the configured
-    /// registries and prepares the server on an already bound listener.
+    /// registries, reads them into memory and prepares the server on an
+    /// already bound listener.
     pub async fn build_with_listener(settings: &Settings, listener: TcpListener) -> Result<Self> {
         tracing::info!(url = %settings.database.url.redacted(), "connecting to the database");
         let metrics = Metrics::new();
@@ -49,6 +50,7 @@ impl Application {
         store.migrate().await?;
         let report = store.sync_registries(&settings.registries).await?;
         log_sync(&report, settings);
+        store.load_registries().await?;
         for warning in crate::config::routing_warnings(&settings.registries) {
             tracing::warn!("{warning}");
         }

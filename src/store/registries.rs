@@ -509,6 +509,12 @@ impl Store {
         .await
     }
 
+    /// Reads the registries into the cache now, so that the first requests
+    /// find them there instead of waiting for that read.
+    pub async fn load_registries(&self) -> Result<()> {
+        self.registries().await.map(drop)
+    }
+
     /// The registry with this name, with its issuers and publishers.
     pub async fn registry(&self, name: &str) -> Result<Option<Registry>> {
         Ok(self.registries().await?.named(name).cloned())

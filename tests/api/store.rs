@@ -137,6 +137,26 @@ async fn the_cached_registries_are_read_again_when_their_generation_changes() {
     }
 }
 
+/// The registries are read into memory before the server listens, so the
+/// first requests do not wait for that read: a row edited by hand after the
+/// start is not what the first request sees.
+#[tokio::test]
+async fn the_registries_are_in_memory_before_the_first_request() {
+    use sqlx::Connection;
+
+    let db = Arc::new(TestDatabase::new().await);
+    let cached = format!("[database]\nregistry_cache_ttl = 3600\n{REGISTRIES}");
+    let app = spawn_app_on(db.clone(), &cached).await;
+    sqlx::any::install_default_drivers();
+    let mut by_hand = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'")
+        .execute(&mut by_hand)
+        .await
+        .unwrap();
+    let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
+    assert_eq!(json_ok(response).await["audience"], "acme-pypi");
+}
+
 #[tokio::test]
 async fn an_unchanged_file_changes_nothing() {
     let db = Arc::new(TestDatabase::new().await);
