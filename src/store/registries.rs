@@ -241,6 +241,16 @@ impl Cache {
         Some(current.snapshot.clone())
     }
 
+    /// After a failed check: the copy is used for another `ttl` before the
+    /// next one, rather than every request starting a check that fails.
+    fn check_later(&self) {
+        if let Ok(mut copy) = self.copy.write()
+            && let Some(current) = copy.as_mut()
+        {
+            current.checked_at = Instant::now();
+        }
+    }
+
     /// Keeps `snapshot`, read at `generation` after `clears` clears, unless
     /// another clear came since (the read may have missed the change it was
     /// for).
@@ -462,10 +472,11 @@ impl Store {
                     let store = self.clone();
                     cache.runtime.spawn(async move {
                         if let Err(error) = store.renew_registries().await {
+                            store.registries.check_later();
                             tracing::warn!(
                                 %error,
-                                "the registries could not be read again; \
-                                 the copy read before goes on being used"
+                                "the registries could not be checked; the copy \
+                                 read before goes on being used until the next check"
                             );
                         }
                         drop(reading);

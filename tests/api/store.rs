@@ -137,6 +137,29 @@ async fn the_cached_registries_are_read_again_when_their_generation_changes() {
     }
 }
 
+/// A check of the registries that fails (here the generation's table is
+/// gone) leaves the copy in use: requests are answered from it, not 5xx.
+#[tokio::test]
+async fn a_failed_check_leaves_the_registries_in_memory() {
+    use sqlx::Connection;
+
+    let db = Arc::new(TestDatabase::new().await);
+    let cached = format!("[database]\nregistry_cache_ttl = 1\n{REGISTRIES}");
+    let app = spawn_app_on(db.clone(), &cached).await;
+    sqlx::any::install_default_drivers();
+    let mut by_hand = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query("DROP TABLE registry_generation")
+        .execute(&mut by_hand)
+        .await
+        .unwrap();
+    // Three seconds: checks are started, and fail.
+    for _ in 0..15 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
+        assert_eq!(json_ok(response).await["audience"], "acme-pypi");
+    }
+}
+
 /// The registries are read into memory before the server listens, so the
 /// first requests do not wait for that read: a row edited by hand after the
 /// start is not what the first request sees.
