@@ -5,12 +5,44 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::helpers::{
-    REGISTRIES, TestDatabase, json_ok, not_checked, problem, spawn_app, spawn_app_on,
+    REGISTRIES, TestApp, TestDatabase, json_ok, not_checked, problem, spawn_app, spawn_app_on,
 };
 
 /// Instances that read registries from the store for every request.
 fn uncached(config: &str) -> String {
     format!("[database]\nregistry_cache_ttl = 0\n{config}")
+}
+
+/// Instances that keep the registries in memory for `ttl` seconds.
+fn cached(ttl: u64, config: &str) -> String {
+    format!("[database]\nregistry_cache_ttl = {ttl}\n{config}")
+}
+
+/// The audience `app` answers for acme.
+async fn acme_audience(app: &TestApp) -> serde_json::Value {
+    let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
+    json_ok(response).await["audience"].clone()
+}
+
+/// Runs `sql` on the test database on a connection of its own, as an
+/// operator editing the tables by hand would.
+async fn by_hand(db: &TestDatabase, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
+
+/// Asks `app` for acme's audience every 200 ms for three seconds: it is
+/// `expected` each time.
+async fn acme_audience_stays(app: &TestApp, expected: &str) {
+    for _ in 0..15 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(acme_audience(app).await, expected);
+    }
 }
 
 #[tokio::test]
@@ -79,24 +111,14 @@ async fn registries_and_publishers_follow_the_file_across_restarts() {
 #[tokio::test]
 async fn another_instance_sees_registry_changes_after_its_cache_ttl() {
     let db = Arc::new(TestDatabase::new().await);
-    let cached = format!("[database]\nregistry_cache_ttl = 3600\n{REGISTRIES}");
-    let first = spawn_app_on(db.clone(), &cached).await;
-    let audience = || async {
-        let response = first.get("/_/trustpub/acme/audience").send().await.unwrap();
-        json_ok(response).await["audience"].clone()
-    };
-    assert_eq!(audience().await, "acme-pypi");
+    let first = spawn_app_on(db.clone(), &cached(3600, REGISTRIES)).await;
+    assert_eq!(acme_audience(&first).await, "acme-pypi");
     let edited = REGISTRIES.replace("audience = \"acme-pypi\"", "audience = \"acme-pypi-2\"");
     let restarted = spawn_app_on(db.clone(), &edited).await;
     // The instance that synced reads the change at once ...
-    let response = restarted
-        .get("/_/trustpub/acme/audience")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_ok(response).await["audience"], "acme-pypi-2");
+    assert_eq!(acme_audience(&restarted).await, "acme-pypi-2");
     // ... the other one keeps what it read until its TTL is over.
-    assert_eq!(audience().await, "acme-pypi");
+    assert_eq!(acme_audience(&first).await, "acme-pypi");
 }
 
 /// Once its copy of the registries is `registry_cache_ttl` old, an instance
@@ -105,33 +127,22 @@ async fn another_instance_sees_registry_changes_after_its_cache_ttl() {
 /// generation) is not.
 #[tokio::test]
 async fn the_cached_registries_are_read_again_when_their_generation_changes() {
-    use sqlx::Connection;
-
     let db = Arc::new(TestDatabase::new().await);
-    let cached = |registries: &str| format!("[database]\nregistry_cache_ttl = 1\n{registries}");
-    let first = spawn_app_on(db.clone(), &cached(REGISTRIES)).await;
-    let audience = || async {
-        let response = first.get("/_/trustpub/acme/audience").send().await.unwrap();
-        json_ok(response).await["audience"].clone()
-    };
-    assert_eq!(audience().await, "acme-pypi");
+    let first = spawn_app_on(db.clone(), &cached(1, REGISTRIES)).await;
+    assert_eq!(acme_audience(&first).await, "acme-pypi");
 
-    sqlx::any::install_default_drivers();
-    let mut by_hand = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-    sqlx::query("UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'")
-        .execute(&mut by_hand)
-        .await
-        .unwrap();
-    // Three seconds: the copy is checked at least twice.
-    for _ in 0..15 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert_eq!(audience().await, "acme-pypi", "the generation is unchanged");
-    }
+    by_hand(
+        &db,
+        "UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'",
+    )
+    .await;
+    // The copy is checked at least twice meanwhile; the generation is the same.
+    acme_audience_stays(&first, "acme-pypi").await;
 
     let edited = REGISTRIES.replace("audience = \"acme-pypi\"", "audience = \"acme-pypi-2\"");
-    spawn_app_on(db.clone(), &cached(&edited)).await;
+    spawn_app_on(db.clone(), &cached(1, &edited)).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while audience().await != "acme-pypi-2" {
+    while acme_audience(&first).await != "acme-pypi-2" {
         assert!(std::time::Instant::now() < deadline, "the sync is not seen");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -141,23 +152,11 @@ async fn the_cached_registries_are_read_again_when_their_generation_changes() {
 /// gone) leaves the copy in use: requests are answered from it, not 5xx.
 #[tokio::test]
 async fn a_failed_check_leaves_the_registries_in_memory() {
-    use sqlx::Connection;
-
     let db = Arc::new(TestDatabase::new().await);
-    let cached = format!("[database]\nregistry_cache_ttl = 1\n{REGISTRIES}");
-    let app = spawn_app_on(db.clone(), &cached).await;
-    sqlx::any::install_default_drivers();
-    let mut by_hand = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-    sqlx::query("DROP TABLE registry_generation")
-        .execute(&mut by_hand)
-        .await
-        .unwrap();
-    // Three seconds: checks are started, and fail.
-    for _ in 0..15 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
-        assert_eq!(json_ok(response).await["audience"], "acme-pypi");
-    }
+    let app = spawn_app_on(db.clone(), &cached(1, REGISTRIES)).await;
+    by_hand(&db, "DROP TABLE registry_generation").await;
+    // Checks are started meanwhile, and fail.
+    acme_audience_stays(&app, "acme-pypi").await;
 }
 
 /// The registries are read into memory before the server listens, so the
@@ -165,19 +164,14 @@ async fn a_failed_check_leaves_the_registries_in_memory() {
 /// start is not what the first request sees.
 #[tokio::test]
 async fn the_registries_are_in_memory_before_the_first_request() {
-    use sqlx::Connection;
-
     let db = Arc::new(TestDatabase::new().await);
-    let cached = format!("[database]\nregistry_cache_ttl = 3600\n{REGISTRIES}");
-    let app = spawn_app_on(db.clone(), &cached).await;
-    sqlx::any::install_default_drivers();
-    let mut by_hand = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-    sqlx::query("UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'")
-        .execute(&mut by_hand)
-        .await
-        .unwrap();
-    let response = app.get("/_/trustpub/acme/audience").send().await.unwrap();
-    assert_eq!(json_ok(response).await["audience"], "acme-pypi");
+    let app = spawn_app_on(db.clone(), &cached(3600, REGISTRIES)).await;
+    by_hand(
+        &db,
+        "UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'",
+    )
+    .await;
+    assert_eq!(acme_audience(&app).await, "acme-pypi");
 }
 
 #[tokio::test]
