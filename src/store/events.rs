@@ -2,12 +2,11 @@
 //! and gateway upload whose caller proved who it is, with the claims worth
 //! auditing; of the others, only a count per hour.
 
-use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, AssertSqlSafe};
 
-use super::Store;
 use super::rows::{Insert, table_row};
+use super::{Store, random_bytes};
 use crate::metrics::Outcomes;
 use crate::problem::Result;
 use crate::publishers::Audit;
@@ -154,10 +153,7 @@ impl NewEvent<'_> {
     /// The event as a row of `events`, with a fresh time-ordered id
     /// (nanoseconds since the epoch, then randomness), its texts bounded.
     pub(super) fn to_row(&self) -> EventRow {
-        let mut random = [0u8; 8];
-        SystemRandom::new()
-            .fill(&mut random)
-            .expect("the operating system's random source works");
+        let random: [u8; 8] = random_bytes();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

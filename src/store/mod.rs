@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ring::rand::SecureRandom;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
@@ -378,6 +379,15 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// written by a newer version.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))
+}
+
+/// `N` bytes from the operating system's random source.
+pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random source works");
+    bytes
 }
 
 pub(crate) fn corrupt(reason: String) -> Error {

@@ -9,7 +9,7 @@ use sqlx::AssertSqlSafe;
 
 use super::events::NewEvent;
 use super::rows::{Insert, TableRow, table_row};
-use super::{Store, corrupt, from_json, now, to_json};
+use super::{Store, corrupt, from_json, now, random_bytes, to_json};
 use crate::config::{Backend, validate_with_api_registries};
 use crate::domain::{
     Audience, Ecosystem, Issuer, IssuerUrl, Provider, RegistryName, SecretDigest, TokenLifetime,
@@ -180,10 +180,11 @@ fn select<R: TableRow>(tail: &str) -> AssertSqlSafe<String> {
 /// instead of asking the store on every request. With a `ttl` of zero,
 /// every lookup reads the store.
 ///
-/// Every change (a configuration sync, an admin API change) adds one to the
-/// stored generation in its transaction, and clears this instance's copy.
-/// Once the copy is `ttl` old, a task on the runtime the store was opened on
-/// reads the generation, and reads every registry again only if it changed:
+/// Every change (a configuration sync, an admin API change) gives the stored
+/// version a fresh random value in its transaction, and clears this
+/// instance's copy. Once the copy is `ttl` old, a task on the runtime the
+/// store was opened on reads the version, and reads every registry again
+/// only if it changed:
 /// another instance sharing the database sees a change `ttl` later at most
 /// (plus that read). Meanwhile every request goes on with the copy it has,
 /// so neither the read nor the building of the new copy holds up an HTTP
@@ -204,8 +205,8 @@ pub(super) struct Cache {
 #[derive(Debug)]
 struct Copy {
     snapshot: Arc<Snapshot>,
-    /// The stored generation they were read at (or after).
-    generation: i64,
+    /// The stored version they were read at (or after).
+    version: i64,
     /// When they were read, or last found unchanged.
     checked_at: Instant,
 }
@@ -232,11 +233,11 @@ impl Cache {
         ))
     }
 
-    /// The copy, if it is of `generation`: the registries have not changed
+    /// The copy, if it is of `version`: the registries have not changed
     /// since it was read, and it is good for another `ttl`.
-    fn unchanged(&self, generation: i64) -> Option<Arc<Snapshot>> {
+    fn unchanged(&self, version: i64) -> Option<Arc<Snapshot>> {
         let mut copy = self.copy.write().ok()?;
-        let current = copy.as_mut().filter(|c| c.generation == generation)?;
+        let current = copy.as_mut().filter(|c| c.version == version)?;
         current.checked_at = Instant::now();
         Some(current.snapshot.clone())
     }
@@ -251,16 +252,16 @@ impl Cache {
         }
     }
 
-    /// Keeps `snapshot`, read at `generation` after `clears` clears, unless
+    /// Keeps `snapshot`, read at `version` after `clears` clears, unless
     /// another clear came since (the read may have missed the change it was
     /// for).
-    fn put(&self, snapshot: Arc<Snapshot>, generation: i64, clears: u64) {
+    fn put(&self, snapshot: Arc<Snapshot>, version: i64, clears: u64) {
         if let Ok(mut copy) = self.copy.write()
             && self.clears.load(Ordering::SeqCst) == clears
         {
             *copy = Some(Copy {
                 snapshot,
-                generation,
+                version,
                 checked_at: Instant::now(),
             });
         }
@@ -494,7 +495,7 @@ impl Store {
     }
 
     /// Renews the cached copy of the registries, within
-    /// `database.query_timeout`: keeps it if the stored generation is the
+    /// `database.query_timeout`: keeps it if the stored version is the
     /// copy's, else reads them all (three queries, whatever their number).
     /// The caller holds `reading`.
     async fn renew_registries(&self) -> Result<Arc<Snapshot>> {
@@ -507,14 +508,14 @@ impl Store {
         self.within_timeout(async {
             let mut connection = self.pool().acquire().await?;
             // Read first: the registries read after it are at least as new.
-            let generation: i64 = sqlx::query_scalar("SELECT generation FROM registry_generation")
+            let version: i64 = sqlx::query_scalar("SELECT version FROM registry_version")
                 .fetch_one(&mut *connection)
                 .await?;
-            if let Some(current) = cache.unchanged(generation) {
+            if let Some(current) = cache.unchanged(version) {
                 return Ok(current);
             }
             let snapshot = Arc::new(Snapshot::new(registries_in(&mut connection).await?));
-            cache.put(snapshot.clone(), generation, clears);
+            cache.put(snapshot.clone(), version, clears);
             Ok(snapshot)
         })
         .await
@@ -784,11 +785,12 @@ impl Store {
     }
 
     /// Commits a change of registries or publishers with a new stored
-    /// generation, so that other instances read the registries again, and
+    /// version, so that other instances read the registries again, and
     /// forgets the cached registries so that this instance sees the change
     /// at once.
     async fn commit_change(&self, mut tx: Tx) -> Result<()> {
-        sqlx::query("UPDATE registry_generation SET generation = generation + 1")
+        sqlx::query("UPDATE registry_version SET version = $1")
+            .bind(i64::from_le_bytes(random_bytes()))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -122,11 +122,11 @@ async fn another_instance_sees_registry_changes_after_its_cache_ttl() {
 }
 
 /// Once its copy of the registries is `registry_cache_ttl` old, an instance
-/// checks the stored generation, and reads the registries again only when it
+/// checks the stored version, and reads the registries again only when it
 /// changed: another instance's sync is seen; a row edited by hand (no new
-/// generation) is not.
+/// version) is not.
 #[tokio::test]
-async fn the_cached_registries_are_read_again_when_their_generation_changes() {
+async fn the_cached_registries_are_read_again_when_their_version_changes() {
     let db = Arc::new(TestDatabase::new().await);
     let first = spawn_app_on(db.clone(), &cached(1, REGISTRIES)).await;
     assert_eq!(acme_audience(&first).await, "acme-pypi");
@@ -136,7 +136,7 @@ async fn the_cached_registries_are_read_again_when_their_generation_changes() {
         "UPDATE registries SET audience = 'by-hand' WHERE name = 'acme'",
     )
     .await;
-    // The copy is checked at least twice meanwhile; the generation is the same.
+    // The copy is checked at least twice meanwhile; the version is the same.
     acme_audience_stays(&first, "acme-pypi").await;
 
     let edited = REGISTRIES.replace("audience = \"acme-pypi\"", "audience = \"acme-pypi-2\"");
@@ -148,13 +148,13 @@ async fn the_cached_registries_are_read_again_when_their_generation_changes() {
     }
 }
 
-/// A check of the registries that fails (here the generation's table is
+/// A check of the registries that fails (here the version's table is
 /// gone) leaves the copy in use: requests are answered from it, not 5xx.
 #[tokio::test]
 async fn a_failed_check_leaves_the_registries_in_memory() {
     let db = Arc::new(TestDatabase::new().await);
     let app = spawn_app_on(db.clone(), &cached(1, REGISTRIES)).await;
-    by_hand(&db, "DROP TABLE registry_generation").await;
+    by_hand(&db, "DROP TABLE registry_version").await;
     // Checks are started meanwhile, and fail.
     acme_audience_stays(&app, "acme-pypi").await;
 }
@@ -393,7 +393,7 @@ async fn purges_go_on_batch_after_batch_and_keep_what_is_valid() {
 
 /// On PostgreSQL, mints are written on a connection of their own: with the
 /// pool's every connection taken (its one, here, by a check of the
-/// registries' generation that waits for a lock), a mint still goes through
+/// registries' version that waits for a lock), a mint still goes through
 /// instead of waiting for the pool until `query_timeout` (503). The request
 /// that finds the copy of the registries out of date is answered from it:
 /// the check runs beside the request, not in it.
@@ -419,12 +419,11 @@ async fn mints_are_written_while_every_pooled_connection_is_busy() {
     // The issuer's keys and the registries are in memory from here on.
     mint(&app, &issuer, json!({})).await;
 
-    // Another session locks the registries' generation (which a mint does
-    // not touch): once the copy of the registries is out of date, the check
-    // of the generation waits for the lock, holding the pool's one
-    // connection.
+    // Another session locks the registries' version (which a mint does not
+    // touch): once the copy of the registries is out of date, the check of
+    // the version waits for the lock, holding the pool's one connection.
     let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE registry_generation IN ACCESS EXCLUSIVE MODE")
+    sqlx::raw_sql("BEGIN; LOCK TABLE registry_version IN ACCESS EXCLUSIVE MODE")
         .execute(&mut locker)
         .await
         .unwrap();
