@@ -184,12 +184,12 @@ fn select<R: TableRow>(tail: &str) -> AssertSqlSafe<String> {
 /// version a fresh random value in its transaction, and clears this
 /// instance's copy. Once the copy is `ttl` old, a task on the runtime the
 /// store was opened on reads the version, and reads every registry again
-/// only if it changed:
-/// another instance sharing the database sees a change `ttl` later at most
-/// (plus that read). Meanwhile every request goes on with the copy it has,
-/// so neither the read nor the building of the new copy holds up an HTTP
-/// worker. When there is no copy (at start, after a clear), the requests
-/// wait for one read instead of making their own.
+/// only if it changed: another instance sharing the database sees a change
+/// `ttl` later at most (plus that read). Meanwhile every request goes on
+/// with the copy it has, so neither the read nor the building of the new
+/// copy holds up an HTTP worker; a failed check leaves the copy in use for
+/// another `ttl`. When there is no copy (at start, after a clear), the
+/// requests wait for one read instead of making their own.
 #[derive(Debug, Clone)]
 pub(super) struct Cache {
     ttl: Duration,
