@@ -522,7 +522,9 @@ impl Store {
     }
 
     /// Reads the registries into the cache now, so that the first requests
-    /// find them there instead of waiting for that read.
+    /// find them there instead of waiting for that read. With a
+    /// `registry_cache_ttl` of zero nothing is kept: the one read only shows
+    /// that the stored registries can be read.
     pub async fn load_registries(&self) -> Result<()> {
         self.registries().await.map(drop)
     }
